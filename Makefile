@@ -1,0 +1,32 @@
+# The gateway: two commands for a new user.
+#   make demo   build, make a development PKI, run agency-mock + gatewayd, drop samples, show the outcome
+#   make test   build and run the whole test suite (what CI runs)
+#   make bench  release build, every benchmark, one "name: value unit" line per figure (QUICK=1 for a short run)
+
+SHELL := /bin/bash
+SWIFT ?= swift
+# One build at a time on this 2-core machine (helpers and editors share it).
+LOCK := flock /tmp/gateway-swift-build.lock
+
+.PHONY: deps build test demo bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(LOCK) $(SWIFT) build
+
+test: deps
+	$(LOCK) $(SWIFT) build --build-tests
+	$(LOCK) $(SWIFT) test --skip-build
+
+demo: deps
+	$(LOCK) $(SWIFT) build
+	bash scripts/demo.sh
+
+bench: deps
+	$(LOCK) $(SWIFT) build -c release
+	bash scripts/bench.sh $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf .build .demo .bench

@@ -1,0 +1,97 @@
+// swift-tools-version: 6.0
+//
+// The gateway: one package, library targets split by concern, dependencies flowing one way:
+//
+//   GatewayJSON  (no C)                 JSON value, strict I-JSON parser, JCS, JSON Pointer
+//   GatewaySchema -> GatewayJSON         JSON Schema 2020-12 validator
+//   GatewayCrypto -> COpenSSL, JSON      OpenSSL: digests, keys, X.509, JWS
+//   GatewayModel  -> JSON, Schema        envelope, participants, configuration
+//   GatewayStore  -> Model, Crypto, GRDB the durable queue and the audit log
+//   GatewayTransport -> CCurl            libcurl multi engine (mutual TLS HTTPS)
+//   GatewayDaemon -> everything above    spool pickup, pipeline, scheduler, delivery
+//   GatewayConsole -> Daemon's parts     gatewayctl commands
+//
+// Only GatewayCrypto imports OpenSSL, only GatewayStore imports SQLite (through GRDB),
+// only GatewayTransport imports libcurl.
+import PackageDescription
+
+let package = Package(
+    name: "gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gatewayd", targets: ["gatewayd"]),
+        .executable(name: "gatewayctl", targets: ["gatewayctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // MARK: core, no C
+        .target(name: "GatewayJSON"),
+        .target(name: "GatewaySchema", dependencies: ["GatewayJSON"]),
+
+        // MARK: OpenSSL
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewayJSON"]),
+
+        // MARK: domain model and configuration
+        .target(
+            name: "GatewayModel",
+            dependencies: [
+                "GatewayJSON", "GatewaySchema", "GatewayCrypto",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+
+        // MARK: the queue
+        .target(
+            name: "GatewayStore",
+            dependencies: [
+                "GatewayJSON", "GatewayModel", "GatewayCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+
+        // MARK: libcurl
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "GatewayTransport", dependencies: ["CCurl"]),
+
+        // MARK: the daemon and the console
+        .target(
+            name: "GatewayDaemon",
+            dependencies: [
+                "GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel",
+                "GatewayStore", "GatewayTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "GatewayConsole",
+            dependencies: [
+                "GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel",
+                "GatewayStore", "GatewayDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: executables: thin mains
+        .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon", "GatewayModel"]),
+        .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole"]),
+
+        // MARK: tests
+        .target(name: "GatewayTestSupport", path: "Tests/GatewayTestSupport"),
+        .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayTestSupport", "GatewayJSON"]),
+        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewayTestSupport", "GatewaySchema", "GatewayJSON"]),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayTestSupport", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
+        .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),
+    ]
+)

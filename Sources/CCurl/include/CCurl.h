@@ -1,0 +1,4 @@
+#ifndef GATEWAY_CCURL_H
+#define GATEWAY_CCURL_H
+#include <curl/curl.h>
+#endif

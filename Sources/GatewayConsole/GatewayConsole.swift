@@ -1,0 +1,1 @@
+// GatewayConsole: see docs/DESIGN.md

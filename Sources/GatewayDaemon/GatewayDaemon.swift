@@ -1,0 +1,1 @@
+// GatewayDaemon: see docs/DESIGN.md

@@ -1,0 +1,104 @@
+// JSON: the one JSON value type of the project.
+//
+// Objects are dictionaries: member order carries no meaning in I-JSON, duplicate names are
+// refused by the parser (JSONParser), and every serialisation that matters is canonical
+// (JCS, RFC 8785) and therefore sorted. Numbers are IEEE doubles, as I-JSON requires.
+// Equality follows JSON Schema: 1 == 1.0, objects compare by members, not by order.
+
+/// A JSON value.
+public enum JSON: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object([String: JSON])
+}
+
+extension JSON {
+    /// The member `key` of an object, or nil (also for non-objects).
+    public subscript(key: String) -> JSON? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    /// The element at `index` of an array, or nil.
+    public subscript(index: Int) -> JSON? {
+        if case .array(let items) = self, items.indices.contains(index) { return items[index] }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    public var doubleValue: Double? {
+        if case .number(let d) = self { return d }
+        return nil
+    }
+
+    /// The number as an Int when it is integral and in range.
+    public var intValue: Int? {
+        guard case .number(let d) = self, d.rounded(.towardZero) == d,
+              d >= -9_007_199_254_740_992, d <= 9_007_199_254_740_992 else { return nil }
+        return Int(d)
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    public var arrayValue: [JSON]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    public var objectValue: [String: JSON]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    /// The JSON type name as JSON Schema spells it ("integer" for integral numbers).
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .number(let d): return d.isFinite && d.rounded(.towardZero) == d ? "integer" : "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+}
+
+extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSON)...) {
+        var members: [String: JSON] = [:]
+        for (key, value) in elements { members[key] = value }
+        self = .object(members)
+    }
+}
+
+extension JSON: CustomStringConvertible {
+    /// Canonical (JCS) text; "<invalid number>" never appears because values hold finite numbers
+    /// whenever they come from the parser.
+    public var description: String {
+        (try? canonicalString()) ?? "<non-finite number>"
+    }
+}

@@ -1,0 +1,119 @@
+// JSONCanonical: RFC 8785 JSON Canonicalization Scheme (JCS) and a readable printer.
+//
+// JCS is what the gateway signs: members sorted by their UTF-16 code units, no white
+// space, strings escaped as ECMAScript's JSON.stringify does, numbers formatted as
+// ECMAScript's Number.prototype.toString (see ECMAScriptNumber.swift).
+
+extension JSON {
+    /// The RFC 8785 canonical UTF-8 bytes of this value.
+    public func canonicalBytes() throws(JSONSerializationError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        try JSONWriter.writeCanonical(self, into: &out)
+        return out
+    }
+
+    /// The RFC 8785 canonical text of this value.
+    public func canonicalString() throws(JSONSerializationError) -> String {
+        String(decoding: try canonicalBytes(), as: UTF8.self)
+    }
+
+    /// Indented, sorted text for people (not for signing).
+    public func prettyString(indent: String = "  ") -> String {
+        var out: [UInt8] = []
+        JSONWriter.writePretty(self, indent: Array(indent.utf8), level: 0, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+enum JSONWriter {
+    static func writeCanonical(_ value: JSON, into out: inout [UInt8]) throws(JSONSerializationError) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let d):
+            guard d.isFinite else { throw JSONSerializationError(detail: "non-finite number cannot be serialised") }
+            out.append(contentsOf: ECMAScriptNumber.format(d).utf8)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                try writeCanonical(item, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in sortedKeys(members).enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                try writeCanonical(members[key]!, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Keys in RFC 8785 order: by UTF-16 code units.
+    static func sortedKeys(_ members: [String: JSON]) -> [String] {
+        members.keys.sorted { a, b in
+            // Fast path: pure ASCII compares the same in UTF-8 and UTF-16.
+            a.utf16.lexicographicallyPrecedes(b.utf16)
+        }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x08: out.append(0x5C); out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(0x5C); out.append(UInt8(ascii: "f"))
+            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                        hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func writePretty(_ value: JSON, indent: [UInt8], level: Int, into out: inout [UInt8]) {
+        func newline(_ level: Int) {
+            out.append(0x0A)
+            for _ in 0..<level { out.append(contentsOf: indent) }
+        }
+        switch value {
+        case .array(let items) where !items.isEmpty:
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                writePretty(item, indent: indent, level: level + 1, into: &out)
+            }
+            newline(level)
+            out.append(UInt8(ascii: "]"))
+        case .object(let members) where !members.isEmpty:
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in sortedKeys(members).enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                writeString(key, into: &out)
+                out.append(contentsOf: ": ".utf8)
+                writePretty(members[key]!, indent: indent, level: level + 1, into: &out)
+            }
+            newline(level)
+            out.append(UInt8(ascii: "}"))
+        case .number(let d) where !d.isFinite:
+            out.append(contentsOf: "null".utf8)
+        default:
+            try? writeCanonical(value, into: &out)
+        }
+    }
+}

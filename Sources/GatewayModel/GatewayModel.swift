@@ -1,0 +1,1 @@
+// GatewayModel: see docs/DESIGN.md

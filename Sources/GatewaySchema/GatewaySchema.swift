@@ -1,0 +1,1 @@
+// GatewaySchema: see docs/DESIGN.md

@@ -1,0 +1,1 @@
+// GatewayStore: see docs/DESIGN.md

@@ -1,0 +1,1 @@
+// GatewayTransport: see docs/DESIGN.md

@@ -1,0 +1,156 @@
+import GatewayJSON
+import Testing
+
+@Suite("strict I-JSON parser")
+struct ParserTests {
+    @Test("well-formed values parse")
+    func values() throws {
+        let value = try JSON.parse(#"{"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00"],"b":{}}"#)
+        #expect(value["a"]?[0] == .number(1))
+        #expect(value["a"]?[1] == .number(-2500))
+        #expect(value["a"]?[5] == .string("xé😀"))
+        #expect(value["b"] == .object([:]))
+    }
+
+    struct BadCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let bytes: [UInt8]
+        let reason: JSONParseError.Reason
+        var testDescription: String { name }
+        init(_ name: String, _ text: String, _ reason: JSONParseError.Reason) {
+            self.name = name; self.bytes = Array(text.utf8); self.reason = reason
+        }
+        init(_ name: String, bytes: [UInt8], _ reason: JSONParseError.Reason) {
+            self.name = name; self.bytes = bytes; self.reason = reason
+        }
+    }
+
+    static let bad: [BadCase] = [
+        BadCase("empty", "", .empty),
+        BadCase("only white space", "  \n ", .empty),
+        BadCase("duplicate member", #"{"a":1,"a":1}"#, .duplicateMember),
+        BadCase("duplicate member nested", #"{"x":{"b":1,"c":2,"b":3}}"#, .duplicateMember),
+        BadCase("duplicate member via escape", #"{"a":1,"\u0061":2}"#, .duplicateMember),
+        BadCase("lone high surrogate", #""\ud800""#, .loneSurrogate),
+        BadCase("lone low surrogate", #""\udc00x""#, .loneSurrogate),
+        BadCase("high then non-low", #""\ud800\u0041""#, .loneSurrogate),
+        BadCase("byte-order mark", bytes: [0xEF, 0xBB, 0xBF, 0x7B, 0x7D], .byteOrderMark),
+        BadCase("invalid UTF-8", bytes: Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), .invalidUTF8),
+        BadCase("overlong UTF-8", bytes: [0x22, 0xC0, 0xAF, 0x22], .invalidUTF8),
+        BadCase("UTF-8 surrogate", bytes: [0x22, 0xED, 0xA0, 0x80, 0x22], .invalidUTF8),
+        BadCase("above U+10FFFF", bytes: [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], .invalidUTF8),
+        BadCase("truncated UTF-8", bytes: [0x22, 0xE2, 0x82], .invalidUTF8),
+        BadCase("NUL byte in string", bytes: [0x22, 0x00, 0x22], .controlCharacterInString),
+        BadCase("NUL byte outside", bytes: [0x7B, 0x00, 0x7D], .unexpectedCharacter),
+        BadCase("raw newline in string", "\"a\nb\"", .controlCharacterInString),
+        BadCase("number overflow", "1e400", .numberOutOfRange),
+        BadCase("negative overflow", "-1e309", .numberOutOfRange),
+        BadCase("number underflow", "1e-400", .numberOutOfRange),
+        BadCase("leading zero", "01", .invalidNumber),
+        BadCase("bare minus", "-", .invalidNumber),
+        BadCase("bare point", "1.", .invalidNumber),
+        BadCase("empty exponent", "1e", .invalidNumber),
+        BadCase("NaN", "NaN", .unexpectedCharacter),
+        BadCase("single quotes", "{'a':1}", .unexpectedCharacter),
+        BadCase("trailing comma object", #"{"a":1,}"#, .unexpectedCharacter),
+        BadCase("trailing comma array", "[1,]", .unexpectedCharacter),
+        BadCase("trailing content", "{} {}", .trailingContent),
+        BadCase("unterminated string", #""abc"#, .unexpectedEnd),
+        BadCase("unterminated object", #"{"a":1"#, .unexpectedEnd),
+        BadCase("bad escape", #""\x41""#, .invalidEscape),
+        BadCase("bad hex", #""\u12G4""#, .invalidEscape),
+        BadCase("bad literal", "tru", .unexpectedEnd),
+        BadCase("wrong literal", "nul1", .unexpectedCharacter),
+        BadCase("comment", "// x\n{}", .unexpectedCharacter),
+    ]
+
+    @Test("bad input is refused with the right reason", arguments: bad)
+    func refuses(_ bad: BadCase) {
+        #expect(throws: JSONParseError.self) { try JSON.parse(bad.bytes) }
+        do {
+            _ = try JSON.parse(bad.bytes)
+        } catch {
+            #expect(error.reason == bad.reason, "\(error)")
+            #expect(error.line >= 1 && error.column >= 1)
+        }
+    }
+
+    @Test("errors carry line and column")
+    func position() {
+        do {
+            _ = try JSON.parse("{\n  \"a\": 1,\n  \"a\": 2\n}")
+            Issue.record("duplicate accepted")
+        } catch {
+            #expect(error.reason == .duplicateMember)
+            #expect(error.line == 3)
+            #expect(error.column == 3)
+        }
+    }
+
+    @Test("100,000-deep nesting is an error, not a crash")
+    func deepNesting() {
+        let deepArrays = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONParseError.self) { try JSON.parse(deepArrays) }
+        let deepObjects = String(repeating: #"{"a":"#, count: 100_000) + "1" + String(repeating: "}", count: 100_000)
+        do {
+            _ = try JSON.parse(deepObjects)
+            Issue.record("deep document accepted")
+        } catch {
+            #expect(error.reason == .tooDeep)
+        }
+    }
+
+    @Test("size limit")
+    func sizeLimit() {
+        let parser = JSONParser(limits: .init(maxDepth: 10, maxBytes: 8))
+        do {
+            _ = try parser.parse(#"{"a":"123456"}"#)
+            Issue.record("oversized document accepted")
+        } catch {
+            #expect(error.reason == .tooLarge)
+        }
+    }
+
+    @Test("numbers at the limits of a double")
+    func numberEdges() throws {
+        #expect(try JSON.parse("1.7976931348623157e308") == .number(.greatestFiniteMagnitude))
+        #expect(try JSON.parse("5e-324") == .number(5e-324))
+        #expect(try JSON.parse("-0") == .number(0))
+        #expect(try JSON.parse("0e10") == .number(0))
+        #expect(try JSON.parse("123456789012345678901234567890") == .number(1.2345678901234568e29))
+    }
+
+    @Test("canonical output round-trips through the parser")
+    func roundTrip() throws {
+        let text = #"{"b":[1.5,"\u0001\"\\",{"z":null,"a":true}],"a":-0.000001}"#
+        let value = try JSON.parse(text)
+        let canonical = try value.canonicalString()
+        #expect(canonical == #"{"a":-0.000001,"b":[1.5,"\u0001\"\\",{"a":true,"z":null}]}"#)
+        #expect(try JSON.parse(canonical) == value)
+    }
+}
+
+@Suite("base64url and JSON Pointer")
+struct CodecTests {
+    @Test func base64url() {
+        let bytes: [UInt8] = Array(0...255)
+        let encoded = Base64URL.encode(bytes)
+        #expect(!encoded.contains("=") && !encoded.contains("+") && !encoded.contains("/"))
+        #expect(Base64URL.decode(encoded) == bytes)
+        #expect(Base64URL.decode("eyJhbGciOiJFUzI1NiJ9") == Array(#"{"alg":"ES256"}"#.utf8))
+        #expect(Base64URL.decode("ab=") == nil)
+        #expect(Base64URL.decode("a b") == nil)
+        #expect(Base64URL.decode("a") == nil)
+        #expect(Base64URL.decode("AB") == nil, "non-zero trailing bits")
+        #expect(Base64URL.decodeStandard("aGVsbG8=") == Array("hello".utf8))
+        #expect(Base64URL.encodeStandard(Array("hello".utf8)) == "aGVsbG8=")
+    }
+
+    @Test func pointer() throws {
+        let doc = try JSON.parse(#"{"a/b":{"c~d":[10,20]}}"#)
+        #expect(JSONPointer.resolve("/a~1b/c~0d/1", in: doc) == .number(20))
+        #expect(JSONPointer.resolve("/a~1b/c~0d/01", in: doc) == nil)
+        #expect(JSONPointer.resolve("", in: doc) == doc)
+        #expect(JSONPointer.escape("a/b~") == "a~1b~0")
+    }
+}
