@@ -83,6 +83,10 @@ let package = Package(
         // MARK: executables: thin mains
         .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon", "GatewayModel"]),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole"]),
+        .executableTarget(
+            name: "gateway-bench",
+            dependencies: ["GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel", "GatewayStore", "GatewayDaemon"]
+        ),
 
         // MARK: tests
         .target(name: "GatewayTestSupport", path: "Tests/GatewayTestSupport"),

@@ -1,0 +1,20 @@
+// gateway-bench: every benchmark of the project, one "name: value unit" line per figure.
+// Run through `make bench` (release build). `--quick` scales sizes down.
+import Foundation
+
+let arguments = CommandLine.arguments.dropFirst()
+let quick = arguments.contains("--quick")
+let selected = arguments.filter { !$0.hasPrefix("--") }
+let suites: [(String, (Bool) throws -> Void)] = [
+    ("signing", { try runSigningBench(quick: $0) }),
+    ("schema", { try runSchemaBench(quick: $0) }),
+    ("store", { try runStoreBench(quick: $0) }),
+]
+for (name, run) in suites where selected.isEmpty || selected.contains(name) {
+    do {
+        try run(quick)
+    } catch {
+        FileHandle.standardError.write("bench \(name) failed: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
