@@ -3,8 +3,7 @@ import Foundation
 /// Prints one figure in the `name: value unit` form that `make bench` collects.
 func report(_ name: String, _ value: Double, _ unit: String) {
     let text = value >= 100 ? String(format: "%.0f", value) : String(format: "%.3g", value)
-    print("\(name): \(text) \(unit)")
-    fflush(stdout)
+    FileHandle.standardOutput.write(Data("\(name): \(text) \(unit)\n".utf8))
 }
 
 /// Seconds taken by `body`, on the monotonic clock.
