@@ -89,11 +89,12 @@ let package = Package(
         ),
 
         // MARK: tests
+        .executableTarget(name: "queue-torture", dependencies: ["GatewayStore", "GatewayModel"], path: "Sources/queue-torture"),
         .target(name: "GatewayTestSupport", path: "Tests/GatewayTestSupport"),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayTestSupport", "GatewayJSON"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewayTestSupport", "GatewaySchema", "GatewayJSON"]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayTestSupport", "GatewayCrypto", "GatewayJSON"]),
-        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "queue-torture", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),

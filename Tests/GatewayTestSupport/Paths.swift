@@ -27,3 +27,18 @@ public enum TestPaths {
         return url
     }
 }
+
+extension TestPaths {
+    /// Where `swift build` put the executables of this build (beside the test bundle).
+    public static let products: URL = {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = runner.deletingLastPathComponent()
+        // On Linux the runner is <products>/gatewayPackageTests.xctest.
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("gatewayd").path) {
+            dir = packageRoot.appendingPathComponent(".build/debug")
+        }
+        return dir
+    }()
+
+    public static func product(_ name: String) -> URL { products.appendingPathComponent(name) }
+}

@@ -1,1 +1,0 @@
-// GatewayModel: see docs/DESIGN.md

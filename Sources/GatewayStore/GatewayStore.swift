@@ -1,1 +1,0 @@
-// GatewayStore: see docs/DESIGN.md

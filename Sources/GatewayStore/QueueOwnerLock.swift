@@ -1,0 +1,49 @@
+// NAME
+//   QueueOwnerLock: one daemon per queue (SPEC §6).
+//
+// DESCRIPTION
+//   An exclusive flock(2) on "<queue>.lock", held for the life of the process and released
+//   by the kernel when it dies (so a kill -9 never leaves a stale lock). The file records
+//   the owner's pid for the message a second daemon prints. gatewayctl does not take it:
+//   SQLite's own locking lets it read and change the queue while the daemon runs.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class QueueOwnerLock: @unchecked Sendable {
+    // The descriptor is only touched in init and deinit.
+    private let fd: Int32
+    public let path: String
+
+    public init(queuePath: String) throws {
+        path = queuePath + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw QueueStoreError(.io, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let owner = Self.readOwner(fd)
+            close(fd)
+            throw QueueStoreError(.locked, "the queue \(queuePath) is in use by another gatewayd\(owner.map { " (pid \($0))" } ?? ""); "
+                                  + "stop it first, or point this one at another queue")
+        }
+        ftruncate(fd, 0)
+        let text = "\(getpid())\n"
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        self.fd = fd
+    }
+
+    private static func readOwner(_ fd: Int32) -> Int? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = pread(fd, &buffer, 31, 0)
+        guard n > 0 else { return nil }
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

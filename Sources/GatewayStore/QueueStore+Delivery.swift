@@ -1,0 +1,232 @@
+// The scheduler's side of the queue: recovery, claiming due deliveries, recording outcomes,
+// expiry. Every method is one transaction.
+
+import Foundation
+import GRDB
+import GatewayJSON
+import GatewayModel
+
+extension QueueStore {
+    /// On open by the owner: deliveries left `sending` by a crash go back to `queued`
+    /// (at-least-once; endpoints de-duplicate by message id). Returns how many.
+    @discardableResult
+    public func recoverInterrupted(actor: String = "gatewayd", now: Millis = Date().millis) throws -> Int {
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT d.id, d.recipient, m.sender, m.message_id FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state = 'sending'
+                """)
+            guard !rows.isEmpty else { return 0 }
+            var audit = try AuditAppender(db, at: now)
+            let update = try db.cachedStatement(sql: "UPDATE delivery SET state = 'queued', updated_at = ?, reason = ? WHERE id = ?")
+            for row in rows {
+                try update.execute(arguments: [now, "recovered after restart", row["id"] as Int64])
+                try audit.append(AuditEvent("requeued", actor: actor, sender: row["sender"], messageId: row["message_id"],
+                                            recipient: row["recipient"], details: ["reason": "was sending when the daemon stopped"]), in: db)
+            }
+            return rows.count
+        }
+    }
+
+    /// Moves up to `limit` due deliveries of `endpoint` to `sending` and returns them:
+    /// `immediate` before `urgent` before `routine`, then oldest first; deferred ones only
+    /// once their next attempt time has come.
+    public func claimDue(endpoint: String, limit: Int, now: Millis = Date().millis) throws -> [DeliveryJob] {
+        guard limit > 0 else { return [] }
+        return try pool.write { db in
+            var ids: [Int64] = []
+            let queued = try db.cachedStatement(sql: """
+                SELECT id FROM delivery WHERE endpoint = ? AND state = 'queued' AND priority_rank = ? ORDER BY id LIMIT ?
+                """)
+            let deferred = try db.cachedStatement(sql: """
+                SELECT id FROM delivery WHERE endpoint = ? AND state = 'deferred' AND priority_rank = ? AND next_attempt_at <= ?
+                ORDER BY next_attempt_at LIMIT ?
+                """)
+            for rank in 0..<3 where ids.count < limit {
+                let want = limit - ids.count
+                var batch = try Int64.fetchAll(queued, arguments: [endpoint, rank, want])
+                batch += try Int64.fetchAll(deferred, arguments: [endpoint, rank, now, want])
+                batch.sort()
+                ids += batch.prefix(want)
+            }
+            guard !ids.isEmpty else { return [] }
+            let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
+            let fetch = try db.cachedStatement(sql: """
+                SELECT d.id, d.message, d.recipient, d.endpoint, d.priority_rank, d.attempts,
+                       m.sender, m.message_id, m.content_digest, m.expires_at, m.source_file, m.jws
+                FROM delivery d JOIN message m ON m.id = d.message WHERE d.id = ?
+                """)
+            var jobs: [DeliveryJob] = []
+            jobs.reserveCapacity(ids.count)
+            for id in ids {
+                try mark.execute(arguments: [now, id])
+                guard let row = try Row.fetchOne(fetch, arguments: [id]) else { continue }
+                let jws: Data = row["jws"]
+                jobs.append(DeliveryJob(
+                    deliveryId: row["id"], messageRowId: row["message"], sender: row["sender"], messageId: row["message_id"],
+                    recipient: row["recipient"], endpoint: row["endpoint"],
+                    priority: Priority(rank: row["priority_rank"]) ?? .routine, attempts: row["attempts"],
+                    contentDigest: row["content_digest"], expiresAt: row["expires_at"], sourceFile: row["source_file"],
+                    jws: [UInt8](jws)))
+            }
+            return jobs
+        }
+    }
+
+    /// The earliest time a deferred delivery of `endpoint` comes due (nil: none deferred).
+    public func nextDeferredDue(endpoint: String) throws -> Millis? {
+        try pool.read { db in
+            try Millis.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint = ? AND state = 'deferred'",
+                                arguments: [endpoint])
+        }
+    }
+
+    /// Whether `endpoint` has deliveries queued now.
+    public func hasQueued(endpoint: String) throws -> Bool {
+        try pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM delivery WHERE endpoint = ? AND state = 'queued')",
+                              arguments: [endpoint]) ?? false
+        }
+    }
+
+    /// One attempt's outcome, to record.
+    public struct Resolution: Sendable {
+        public var job: DeliveryJob
+        public var attempt: AttemptRecord?
+        public var resolution: DeliveryResolution
+        /// Report body for the unit (delivered / failed / expired), if owed.
+        public var report: String?
+
+        public init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, report: String? = nil) {
+            self.job = job
+            self.attempt = attempt
+            self.resolution = resolution
+            self.report = report
+        }
+    }
+
+    /// Records outcomes of attempts in ONE transaction: the attempt, the new state with its
+    /// reason, the receipt, the audit records and the reports owed. A delivery that is no
+    /// longer `sending` (changed meanwhile) is skipped and reported back.
+    @discardableResult
+    public func resolve(_ resolutions: [Resolution], actor: String = "gatewayd", now: Millis = Date().millis) throws -> [Int64] {
+        guard !resolutions.isEmpty else { return [] }
+        return try pool.write { db in
+            var audit = try AuditAppender(db, at: now)
+            var skipped: [Int64] = []
+            let state = try db.cachedStatement(sql: "SELECT state FROM delivery WHERE id = ?")
+            let insertAttempt = try db.cachedStatement(sql: """
+                INSERT INTO attempt (delivery, started_at, duration_ms, endpoint, http_status, outcome, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            let update = try db.cachedStatement(sql: """
+                UPDATE delivery SET state = ?, attempts = attempts + ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?
+                """)
+            let insertReceipt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO receipt (delivery, received_at, status, jws) VALUES (?, ?, ?, ?)")
+            for r in resolutions {
+                let id = r.job.deliveryId
+                guard let current = try String.fetchOne(state, arguments: [id]), current == DeliveryState.sending.rawValue else {
+                    skipped.append(id)
+                    continue
+                }
+                var details: [String: JSON] = ["endpoint": .string(r.job.endpoint)]
+                if let a = r.attempt {
+                    try insertAttempt.execute(arguments: [id, a.startedAt, a.durationMs, a.endpoint, a.httpStatus, a.outcome, a.error])
+                    details["attempt"] = .number(Double(r.job.attempts + 1))
+                    details["durationMs"] = .number(Double(a.durationMs))
+                    if let status = a.httpStatus { details["httpStatus"] = .number(Double(status)) }
+                }
+                let counted = r.attempt == nil ? 0 : 1
+                let event: String
+                switch r.resolution {
+                case .delivered(let receipt, let duplicate):
+                    try update.execute(arguments: ["delivered", counted, nil, now, duplicate ? "delivered (endpoint already had it)" : "delivered", id])
+                    if let receipt {
+                        try insertReceipt.execute(arguments: [id, receipt.receivedAt, receipt.status, Data(receipt.jws)])
+                        details["receipt"] = true
+                    }
+                    if duplicate { details["duplicate"] = true }
+                    event = "delivered"
+                case .deferred(let until, let reason):
+                    try update.execute(arguments: ["deferred", counted, until, now, reason, id])
+                    details["reason"] = .string(reason)
+                    details["nextAttemptAt"] = .number(Double(until))
+                    event = "deferred"
+                case .failed(let reason):
+                    try update.execute(arguments: ["failed", counted, nil, now, reason, id])
+                    details["reason"] = .string(reason)
+                    event = "failed"
+                case .requeued(let reason):
+                    try update.execute(arguments: ["queued", counted, now, now, reason, id])
+                    details["reason"] = .string(reason)
+                    event = "requeued"
+                case .expired(let reason):
+                    try update.execute(arguments: ["expired", counted, nil, now, reason, id])
+                    details["reason"] = .string(reason)
+                    event = "expired"
+                }
+                if r.attempt != nil {
+                    try audit.append(AuditEvent("attempt", actor: actor, sender: r.job.sender, messageId: r.job.messageId,
+                                                recipient: r.job.recipient, details: details), in: db)
+                }
+                try audit.append(AuditEvent(event, actor: actor, sender: r.job.sender, messageId: r.job.messageId,
+                                            recipient: r.job.recipient, details: details), in: db)
+                if let body = r.report {
+                    try Self.oweReport(db, unit: r.job.sender, kind: event, message: r.job.messageRowId, recipient: r.job.recipient, body: body, now: now)
+                }
+            }
+            return skipped
+        }
+    }
+
+    /// Expires every queued, deferred or held delivery whose message is past its expiry.
+    /// `report` builds the body of the "expired" report for each. Returns how many.
+    @discardableResult
+    public func expireDue(now: Millis = Date().millis, limit: Int = 1000, actor: String = "gatewayd",
+                          report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file
+                FROM message m JOIN delivery d ON d.message = m.id
+                WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
+                LIMIT ?
+                """, arguments: [now, limit])
+            guard !rows.isEmpty else { return [] }
+            var audit = try AuditAppender(db, at: now)
+            var expired: [ExpiredDelivery] = []
+            let update = try db.cachedStatement(sql: "UPDATE delivery SET state = 'expired', updated_at = ?, reason = ? WHERE id = ?")
+            for row in rows {
+                let e = ExpiredDelivery(deliveryId: row["id"], messageRowId: row["message"], sender: row["sender"],
+                                        messageId: row["message_id"], recipient: row["recipient"], endpoint: row["endpoint"],
+                                        expiresAt: row["expires_at"], sourceFile: row["source_file"])
+                try update.execute(arguments: [now, "expired before delivery", e.deliveryId])
+                try audit.append(AuditEvent("expired", actor: actor, sender: e.sender, messageId: e.messageId, recipient: e.recipient,
+                                            details: ["expiresAt": .number(Double(e.expiresAt)), "endpoint": .string(e.endpoint)]), in: db)
+                if let body = report(e) {
+                    try Self.oweReport(db, unit: e.sender, kind: "expired", message: e.messageRowId, recipient: e.recipient, body: body, now: now)
+                }
+                expired.append(e)
+            }
+            return expired
+        }
+    }
+
+    /// Endpoints that have deliveries in any non-terminal state.
+    public func activeEndpoints() throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT endpoint FROM delivery WHERE state IN ('queued', 'deferred', 'sending')")
+        }
+    }
+}
+
+/// A delivery that expired, for its report.
+public struct ExpiredDelivery: Sendable, Equatable {
+    public var deliveryId: Int64
+    public var messageRowId: Int64
+    public var sender: String
+    public var messageId: String
+    public var recipient: String
+    public var endpoint: String
+    public var expiresAt: Millis
+    public var sourceFile: String?
+}

@@ -1,0 +1,119 @@
+// The operator's changes (gatewayctl hold, release, retry, cancel, requeue): each applies
+// to the deliveries a filter selects, in one transaction, with one audit record per
+// delivery carrying the operator's name. Deliveries the action does not apply to (a
+// delivered one cannot be held) are left alone and counted.
+
+import Foundation
+import GRDB
+import GatewayJSON
+import GatewayModel
+
+public enum OperatorAction: String, Sendable, CaseIterable {
+    case hold, release, retry, cancel, requeue
+
+    /// The states the action applies to, and the state it moves them to.
+    public var from: [DeliveryState] {
+        switch self {
+        case .hold: return [.queued, .deferred]
+        case .release: return [.held]
+        case .retry: return [.deferred]
+        case .cancel: return [.queued, .deferred, .held, .failed]
+        case .requeue: return [.failed]
+        }
+    }
+
+    public var to: DeliveryState {
+        switch self {
+        case .hold: return .held
+        case .release, .retry, .requeue: return .queued
+        case .cancel: return .cancelled
+        }
+    }
+
+    var auditEvent: String {
+        switch self {
+        case .hold: return "held"
+        case .release: return "released"
+        case .retry: return "retried"
+        case .cancel: return "cancelled"
+        case .requeue: return "requeued"
+        }
+    }
+}
+
+public struct OperatorResult: Sendable, Equatable {
+    /// Deliveries changed.
+    public var changed: Int
+    /// Deliveries the filter selected that were in a state the action does not apply to.
+    public var skipped: Int
+
+    public init(changed: Int, skipped: Int) {
+        self.changed = changed
+        self.skipped = skipped
+    }
+}
+
+extension QueueStore {
+    /// How many deliveries `filter` selects that `action` would change.
+    public func count(_ action: OperatorAction, filter: DeliveryFilter) throws -> OperatorResult {
+        try pool.read { db in
+            let (clause, args) = filter.whereClause()
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause)", arguments: args) ?? 0
+            var f = filter
+            f.states = action.from.filter { filter.states.isEmpty || filter.states.contains($0) }
+            let (c2, a2) = f.whereClause()
+            let applicable = f.states.isEmpty ? 0 : try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery d JOIN message m ON m.id = d.message WHERE \(c2)", arguments: a2) ?? 0
+            return OperatorResult(changed: applicable, skipped: total - applicable)
+        }
+    }
+
+    /// Applies `action` to what `filter` selects. `report` gives the body of a report owed
+    /// to the unit for each change (a cancellation, say), or nil.
+    @discardableResult
+    public func apply(_ action: OperatorAction, filter: DeliveryFilter, actor: String, reason: String? = nil,
+                      now: Millis = Date().millis,
+                      report: (@Sendable (ChangedDelivery) -> String?)? = nil) throws -> OperatorResult {
+        try pool.write { db in
+            let (clause, args) = filter.whereClause()
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT d.id, d.state, d.recipient, d.endpoint, d.message, m.sender, m.message_id
+                FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause)
+                """, arguments: args)
+            var audit = try AuditAppender(db, at: now)
+            let update = try db.cachedStatement(sql: "UPDATE delivery SET state = ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?")
+            var changed = 0
+            let why = reason ?? "\(action.rawValue) by \(actor)"
+            for row in rows {
+                let state = DeliveryState(rawValue: row["state"]) ?? .queued
+                guard action.from.contains(state), state.canMove(to: action.to) else { continue }
+                let id: Int64 = row["id"]
+                try update.execute(arguments: [action.to.rawValue, action.to == .queued ? now : nil, now, why, id])
+                let change = ChangedDelivery(deliveryId: id, messageRowId: row["message"], sender: row["sender"],
+                                             messageId: row["message_id"], recipient: row["recipient"], endpoint: row["endpoint"],
+                                             from: state, to: action.to, reason: why)
+                try audit.append(AuditEvent(action.auditEvent, actor: actor, sender: change.sender, messageId: change.messageId,
+                                            recipient: change.recipient,
+                                            details: ["from": .string(state.rawValue), "to": .string(action.to.rawValue), "reason": .string(why)]), in: db)
+                if let body = report?(change) {
+                    try Self.oweReport(db, unit: change.sender, kind: action.auditEvent, message: change.messageRowId,
+                                       recipient: change.recipient, body: body, now: now)
+                }
+                changed += 1
+            }
+            return OperatorResult(changed: changed, skipped: rows.count - changed)
+        }
+    }
+}
+
+/// A delivery an operator action changed.
+public struct ChangedDelivery: Sendable, Equatable {
+    public var deliveryId: Int64
+    public var messageRowId: Int64
+    public var sender: String
+    public var messageId: String
+    public var recipient: String
+    public var endpoint: String
+    public var from: DeliveryState
+    public var to: DeliveryState
+    public var reason: String
+}

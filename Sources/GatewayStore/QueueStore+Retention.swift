@@ -1,0 +1,35 @@
+// Retention: delivered, cancelled and expired messages older than the configured age are
+// pruned in small batches (each its own short transaction, so the daemon never stalls).
+// A message goes only when every one of its deliveries is terminal and old enough.
+// Failed deliveries stay until an operator requeues or cancels them. The audit log is
+// never pruned.
+
+import Foundation
+import GRDB
+
+extension QueueStore {
+    /// Deletes up to `batchSize` prunable messages (with their deliveries, attempts and
+    /// receipts) whose last change is before `cutoff`, and written reports older than it.
+    /// Returns how many messages went; call again until it returns 0.
+    @discardableResult
+    public func prune(before cutoff: Millis, batchSize: Int = 500, actor: String = "gatewayd", now: Millis = Date().millis) throws -> Int {
+        try pool.write { db in
+            let ids = try Int64.fetchAll(db, sql: """
+                SELECT m.id FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
+                    SELECT 1 FROM delivery d WHERE d.message = m.id
+                    AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?))
+                ORDER BY m.id LIMIT ?
+                """, arguments: [cutoff, cutoff, batchSize])
+            try db.execute(sql: "DELETE FROM report WHERE written_at IS NOT NULL AND written_at < ?", arguments: [cutoff])
+            guard !ids.isEmpty else { return 0 }
+            let delete = try db.cachedStatement(sql: "DELETE FROM message WHERE id = ?")
+            for id in ids { try delete.execute(arguments: [id]) }
+            var audit = try AuditAppender(db, at: now)
+            try audit.append(AuditEvent("pruned", actor: actor, details: [
+                "messages": .number(Double(ids.count)), "before": .number(Double(cutoff)),
+                "firstRow": .number(Double(ids.first!)), "lastRow": .number(Double(ids.last!)),
+            ]), in: db)
+            return ids.count
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// Values going into and out of the queue. No SQL here.
+
+import Foundation
+import GatewayModel
+
+/// Milliseconds since the Unix epoch: the queue's unit of time.
+public typealias Millis = Int64
+
+extension Date {
+    public var millis: Millis { Millis((timeIntervalSince1970 * 1000).rounded()) }
+    public init(millis: Millis) { self.init(timeIntervalSince1970: Double(millis) / 1000) }
+}
+
+/// One recipient of a message and the endpoint its route goes to.
+public struct Route: Sendable, Hashable {
+    public var recipient: String
+    public var endpoint: String
+    public init(recipient: String, endpoint: String) {
+        self.recipient = recipient
+        self.endpoint = endpoint
+    }
+}
+
+/// An accepted, signed message ready to be committed.
+public struct NewMessage: Sendable {
+    public var sender: String
+    public var messageId: String
+    public var type: String
+    public var priority: Priority
+    public var classification: Classification
+    public var subject: String?
+    public var caseReference: String?
+    public var createdAt: Millis
+    /// Effective expiry: the message's expiresAt or the configured maximum lifetime.
+    public var expiresAt: Millis?
+    /// SHA-256 (hex) of the JCS form of the unit's message: the idempotency check.
+    public var contentDigest: String
+    /// The signed message as sent on the wire (JWS, flattened JSON serialisation).
+    public var jws: [UInt8]
+    /// The spool file it came from, for the reports and the audit trail.
+    public var sourceFile: String?
+    public var routes: [Route]
+    /// Body of the "accepted" report owed to the unit (JSON text), if any.
+    public var acceptedReport: String?
+
+    public init(sender: String, messageId: String, type: String, priority: Priority, classification: Classification,
+                subject: String? = nil, caseReference: String? = nil, createdAt: Millis, expiresAt: Millis? = nil,
+                contentDigest: String, jws: [UInt8], sourceFile: String? = nil, routes: [Route], acceptedReport: String? = nil)
+    {
+        self.sender = sender
+        self.messageId = messageId
+        self.type = type
+        self.priority = priority
+        self.classification = classification
+        self.subject = subject
+        self.caseReference = caseReference
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.contentDigest = contentDigest
+        self.jws = jws
+        self.sourceFile = sourceFile
+        self.routes = routes
+        self.acceptedReport = acceptedReport
+    }
+}
+
+/// What happened to one message of an enqueue batch.
+public enum EnqueueOutcome: Sendable, Equatable {
+    /// Newly committed, with the queue's row id.
+    case accepted(id: Int64)
+    /// Already queued with the same content: nothing done (a crash between commit and
+    /// unlink, or a unit that dropped the same file twice).
+    case duplicate(id: Int64)
+    /// Already queued with OTHER content under the same (sender, messageId): refused.
+    case conflict(id: Int64, existingDigest: String)
+}
+
+/// A delivery handed to the sender: everything needed to POST it.
+public struct DeliveryJob: Sendable, Equatable {
+    public var deliveryId: Int64
+    public var messageRowId: Int64
+    public var sender: String
+    public var messageId: String
+    public var recipient: String
+    public var endpoint: String
+    public var priority: Priority
+    public var attempts: Int
+    public var contentDigest: String
+    public var expiresAt: Millis?
+    public var sourceFile: String?
+    public var jws: [UInt8]
+}
+
+/// One delivery attempt's result, as recorded.
+public struct AttemptRecord: Sendable, Equatable {
+    public var startedAt: Millis
+    public var durationMs: Int64
+    public var endpoint: String
+    public var httpStatus: Int?
+    public var outcome: String
+    public var error: String?
+
+    public init(startedAt: Millis, durationMs: Int64, endpoint: String, httpStatus: Int?, outcome: String, error: String?) {
+        self.startedAt = startedAt
+        self.durationMs = durationMs
+        self.endpoint = endpoint
+        self.httpStatus = httpStatus
+        self.outcome = outcome
+        self.error = error
+    }
+}
+
+/// The agency's receipt, kept as proof of delivery.
+public struct ReceiptRecord: Sendable, Equatable {
+    public var receivedAt: Millis
+    public var status: String?
+    public var jws: [UInt8]
+    public init(receivedAt: Millis, status: String?, jws: [UInt8]) {
+        self.receivedAt = receivedAt
+        self.status = status
+        self.jws = jws
+    }
+}
+
+/// How an attempt ended, decided by the delivery engine.
+public enum DeliveryResolution: Sendable, Equatable {
+    case delivered(receipt: ReceiptRecord?, duplicate: Bool)
+    case deferred(until: Millis, reason: String)
+    case failed(reason: String)
+    /// Back to the queue without counting as a failure (shutdown, endpoint paused).
+    case requeued(reason: String)
+    /// Past its expiry: not sent.
+    case expired(reason: String)
+}
+
+/// A report owed to a unit, not yet written to its spool folder.
+public struct OwedReport: Sendable, Equatable {
+    public var id: Int64
+    public var unit: String
+    public var kind: String
+    public var messageRowId: Int64?
+    public var recipient: String?
+    public var body: String
+    public var createdAt: Millis
+}

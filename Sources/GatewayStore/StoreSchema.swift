@@ -1,0 +1,116 @@
+// The queue's SQL schema and its migrations. Times are integer milliseconds since the
+// Unix epoch (UTC): compact, indexable, and unambiguous.
+
+import GRDB
+
+enum StoreSchema {
+    static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: messages, deliveries, attempts, receipts, reports, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE message (
+                    id INTEGER PRIMARY KEY,
+                    sender TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    classification TEXT NOT NULL,
+                    subject TEXT,
+                    case_reference TEXT,
+                    created_at INTEGER NOT NULL,
+                    accepted_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    content_digest TEXT NOT NULL,
+                    source_file TEXT,
+                    jws BLOB NOT NULL,
+                    UNIQUE (sender, message_id)
+                );
+                CREATE INDEX message_accepted ON message(accepted_at);
+
+                CREATE TABLE delivery (
+                    id INTEGER PRIMARY KEY,
+                    message INTEGER NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+                    recipient TEXT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    priority_rank INTEGER NOT NULL,
+                    accepted_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER,
+                    updated_at INTEGER NOT NULL,
+                    reason TEXT,
+                    UNIQUE (message, recipient)
+                );
+                -- The scheduler's two lookups: the queued, by priority then age; the deferred
+                -- that have come due. Partial indexes keep them small whatever the backlog.
+                CREATE INDEX delivery_queued ON delivery(endpoint, priority_rank, id) WHERE state = 'queued';
+                CREATE INDEX delivery_deferred ON delivery(endpoint, priority_rank, next_attempt_at) WHERE state = 'deferred';
+                CREATE INDEX delivery_state ON delivery(state, updated_at);
+                CREATE INDEX delivery_recipient ON delivery(recipient);
+
+                CREATE TABLE attempt (
+                    id INTEGER PRIMARY KEY,
+                    delivery INTEGER NOT NULL REFERENCES delivery(id) ON DELETE CASCADE,
+                    started_at INTEGER NOT NULL,
+                    duration_ms INTEGER NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    http_status INTEGER,
+                    outcome TEXT NOT NULL,
+                    error TEXT
+                );
+                CREATE INDEX attempt_delivery ON attempt(delivery);
+
+                CREATE TABLE receipt (
+                    delivery INTEGER PRIMARY KEY REFERENCES delivery(id) ON DELETE CASCADE,
+                    received_at INTEGER NOT NULL,
+                    status TEXT,
+                    jws BLOB NOT NULL
+                );
+
+                -- Reports owed to units: recorded in the same transaction as the transition,
+                -- written to SPOOL/<unit>/reports/ afterwards (transactional outbox).
+                CREATE TABLE report (
+                    id INTEGER PRIMARY KEY,
+                    unit TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    message INTEGER,
+                    recipient TEXT,
+                    body TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    written_at INTEGER
+                );
+                CREATE INDEX report_owed ON report(id) WHERE written_at IS NULL;
+
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    event TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    sender TEXT,
+                    message_id TEXT,
+                    recipient TEXT,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE INDEX audit_message ON audit(sender, message_id);
+
+                CREATE TABLE audit_checkpoint (
+                    seq INTEGER PRIMARY KEY,
+                    hash TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    signature TEXT NOT NULL
+                );
+
+                CREATE TABLE endpoint_state (
+                    endpoint TEXT PRIMARY KEY,
+                    breaker TEXT NOT NULL,
+                    consecutive_failures INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    detail TEXT
+                );
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+@Suite("queue store")
+struct QueueStoreTests {
+    @Test("enqueue is idempotent per (sender, messageId) and refuses other content")
+    func idempotentEnqueue() throws {
+        let (store, _) = try makeStore()
+        let first = try store.enqueue([message("a"), message("b")])
+        guard case .accepted(let idA) = first[0], case .accepted = first[1] else { Issue.record("not accepted: \(first)"); return }
+        let again = try store.enqueue([message("a"), message("a", digest: "other"), message("a", sender: "PL-CBA")])
+        #expect(again[0] == .duplicate(id: idA))
+        #expect(again[1] == .conflict(id: idA, existingDigest: "d1"))
+        guard case .accepted = again[2] else { Issue.record("another sender's id must be independent"); return }
+        #expect(try store.countDeliveries() == 3)
+        // A duplicate inside one batch is caught too.
+        let inBatch = try store.enqueue([message("c"), message("c")])
+        guard case .accepted(let idC) = inBatch[0] else { Issue.record("c"); return }
+        #expect(inBatch[1] == .duplicate(id: idC))
+        #expect(try store.owedReports().count == 4)
+    }
+
+    @Test("claim order: immediate, urgent, routine, then oldest first; one delivery per recipient")
+    func claimOrder() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("r1"), message("u1", priority: .urgent), message("r2")])
+        _ = try store.enqueue([message("i1", priority: .immediate, recipients: [("EU-EUROPOL", "europol"), ("EU-OLAF", "olaf")])])
+        let jobs = try store.claimDue(endpoint: "europol", limit: 10)
+        #expect(jobs.map(\.messageId) == ["i1", "u1", "r1", "r2"])
+        #expect(try store.claimDue(endpoint: "europol", limit: 10).isEmpty, "claimed deliveries are sending, not due")
+        let olaf = try store.claimDue(endpoint: "olaf", limit: 10)
+        #expect(olaf.map(\.recipient) == ["EU-OLAF"])
+        #expect(olaf.first?.jws == Array("jws-i1".utf8))
+    }
+
+    @Test("outcomes: delivered with receipt, deferred comes due later, failed, expired; each audited")
+    func outcomes() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("a"), message("b"), message("c")])
+        let jobs = try store.claimDue(endpoint: "europol", limit: 3, now: 10_000)
+        let attempt = AttemptRecord(startedAt: 10_000, durationMs: 12, endpoint: "europol", httpStatus: 200, outcome: "ok", error: nil)
+        let receipt = ReceiptRecord(receivedAt: 10_010, status: "received", jws: [9, 9])
+        try store.resolve([
+            .init(job: jobs[0], attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: false), report: "{}"),
+            .init(job: jobs[1], attempt: attempt, resolution: .deferred(until: 20_000, reason: "HTTP 503")),
+            .init(job: jobs[2], attempt: attempt, resolution: .failed(reason: "HTTP 422"), report: "{}"),
+        ], now: 10_020)
+        #expect(try store.claimDue(endpoint: "europol", limit: 5, now: 19_999).isEmpty, "deferred is not due before its time")
+        let due = try store.claimDue(endpoint: "europol", limit: 5, now: 20_000)
+        #expect(due.map(\.messageId) == ["b"])
+        #expect(due.first?.attempts == 1)
+        let detail = try #require(try store.message("a"))
+        #expect(detail.deliveries.first?.summary.state == .delivered)
+        #expect(detail.deliveries.first?.receipt == receipt)
+        #expect(detail.deliveries.first?.attempts.count == 1)
+        #expect(detail.audit.map(\.event) == ["accepted", "attempt", "delivered"])
+        // A resolution for a delivery that is no longer sending is skipped, not applied.
+        let skipped = try store.resolve([.init(job: jobs[0], attempt: nil, resolution: .failed(reason: "late"))])
+        #expect(skipped == [jobs[0].deliveryId])
+        #expect(try store.owedReports().map(\.kind).sorted() == ["accepted", "accepted", "accepted", "delivered", "failed"])
+    }
+
+    @Test("recovery returns sending to queued")
+    func recovery() throws {
+        let (store, path) = try makeStore()
+        _ = try store.enqueue([message("a"), message("b")])
+        _ = try store.claimDue(endpoint: "europol", limit: 1)
+        let reopened = try QueueStore(path: path.path)
+        #expect(try reopened.recoverInterrupted() == 1)
+        #expect(try reopened.countDeliveries({ var f = DeliveryFilter(); f.states = [.queued]; return f }()) == 2)
+        #expect(try reopened.claimDue(endpoint: "europol", limit: 5).map(\.messageId) == ["a", "b"])
+    }
+
+    @Test("expiry moves pending deliveries to expired and owes a report")
+    func expiry() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("old", expiresAt: 5_000), message("new", expiresAt: 50_000), message("none")])
+        let expired = try store.expireDue(now: 6_000, report: { _ in "{}" })
+        #expect(expired.map(\.messageId) == ["old"])
+        #expect(try store.claimDue(endpoint: "europol", limit: 5, now: 6_000).map(\.messageId) == ["new", "none"])
+        #expect(try store.owedReports().filter { $0.kind == "expired" }.count == 1)
+    }
+
+    @Test("operator actions by filter, with counts, audit and refusal of impossible transitions")
+    func operatorActions() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("a"), message("b", recipients: [("EU-OLAF", "olaf")]), message("c")])
+        var europol = DeliveryFilter()
+        europol.recipients = ["EU-EUROPOL"]
+        #expect(try store.count(.hold, filter: europol) == OperatorResult(changed: 2, skipped: 0))
+        #expect(try store.apply(.hold, filter: europol, actor: "alice") == OperatorResult(changed: 2, skipped: 0))
+        #expect(try store.claimDue(endpoint: "europol", limit: 5).isEmpty, "held deliveries are not sent")
+        #expect(try store.apply(.hold, filter: europol, actor: "alice") == OperatorResult(changed: 0, skipped: 2))
+        var one = DeliveryFilter()
+        one.messageIds = ["a"]
+        #expect(try store.apply(.release, filter: one, actor: "bob").changed == 1)
+        #expect(try store.claimDue(endpoint: "europol", limit: 5).map(\.messageId) == ["a"])
+        #expect(try store.apply(.cancel, filter: DeliveryFilter(), actor: "carol") == OperatorResult(changed: 2, skipped: 1))
+        let audit = try store.auditTail(limit: 100)
+        #expect(audit.filter { $0.event == "held" }.allSatisfy { $0.actor == "alice" })
+        #expect(audit.filter { $0.event == "cancelled" }.count == 2)
+        #expect(audit.last?.actor == "carol")
+    }
+
+    @Test("requeue of failed deliveries by date range")
+    func requeueByDate() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("early")], now: 1_000)
+        _ = try store.enqueue([message("late")], now: 100_000)
+        let jobs = try store.claimDue(endpoint: "europol", limit: 5, now: 200_000)
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .failed(reason: "HTTP 404")) })
+        var range = DeliveryFilter()
+        range.acceptedFrom = 0
+        range.acceptedBefore = 50_000
+        #expect(try store.apply(.requeue, filter: range, actor: "ops").changed == 1)
+        #expect(try store.claimDue(endpoint: "europol", limit: 5, now: 300_000).map(\.messageId) == ["early"])
+    }
+
+    @Test("list, show and stats")
+    func queries() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("a"), message("b", priority: .immediate), message("c", recipients: [("EU-OLAF", "olaf")])], now: 0)
+        var f = DeliveryFilter()
+        f.endpoints = ["europol"]
+        #expect(try store.list(f, sort: .priority).map(\.messageId) == ["b", "a"])
+        #expect(try store.list(sort: .newest, limit: 2).map(\.messageId) == ["c", "b"])
+        #expect(try store.list(sort: .newest, limit: 2, offset: 2).map(\.messageId) == ["a"])
+        let stats = try store.stats(now: 7 * 60_000)
+        #expect(stats.messages == 3)
+        #expect(stats.totals[.queued] == 3)
+        let europol = try #require(stats.endpoints.first { $0.endpoint == "europol" })
+        #expect(europol.ageHistogram[1] == 2, "7 minutes old falls in the 5-10 minute bucket")
+        #expect(europol.oldestPendingAt == 0)
+        try store.setEndpointState("europol", breaker: "open", consecutiveFailures: 5)
+        #expect(try store.stats().endpoints.first { $0.endpoint == "europol" }?.breaker == "open")
+    }
+
+    @Test("retention prunes only old terminal messages, in batches, and keeps the audit log")
+    func retention() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue((0..<5).map { message("m\($0)") }, now: 1_000)
+        let jobs = try store.claimDue(endpoint: "europol", limit: 4, now: 2_000)
+        try store.resolve(jobs.prefix(3).map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 2_000)
+        try store.resolve([.init(job: jobs[3], attempt: nil, resolution: .failed(reason: "x"))], now: 2_000)
+        let auditBefore = try store.verifyAudit(verifier: nil).records
+        #expect(try store.prune(before: 1_500) == 0, "too recent")
+        #expect(try store.prune(before: 10_000, batchSize: 2) == 2)
+        #expect(try store.prune(before: 10_000, batchSize: 2) == 1)
+        #expect(try store.prune(before: 10_000, batchSize: 2) == 0, "failed and queued stay")
+        #expect(try store.countDeliveries() == 2)
+        let after = try store.verifyAudit(verifier: nil)
+        #expect(after.isValid)
+        #expect(after.records == auditBefore + 2)
+    }
+
+    @Test("one owner per queue: a second lock is refused with the owner's pid")
+    func ownerLock() throws {
+        let (_, path) = try makeStore()
+        let lock = try QueueOwnerLock(queuePath: path.path)
+        do {
+            _ = try QueueOwnerLock(queuePath: path.path)
+            Issue.record("second owner accepted")
+        } catch {
+            #expect("\(error)".contains("in use by another gatewayd (pid \(getpid()))"))
+        }
+        _ = lock
+    }
+}
