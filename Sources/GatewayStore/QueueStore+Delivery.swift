@@ -34,21 +34,7 @@ extension QueueStore {
     public func claimDue(endpoint: String, limit: Int, now: Millis = Date().millis) throws -> [DeliveryJob] {
         guard limit > 0 else { return [] }
         return try pool.write { db in
-            var ids: [Int64] = []
-            let queued = try db.cachedStatement(sql: """
-                SELECT id FROM delivery WHERE endpoint = ? AND state = 'queued' AND priority_rank = ? ORDER BY id LIMIT ?
-                """)
-            let deferred = try db.cachedStatement(sql: """
-                SELECT id FROM delivery WHERE endpoint = ? AND state = 'deferred' AND priority_rank = ? AND next_attempt_at <= ?
-                ORDER BY next_attempt_at LIMIT ?
-                """)
-            for rank in 0..<3 where ids.count < limit {
-                let want = limit - ids.count
-                var batch = try Int64.fetchAll(queued, arguments: [endpoint, rank, want])
-                batch += try Int64.fetchAll(deferred, arguments: [endpoint, rank, now, want])
-                batch.sort()
-                ids += batch.prefix(want)
-            }
+            let ids = try Self.selectDue(db, endpoint: endpoint, limit: limit, now: now)
             guard !ids.isEmpty else { return [] }
             let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
             let fetch = try db.cachedStatement(sql: """
@@ -71,6 +57,33 @@ extension QueueStore {
             }
             return jobs
         }
+    }
+
+    /// The ids of the next `limit` due deliveries of `endpoint`, in sending order, without
+    /// claiming them (a read: what the scheduler would take next).
+    public func peekDue(endpoint: String, limit: Int, now: Millis = Date().millis) throws -> [Int64] {
+        try pool.read { db in try Self.selectDue(db, endpoint: endpoint, limit: limit, now: now) }
+    }
+
+    /// Priority rank by rank: the queued (oldest first) merged with the deferred that have
+    /// come due. Each lookup is a range scan of a partial index: cost independent of the backlog.
+    static func selectDue(_ db: Database, endpoint: String, limit: Int, now: Millis) throws -> [Int64] {
+        var ids: [Int64] = []
+        let queued = try db.cachedStatement(sql: """
+            SELECT id FROM delivery WHERE endpoint = ? AND state = 'queued' AND priority_rank = ? ORDER BY id LIMIT ?
+            """)
+        let deferred = try db.cachedStatement(sql: """
+            SELECT id FROM delivery WHERE endpoint = ? AND state = 'deferred' AND priority_rank = ? AND next_attempt_at <= ?
+            ORDER BY next_attempt_at LIMIT ?
+            """)
+        for rank in 0..<3 where ids.count < limit {
+            let want = limit - ids.count
+            var batch = try Int64.fetchAll(queued, arguments: [endpoint, rank, want])
+            batch += try Int64.fetchAll(deferred, arguments: [endpoint, rank, now, want])
+            batch.sort()
+            ids += batch.prefix(want)
+        }
+        return ids
     }
 
     /// The earliest time a deferred delivery of `endpoint` comes due (nil: none deferred).
