@@ -94,6 +94,7 @@ let package = Package(
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayTestSupport", "GatewayJSON"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewayTestSupport", "GatewaySchema", "GatewayJSON"]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayTestSupport", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "GatewayModelTests", dependencies: ["GatewayTestSupport", "GatewayModel", "GatewayJSON"]),
         .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "queue-torture", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),

@@ -1,0 +1,92 @@
+// The gateway's configuration (gateway.yml), typed. Loaded and checked by ConfigLoader;
+// every relative path is already resolved against the config file's folder.
+
+import Foundation
+
+public struct GatewayConfig: Sendable {
+    public var file: String
+    /// This gateway as a participant, e.g. PL-GW.
+    public var gatewayId: String
+    /// The units behind this gateway: one spool folder each.
+    public var units: [String]
+
+    public struct Spool: Sendable {
+        public var directory: String
+        public var maxFileSize: Int
+        public var rescanInterval: Double
+        /// Pickup workers (parse, validate, sign); default: the number of cores.
+        public var workers: Int
+        /// Messages per durable commit at most.
+        public var batchSize: Int
+    }
+    public var spool: Spool
+
+    public struct Queue: Sendable {
+        public var path: String
+        /// Delivered, cancelled and expired messages are pruned after this many seconds.
+        public var retention: Double
+        /// A message not delivered within this many seconds of acceptance expires.
+        public var maxLifetime: Double
+        /// Seconds between signed audit checkpoints.
+        public var checkpointInterval: Double
+        /// Pending deliveries above which pickup pauses (backpressure).
+        public var maxPending: Int
+        /// Free disk bytes below which pickup pauses.
+        public var minFreeDisk: Int
+    }
+    public var queue: Queue
+
+    public struct Signing: Sendable {
+        public var algorithm: String
+        public var key: String
+        public var chain: String
+    }
+    public var signing: Signing
+
+    public struct TLS: Sendable {
+        public var clientKey: String
+        public var clientCertificate: String
+    }
+    public var tls: TLS
+
+    public struct Retry: Sendable {
+        public var initialBackoff: Double
+        public var maxBackoff: Double
+        public var multiplier: Double
+        /// Fraction of each backoff randomised (0 … 1).
+        public var jitter: Double
+    }
+    public var retry: Retry
+
+    public struct Endpoint: Sendable {
+        public var name: String
+        public var url: String
+        /// CA bundle the endpoint's server certificate must chain to.
+        public var ca: String
+        /// Optional pinned server public key, curl's "sha256//BASE64" form.
+        public var pinnedKey: String?
+        public var classificationCeiling: Classification
+        public var requireReceipt: Bool
+        /// Anchors the endpoint's receipt signatures must chain to.
+        public var receiptTrustAnchors: String?
+        public var concurrency: Int
+        /// Requests per second at most (nil: unlimited).
+        public var rateLimit: Double?
+        public var connectTimeout: Double
+        public var timeout: Double
+        public var proxy: String?
+        public var breakerFailureThreshold: Int
+        public var breakerOpenFor: Double
+    }
+    public var endpoints: [String: Endpoint]
+    /// Recipient participant → endpoint name.
+    public var routes: [String: String]
+
+    /// Days before expiry at which certificates are warned about.
+    public var certificateWarningDays: Int
+
+    public var logLevel: String
+
+    /// Known recipients, sorted (for "known: ..." in errors).
+    public var knownRecipients: [String] { routes.keys.sorted() }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import GatewayModel
+import GatewayTestSupport
+import Testing
+
+@Suite("configuration")
+struct ConfigLoaderTests {
+    static let valid = """
+        gateway:
+          id: PL-GW
+          units: [PL-KGP, PL-CBA]
+        spool:
+          directory: spool
+          maxFileSize: 10MB
+          rescanInterval: 2s
+        queue:
+          path: queue/queue.sqlite
+          retention: 30d
+        signing:
+          key: keys/signing.key
+          chain: keys/signing-chain.pem
+        tls:
+          clientKey: keys/client.key
+          clientCertificate: keys/client.pem
+        retry:
+          initialBackoff: 500ms
+          maxBackoff: 10m
+        endpoints:
+          europol:
+            url: https://127.0.0.1:8443/messages
+            ca: keys/ca.pem
+            classificationCeiling: SECRET UE/EU SECRET
+            receiptTrustAnchors: keys/ca.pem
+            concurrency: 4
+            rateLimit: 100
+            breaker: { failureThreshold: 3, openFor: 10s }
+        routes:
+          EU-EUROPOL: europol
+        """
+
+    /// Writes `text` as gateway.yml in a fresh folder with the files it names.
+    func write(_ text: String, keyMode: Int = 0o600) throws -> String {
+        let dir = try TestPaths.temporaryDirectory("config")
+        for sub in ["spool", "queue", "keys"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        for file in ["signing.key", "signing-chain.pem", "client.key", "client.pem", "ca.pem"] {
+            let path = dir.appendingPathComponent("keys/\(file)").path
+            _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+            chmod(path, mode_t(file.hasSuffix(".key") ? keyMode : 0o644))
+        }
+        let path = dir.appendingPathComponent("gateway.yml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a valid file loads with units, durations, sizes and paths resolved")
+    func valid() throws {
+        let path = try write(Self.valid)
+        let config = try ConfigLoader.load(path: path)
+        #expect(config.gatewayId == "PL-GW")
+        #expect(config.units == ["PL-KGP", "PL-CBA"])
+        #expect(config.spool.maxFileSize == 10_000_000)
+        #expect(config.spool.rescanInterval == 2)
+        #expect(config.retry.initialBackoff == 0.5)
+        #expect(config.retry.maxBackoff == 600)
+        #expect(config.queue.retention == 30 * 86_400)
+        let europol = try #require(config.endpoints["europol"])
+        #expect(europol.classificationCeiling == .secret)
+        #expect(europol.rateLimit == 100)
+        #expect(europol.breakerFailureThreshold == 3)
+        #expect(europol.ca.hasPrefix("/") && europol.ca.hasSuffix("/keys/ca.pem"))
+        #expect(config.routes == ["EU-EUROPOL": "europol"])
+    }
+
+    func problems(_ text: String, keyMode: Int = 0o600) throws -> String {
+        let path = try write(text, keyMode: keyMode)
+        do {
+            _ = try ConfigLoader.load(path: path)
+            Issue.record("accepted a bad config")
+            return ""
+        } catch {
+            #expect(error.description.contains(path))
+            return error.description
+        }
+    }
+
+    @Test("errors name the file, the line, the key and the problem")
+    func namedErrors() throws {
+        let text = Self.valid.replacingOccurrences(of: "url: https://127.0.0.1:8443/messages", with: "url: http://127.0.0.1:8443/messages")
+        let message = try problems(text)
+        #expect(message.contains(":22: endpoints.europol.url: \"http://127.0.0.1:8443/messages\" must be an https:// URL"), "\(message)")
+    }
+
+    @Test("TLS verification cannot be switched off")
+    func noInsecure() throws {
+        let text = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    verifyTLS: false")
+        #expect(try problems(text).contains("TLS verification cannot be switched off"))
+    }
+
+    @Test("private keys readable by others are refused with the fix")
+    func keyPermissions() throws {
+        let message = try problems(Self.valid, keyMode: 0o644)
+        #expect(message.contains("signing.key: private key"), "\(message)")
+        #expect(message.contains("chmod 600"))
+    }
+
+    @Test("every problem is reported, not only the first")
+    func allProblems() throws {
+        var text = Self.valid.replacingOccurrences(of: "EU-EUROPOL: europol", with: "EU-EUROPOL: europl")
+        text = text.replacingOccurrences(of: "classificationCeiling: SECRET UE/EU SECRET", with: "classificationCeiling: TOP")
+        text = text.replacingOccurrences(of: "rescanInterval: 2s", with: "rescanInterval: soon\n  colour: blue")
+        let message = try problems(text)
+        #expect(message.contains("routes.EU-EUROPOL: names endpoint \"europl\", which is not defined (defined: europol)"), "\(message)")
+        #expect(message.contains("classificationCeiling: \"TOP\" is not a classification"))
+        #expect(message.contains("spool.rescanInterval: must be a duration"))
+        #expect(message.contains("spool.colour: unknown key"))
+    }
+
+    @Test("not YAML, missing file, empty file")
+    func unreadable() throws {
+        #expect(try problems("gateway: [unclosed").contains("not valid YAML"))
+        #expect(try problems("").contains("empty"))
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/gateway.yml") }
+    }
+
+    @Test("quantities")
+    func quantities() {
+        #expect(Quantity.seconds("250ms") == 0.25)
+        #expect(Quantity.seconds("3m") == 180)
+        #expect(Quantity.seconds("1.5h") == 5_400)
+        #expect(Quantity.seconds("x") == nil)
+        #expect(Quantity.bytes("50MB") == 50_000_000)
+        #expect(Quantity.bytes("1KiB") == 1_024)
+        #expect(Quantity.bytes("12") == 12)
+        #expect(Quantity.bytes("-1MB") == nil)
+    }
+}
+
+@Test("YAML scalars follow the 1.2 core schema")
+func yamlScalars() throws {
+    let d = try YAMLDocument(text: "a: 4\nb: 1.5\nc: '7'\nd: NO\ne: yes\nf: true\ng: ~\nh: 10s\n")
+    #expect(d.value == ["a": 4, "b": 1.5, "c": "7", "d": "NO", "e": "yes", "f": true, "g": nil, "h": "10s"])
+    #expect(d.lines["/h"] == 8)
+}
