@@ -63,11 +63,12 @@ let package = Package(
         .target(name: "GatewayTransport", dependencies: ["CCurl"]),
 
         // MARK: the daemon and the console
+        .target(name: "CGatewaySys"),
         .target(
             name: "GatewayDaemon",
             dependencies: [
                 "GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel",
-                "GatewayStore", "GatewayTransport",
+                "GatewayStore", "GatewayTransport", "CGatewaySys",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

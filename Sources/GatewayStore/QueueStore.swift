@@ -121,6 +121,20 @@ public final class QueueStore: Sendable {
 
     // MARK: reports owed
 
+    /// Records reports owed to units outside a transition (a duplicate drop's new copy of
+    /// its "accepted" report), with their audit events, in one transaction.
+    public func oweReports(_ reports: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String)],
+                           events: [AuditEvent] = [], now: Millis = Date().millis) throws {
+        guard !reports.isEmpty || !events.isEmpty else { return }
+        try pool.write { db in
+            for r in reports {
+                try Self.oweReport(db, unit: r.unit, kind: r.kind, message: r.messageRowId, recipient: r.recipient, body: r.body, now: now)
+            }
+            var audit = try AuditAppender(db, at: now)
+            for event in events { try audit.append(event, in: db) }
+        }
+    }
+
     /// Reports recorded but not yet written to the units' folders, oldest first.
     public func owedReports(limit: Int = 500) throws -> [OwedReport] {
         try pool.read { db in

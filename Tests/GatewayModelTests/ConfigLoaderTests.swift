@@ -143,3 +143,19 @@ func yamlScalars() throws {
     #expect(d.value == ["a": 4, "b": 1.5, "c": "7", "d": "NO", "e": "yes", "f": true, "g": nil, "h": "10s"])
     #expect(d.lines["/h"] == 8)
 }
+
+@Test("RFC 3339 parsing and formatting")
+func rfc3339() {
+    #expect(RFC3339.millis("1970-01-01T00:00:00Z") == 0)
+    #expect(RFC3339.millis("2026-11-29T12:00:00.5Z") == 1_795_953_600_500)
+    #expect(RFC3339.millis("2026-11-29T13:00:00+01:00") == 1_795_953_600_000)
+    #expect(RFC3339.millis("2024-02-29T00:00:00Z") != nil)
+    #expect(RFC3339.millis("2023-02-29T00:00:00Z") == nil)
+    #expect(RFC3339.millis("2026-11-29") == nil)
+    #expect(RFC3339.millis("2026-11-29T25:00:00Z") == nil)
+    #expect(RFC3339.millis("2026-11-29T12:00:00") == nil)
+    #expect(RFC3339.format(millis: 1_795_953_600_500) == "2026-11-29T12:00:00.500Z")
+    for ms: Int64 in [0, 951_782_400_000, 4_102_444_800_123] {
+        #expect(RFC3339.millis(RFC3339.format(millis: ms)) == ms)
+    }
+}

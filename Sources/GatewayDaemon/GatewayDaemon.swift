@@ -1,1 +1,0 @@
-// GatewayDaemon: see docs/DESIGN.md

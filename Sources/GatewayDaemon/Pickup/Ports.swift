@@ -1,0 +1,28 @@
+// The daemon's seams to the validator and the signer. The real ones (GatewaySchema and
+// GatewayCrypto) are adapted in Adapters.swift; tests may pass twins.
+
+import GatewayJSON
+
+/// One schema problem in a message, in JSON Schema's "basic" output shape.
+public struct ValidationProblem: Sendable, Equatable {
+    public var instanceLocation: String
+    public var keywordLocation: String
+    public var message: String
+
+    public init(instanceLocation: String, keywordLocation: String, message: String) {
+        self.instanceLocation = instanceLocation
+        self.keywordLocation = keywordLocation
+        self.message = message
+    }
+}
+
+/// Validates a message against the envelope and its type's schema.
+public protocol MessageValidating: Sendable {
+    func validate(message: JSON) -> [ValidationProblem]
+}
+
+/// Signs canonical bytes as the gateway (JWS, flattened JSON serialisation).
+public protocol GatewaySigning: Sendable {
+    /// The wire form of the signed payload (the bytes POSTed to the endpoint).
+    func sign(payload: [UInt8]) throws -> [UInt8]
+}

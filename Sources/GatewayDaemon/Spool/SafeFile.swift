@@ -1,0 +1,168 @@
+// NAME
+//   SafeFile: reads one file a unit dropped, treating it as hostile.
+//
+// SECURITY
+//   Trusted: the spool root and the unit folders the daemon created (checked to be real
+//   directories, not links, when opened). Not trusted: anything inside outbox/.
+//   - The outbox is opened once as a directory descriptor (O_DIRECTORY|O_NOFOLLOW) and
+//     files are opened relative to it with openat(O_NOFOLLOW|O_NONBLOCK): no link is ever
+//     followed and a FIFO never blocks the opener.
+//   - After opening, fstat on the DESCRIPTOR decides: regular file only, exactly one link
+//     (a hard link could alias a file the unit does not own), size within the cap. The
+//     size cap is checked before reading, so a 1 GB sparse file costs nothing.
+//   - At most cap+1 bytes are read, whatever fstat said (a file growing under us).
+//
+// BUGS
+//   A unit that keeps writing into a file after renaming it into outbox/ can change it
+//   between our read and our unlink; we only ever act on the bytes we read, and the
+//   accepted report carries their digest.
+
+import CGatewaySys
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct SafeFileError: Error, Sendable, CustomStringConvertible {
+    public enum Reason: String, Sendable {
+        case symlink, notRegular, hardLinked, tooLarge, unreadable, vanished
+    }
+    public let reason: Reason
+    public let description: String
+}
+
+/// A directory held open by descriptor, whose entries are opened without following links.
+public final class DirectoryHandle: @unchecked Sendable {
+    // Immutable after init; closed in deinit only.
+    public let fd: Int32
+    public let path: String
+
+    public init(path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            throw SafeFileError(reason: .unreadable, description: "\(path): \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SafeFileError(reason: (st.st_mode & S_IFMT) == S_IFLNK ? .symlink : .notRegular,
+                                description: "\(path) is not a real directory (links are not followed under the spool)")
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SafeFileError(reason: .unreadable, description: "\(path): \(String(cString: strerror(errno)))")
+        }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// Names of the entries (not "." or "..").
+    public func entries() -> [String] {
+        let dupfd = dup(fd)
+        guard dupfd >= 0, let dir = fdopendir(dupfd) else { return [] }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Reads the regular, singly-linked file `name` of at most `maxBytes` bytes.
+    public func readHostileFile(_ name: String, maxBytes: Int) throws(SafeFileError) -> [UInt8] {
+        let fd = openat(self.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        if fd < 0 {
+            let e = errno
+            if e == ELOOP { throw SafeFileError(reason: .symlink, description: "\(name) is a symbolic link; links are never followed in the spool") }
+            if e == ENOENT { throw SafeFileError(reason: .vanished, description: "\(name) disappeared before it could be read") }
+            if e == ENXIO { throw SafeFileError(reason: .notRegular, description: "\(name) is not a regular file (a FIFO or socket)") }
+            throw SafeFileError(reason: .unreadable, description: "\(name) cannot be opened: \(String(cString: strerror(e)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw SafeFileError(reason: .unreadable, description: "\(name): fstat failed: \(String(cString: strerror(errno)))")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFIFO: throw SafeFileError(reason: .notRegular, description: "\(name) is a FIFO, not a regular file")
+        case S_IFCHR, S_IFBLK: throw SafeFileError(reason: .notRegular, description: "\(name) is a device, not a regular file")
+        case S_IFDIR: throw SafeFileError(reason: .notRegular, description: "\(name) is a directory, not a regular file")
+        default: throw SafeFileError(reason: .notRegular, description: "\(name) is not a regular file")
+        }
+        guard st.st_nlink == 1 else {
+            throw SafeFileError(reason: .hardLinked, description: "\(name) has \(st.st_nlink) hard links; only files with a single link are accepted")
+        }
+        guard st.st_size <= maxBytes else {
+            throw SafeFileError(reason: .tooLarge, description: "\(name) is \(st.st_size) bytes, over the limit of \(maxBytes) bytes")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var total = 0
+        while total < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SafeFileError(reason: .unreadable, description: "\(name): read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            total += n
+            if total > maxBytes {
+                throw SafeFileError(reason: .tooLarge, description: "\(name) grew past the limit of \(maxBytes) bytes while being read")
+            }
+            if total == bytes.count && total <= maxBytes { bytes.append(contentsOf: [UInt8](repeating: 0, count: 4096)) }
+        }
+        bytes.removeSubrange(total...)
+        return bytes
+    }
+
+    /// Renames `name` into `target` as `newName`, never replacing a file there. Returns nil
+    /// when `newName` is taken (the caller picks another), throws on other errors.
+    public func moveAside(_ name: String, to target: DirectoryHandle, as newName: String) throws -> String? {
+        if gw_renameat_noreplace(fd, name, target.fd, newName) == 0 { return newName }
+        let e = errno
+        if e == EEXIST { return nil }
+        throw SafeFileError(reason: .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
+    }
+
+    /// Removes `name` (after its message is durably queued).
+    public func remove(_ name: String) -> Bool {
+        unlinkat(fd, name, 0) == 0 || errno == ENOENT
+    }
+
+    /// Writes `bytes` as `name` atomically: a dot-prefixed temporary, then rename. Durability
+    /// is the caller's (one syncfs per batch rather than one fsync per file).
+    public func writeAtomically(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o640) throws {
+        let temp = ".\(name).\(getpid()).tmp"
+        let fd = openat(self.fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw SafeFileError(reason: .unreadable, description: "cannot create \(path)/\(temp): \(String(cString: strerror(errno)))")
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                unlinkat(self.fd, temp, 0)
+                throw SafeFileError(reason: .unreadable, description: "cannot write \(path)/\(temp): \(String(cString: strerror(e)))")
+            }
+            written += n
+        }
+        close(fd)
+        guard renameat(self.fd, temp, self.fd, name) == 0 else {
+            let e = errno
+            unlinkat(self.fd, temp, 0)
+            throw SafeFileError(reason: .unreadable, description: "cannot rename to \(path)/\(name): \(String(cString: strerror(e)))")
+        }
+    }
+
+    /// Flushes the whole file system holding this directory (one call for a batch of files).
+    public func syncFileSystem() {
+        _ = gw_syncfs(fd)
+    }
+}
