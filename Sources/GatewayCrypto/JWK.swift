@@ -123,11 +123,13 @@ enum JWKImport {
     }
 }
 
-/// Owns an OSSL_PARAM_BLD and the BIGNUMs pushed into it (the builder keeps pointers to
-/// them until OSSL_PARAM_BLD_to_param has run).
+/// Owns an OSSL_PARAM_BLD and everything pushed into it: the builder keeps only pointers
+/// (to BIGNUMs, strings and octets) until OSSL_PARAM_BLD_to_param copies them, so the
+/// values must outlive the builder, not the Swift call that pushed them.
 final class ParamBuilder {
     let pointer: OpaquePointer
     private var numbers: [OpaquePointer] = []
+    private var buffers: [UnsafeMutableRawBufferPointer] = []
 
     init?() {
         guard let pointer = OSSL_PARAM_BLD_new() else { return nil }
@@ -137,19 +139,35 @@ final class ParamBuilder {
     deinit {
         OSSL_PARAM_BLD_free(pointer)
         for bn in numbers { BN_clear_free(bn) }
+        for buffer in buffers {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)  // may hold private key bytes
+            buffer.deallocate()
+        }
+    }
+
+    /// A copy of `bytes` (plus a NUL, so strings are C strings) owned by this builder.
+    private func retained(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count + 1, alignment: 1)
+        buffer.copyBytes(from: bytes + [0])
+        buffers.append(buffer)
+        return buffer
     }
 
     func push(_ name: String, bigEndian bytes: [UInt8]) -> Bool {
         guard let bn = BN_bin2bn(bytes, Int32(bytes.count), nil) else { return false }
         numbers.append(bn)
-        return OSSL_PARAM_BLD_push_BN(pointer, name, bn) == 1
+        return OSSL_PARAM_BLD_push_BN(pointer, retained(Array(name.utf8)).baseAddress!.assumingMemoryBound(to: CChar.self), bn) == 1
     }
 
     func push(_ name: String, utf8 value: String) -> Bool {
-        OSSL_PARAM_BLD_push_utf8_string(pointer, name, value, 0) == 1
+        let key = retained(Array(name.utf8)), text = retained(Array(value.utf8))
+        return OSSL_PARAM_BLD_push_utf8_string(pointer, key.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               text.baseAddress!.assumingMemoryBound(to: CChar.self), value.utf8.count) == 1
     }
 
     func push(_ name: String, octets: [UInt8]) -> Bool {
-        octets.withUnsafeBytes { OSSL_PARAM_BLD_push_octet_string(pointer, name, $0.baseAddress, $0.count) == 1 }
+        let key = retained(Array(name.utf8)), data = retained(octets)
+        return OSSL_PARAM_BLD_push_octet_string(pointer, key.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                                data.baseAddress, octets.count) == 1
     }
 }

@@ -10,13 +10,16 @@ public enum JWSAlgorithm: String, Sendable, CaseIterable {
     case es384 = "ES384"
     /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt, RSA >= 2048.
     case ps256 = "PS256"
-    /// Ed25519 (RFC 8037).
+    /// Ed25519 (RFC 8037). Deprecated by RFC 9864 in favour of `Ed25519` but still what
+    /// most libraries expect, so it is what the gateway writes for an Ed25519 key.
     case edDSA = "EdDSA"
+    /// Ed25519 under its fully specified name (RFC 9864); accepted when verifying.
+    case ed25519 = "Ed25519"
 
     /// Whether a key of `type` is the right key for this algorithm.
     public func accepts(_ type: KeyType) -> Bool {
         switch (self, type) {
-        case (.es256, .ec(.p256)), (.es384, .ec(.p384)), (.ps256, .rsa), (.edDSA, .ed25519): return true
+        case (.es256, .ec(.p256)), (.es384, .ec(.p384)), (.ps256, .rsa), (.edDSA, .ed25519), (.ed25519, .ed25519): return true
         default: return false
         }
     }

@@ -92,6 +92,12 @@ public final class JWSSigner: Sendable {
                    signatureBase64URL: Base64URL.encode(signature), serialization: .flattenedJSON)
     }
 
+    /// The raw JWS signature over exactly `signingInput` (ASCII `HEADER.PAYLOAD`), for callers
+    /// that build their own protected header (known-answer tests, other JWS profiles).
+    public func signature(over signingInput: [UInt8]) throws(JWSError) -> [UInt8] {
+        try key.signature(for: signingInput, algorithm: algorithm)
+    }
+
     /// The base64url protected header for `iat`; the last one is cached, since the daemon
     /// signs many messages within the same second and the x5c part is the bulk of it.
     private func protectedHeader(at iat: Int64) throws(JWSError) -> String {

@@ -150,7 +150,7 @@ public struct JWSVerifier: Sendable {
             throw JWSError(.hmacRefused, "alg \"\(name)\" (shared-secret HMAC) is refused: it cannot identify the signer")
         }
         guard let algorithm = JWSAlgorithm(rawValue: name) else {
-            throw JWSError(.unsupportedAlgorithm, "alg \"\(name)\" is not supported (ES256, ES384, PS256, EdDSA)")
+            throw JWSError(.unsupportedAlgorithm, "alg \"\(name)\" is not supported (ES256, ES384, PS256, EdDSA/Ed25519)")
         }
         guard policy.allowedAlgorithms.contains(algorithm) else {
             throw JWSError(.algorithmNotAllowed, "alg \"\(name)\" is not allowed by this verifier's policy")

@@ -110,3 +110,19 @@ public final class PrivateKey: @unchecked Sendable {
         return bio.string
     }
 }
+
+extension PrivateKey {
+    /// A signature over `message` in JWS form (r||s for ECDSA), e.g. for signing an audit head.
+    public func signature(for message: [UInt8], algorithm: JWSAlgorithm) throws(JWSError) -> [UInt8] {
+        guard algorithm.accepts(type) else {
+            throw JWSError(.algorithmKeyMismatch, "\(algorithm.rawValue) cannot be used with a \(type) key")
+        }
+        do {
+            return try message.withUnsafeBytes { buffer throws(OpenSSLError) in
+                try SignatureEngine.sign(buffer, key: self, algorithm: algorithm)
+            }
+        } catch {
+            throw JWSError(.signingFailed, "\(algorithm.rawValue) signing failed: \(error)")
+        }
+    }
+}

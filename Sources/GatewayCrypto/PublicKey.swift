@@ -84,3 +84,12 @@ public final class PublicKey: @unchecked Sendable {
     /// True when both hold the same public key.
     public func matches(_ other: PublicKey) -> Bool { EVP_PKEY_eq(pointer, other.pointer) == 1 }
 }
+
+extension PublicKey {
+    /// Whether `signature` (in JWS form: r||s for ECDSA) is valid for `message` under
+    /// `algorithm`. False also when the algorithm does not suit this key.
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8], algorithm: JWSAlgorithm) -> Bool {
+        guard algorithm.accepts(type) else { return false }
+        return message.withUnsafeBytes { SignatureEngine.verify($0, signature: signature, key: self, algorithm: algorithm) } == .valid
+    }
+}

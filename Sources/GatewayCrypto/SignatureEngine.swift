@@ -29,7 +29,7 @@ enum SignatureEngine {
         switch algorithm {
         case .es256: return try ECDSASignature.rawFromDER(signature, width: 32)
         case .es384: return try ECDSASignature.rawFromDER(signature, width: 48)
-        case .ps256, .edDSA: return signature
+        case .ps256, .edDSA, .ed25519: return signature
         }
     }
 
@@ -51,7 +51,7 @@ enum SignatureEngine {
                 return .invalid("PS256 signature length does not match the RSA modulus")
             }
             encoded = signature
-        case .edDSA:
+        case .edDSA, .ed25519:
             guard signature.count == 64 else { return .invalid("Ed25519 signature must be 64 bytes, got \(signature.count)") }
             encoded = signature
         }
@@ -72,7 +72,7 @@ enum SignatureEngine {
         switch algorithm {
         case .es256, .ps256: return EVP_sha256()
         case .es384: return EVP_sha384()
-        case .edDSA: return nil  // Ed25519 hashes internally
+        case .edDSA, .ed25519: return nil  // Ed25519 hashes internally
         }
     }
 
