@@ -24,6 +24,7 @@ public final class JWSSigner: Sendable {
     public let jadesSigningTime: Bool
 
     private let fixedHeader: [String: JSON]
+    private let context: SigningContext
     private let headerCache = HeaderCache()
 
     /// - Parameters:
@@ -48,6 +49,9 @@ public final class JWSSigner: Sendable {
             guard certified.matches(key.publicKey) else {
                 throw JWSError(.certificateMismatch, "the signing key does not belong to certificate \(leaf.subject)")
             }
+        }
+        do { context = try SigningContext(key: key, algorithm: algorithm) } catch {
+            throw JWSError(.signingFailed, "cannot prepare \(algorithm.rawValue) signing: \(error)")
         }
         self.key = key
         self.algorithm = algorithm
@@ -83,7 +87,7 @@ public final class JWSSigner: Sendable {
         let signature: [UInt8]
         do {
             signature = try input.withUnsafeBytes { buffer throws(OpenSSLError) in
-                try SignatureEngine.sign(buffer, key: key, algorithm: algorithm)
+                try context.sign(buffer)
             }
         } catch {
             throw JWSError(.signingFailed, "\(algorithm.rawValue) signing failed: \(error)")
@@ -95,7 +99,11 @@ public final class JWSSigner: Sendable {
     /// The raw JWS signature over exactly `signingInput` (ASCII `HEADER.PAYLOAD`), for callers
     /// that build their own protected header (known-answer tests, other JWS profiles).
     public func signature(over signingInput: [UInt8]) throws(JWSError) -> [UInt8] {
-        try key.signature(for: signingInput, algorithm: algorithm)
+        do {
+            return try signingInput.withUnsafeBytes { buffer throws(OpenSSLError) in try context.sign(buffer) }
+        } catch {
+            throw JWSError(.signingFailed, "\(algorithm.rawValue) signing failed: \(error)")
+        }
     }
 
     /// The base64url protected header for `iat`; the last one is cached, since the daemon

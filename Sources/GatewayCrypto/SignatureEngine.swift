@@ -18,9 +18,19 @@ enum SignatureEngine {
         OpenSSLError.clearQueue()
         let context = try checkPointer(EVP_MD_CTX_new(), "EVP_MD_CTX_new")
         defer { EVP_MD_CTX_free(context) }
+        try initialiseSigning(context, key: key, algorithm: algorithm)
+        return try finishSigning(context, input, algorithm: algorithm)
+    }
+
+    /// Prepares `context` for one signature with `key` (EVP_DigestSignInit + PSS parameters).
+    static func initialiseSigning(_ context: OpaquePointer, key: PrivateKey, algorithm: JWSAlgorithm) throws(OpenSSLError) {
         var pkeyContext: OpaquePointer?
         try check(EVP_DigestSignInit(context, &pkeyContext, digest(algorithm), nil, key.pointer), "EVP_DigestSignInit")
         if algorithm == .ps256 { try configurePSS(pkeyContext) }
+    }
+
+    /// One-shot signature with an initialised context; converts ECDSA to r||s.
+    static func finishSigning(_ context: OpaquePointer, _ input: UnsafeRawBufferPointer, algorithm: JWSAlgorithm) throws(OpenSSLError) -> [UInt8] {
         var length = 0
         try check(EVP_DigestSign(context, nil, &length, input.baseAddress, input.count), "EVP_DigestSign")
         var signature = [UInt8](repeating: 0, count: length)
