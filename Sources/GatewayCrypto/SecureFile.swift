@@ -1,0 +1,64 @@
+// SecureFile: reading key and certificate files.
+//
+// SECURITY: a private key file must be readable by its owner only. The mode is checked with
+// fstat on the descriptor we read from, not with stat on the path, so the file that is
+// checked is the file that is read (no check-then-open race). The gateway refuses rather
+// than warns: a key readable by others must be presumed disclosed. Files are capped in size
+// so a wrong path (a log, a device) cannot exhaust memory.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum SecureFile {
+    static let maxBytes = 1 << 20
+
+    /// Reads a private key file, refusing one that group or others may read.
+    static func readPrivateKey(_ path: String) throws(CryptoError) -> [UInt8] {
+        try read(path, requireOwnerOnly: true)
+    }
+
+    /// Reads a public file (certificate, chain, CRL, public key).
+    static func readPublic(_ path: String) throws(CryptoError) -> [UInt8] {
+        try read(path, requireOwnerOnly: false)
+    }
+
+    private static func read(_ path: String, requireOwnerOnly: Bool) throws(CryptoError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw CryptoError(.unreadableFile, "cannot open \(path): \(reason)")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw CryptoError(.unreadableFile, "cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw CryptoError(.unreadableFile, "\(path) is not a regular file")
+        }
+        if requireOwnerOnly && info.st_mode & 0o077 != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            throw CryptoError(
+                .insecureKeyFile,
+                "private key file \(path) is readable or writable by group or others (mode 0\(mode)); "
+                    + "refusing to use it. Fix: chmod 600 \(path)")
+        }
+        guard Int(info.st_size) <= maxBytes else {
+            throw CryptoError(.unreadableFile, "\(path) is larger than \(maxBytes) bytes; not a key or certificate file")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CryptoError(.unreadableFile, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return Array(bytes[..<filled])
+    }
+}

@@ -1,0 +1,131 @@
+// TrustStore: trust anchors (and CRLs) and certificate chain verification.
+//
+// SECURITY: only the anchors given here are trusted; intermediates that come with a message
+// (x5c) or a TLS handshake are untrusted input that must chain to an anchor. The system's
+// default CA bundle is never consulted. Verification time is explicit, so "valid when
+// signed" and "valid now" are both expressible and tests are deterministic.
+import COpenSSL
+import Foundation
+
+/// What a certificate must be allowed to do for a chain to be accepted.
+public enum CertificateUsage: Sendable, Equatable {
+    /// Signing messages or receipts: keyUsage must be present and include digitalSignature.
+    case signing
+    /// A TLS client (extendedKeyUsage clientAuth when present, OpenSSL's "sslclient" purpose).
+    case tlsClient
+    /// A TLS server (extendedKeyUsage serverAuth when present, OpenSSL's "sslserver" purpose).
+    case tlsServer
+    /// No usage check beyond the chain itself.
+    case any
+}
+
+/// A certificate chain that verified: leaf first, trust anchor last.
+public struct VerifiedChain: Sendable {
+    public let certificates: [Certificate]
+    public var leaf: Certificate { certificates[0] }
+    public var anchor: Certificate { certificates[certificates.count - 1] }
+}
+
+/// A set of trust anchors, with optional CRLs, that verifies certificate chains.
+///
+/// Safe to share between threads: OpenSSL locks the X509_STORE internally, and every
+/// verification uses its own X509_STORE_CTX.
+public final class TrustStore: @unchecked Sendable {
+    private let store: OpaquePointer
+    /// The trust anchors.
+    public let anchors: [Certificate]
+    /// True when CRLs were given: then every leaf's issuer must have a current CRL, and a
+    /// leaf listed on it is refused.
+    public let checksRevocation: Bool
+
+    /// - Parameters:
+    ///   - anchors: the certificates trusted as roots of chains (usually self-signed CAs).
+    ///   - crls: CRLs; when non-empty, revocation of the leaf is checked (X509_V_FLAG_CRL_CHECK).
+    public init(anchors: [Certificate], crls: [CertificateRevocationList] = []) throws(CryptoError) {
+        guard !anchors.isEmpty else { throw CryptoError(.malformed, "a trust store needs at least one trust anchor") }
+        OpenSSLError.clearQueue()
+        guard let store = X509_STORE_new() else {
+            throw CryptoError(.openSSL, "cannot create a trust store", underlying: .capture("X509_STORE_new"))
+        }
+        self.store = store
+        self.anchors = anchors
+        self.checksRevocation = !crls.isEmpty
+        for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
+            throw CryptoError(.openSSL, "cannot add trust anchor \(anchor.subject)", underlying: .capture("X509_STORE_add_cert"))
+        }
+        for crl in crls where X509_STORE_add_crl(store, crl.pointer) != 1 {
+            throw CryptoError(.openSSL, "cannot add CRL of \(crl.issuer)", underlying: .capture("X509_STORE_add_crl"))
+        }
+    }
+
+    deinit { X509_STORE_free(store) }
+
+    /// Anchors from a PEM bundle file, CRLs from PEM or DER files.
+    public static func load(anchorsPath: String, crlPaths: [String] = []) throws(CryptoError) -> TrustStore {
+        let anchors = try Certificate.load(path: anchorsPath)
+        var crls: [CertificateRevocationList] = []
+        for path in crlPaths { crls += try CertificateRevocationList.load(path: path) }
+        return try TrustStore(anchors: anchors, crls: crls)
+    }
+
+    /// Verifies `leaf`, helped by untrusted `intermediates`, against the anchors at `date`.
+    ///
+    /// - Parameters:
+    ///   - leaf: the end-entity certificate.
+    ///   - intermediates: untrusted certificates that may complete the path (order free).
+    ///   - date: the time at which every certificate (and CRL) must be valid.
+    ///   - usage: what the leaf must be allowed to do.
+    /// - Returns: the chain OpenSSL built, leaf first.
+    /// - Throws: `ChainVerificationError` naming the reason (expired, unknown issuer, revoked...).
+    public func verify(
+        leaf: Certificate, intermediates: [Certificate] = [], at date: Date = Date(), usage: CertificateUsage = .signing
+    ) throws(ChainVerificationError) -> VerifiedChain {
+        OpenSSLError.clearQueue()
+        defer { OpenSSLError.clearQueue() }
+        guard let untrusted = gw_sk_X509_new_null() else { throw ChainVerificationError(code: X509_V_ERR_OUT_OF_MEM, depth: 0, subject: leaf.subject) }
+        defer { gw_sk_X509_pop_free(untrusted) }
+        for certificate in intermediates where gw_sk_X509_push_ref(untrusted, certificate.pointer) != 1 {
+            throw ChainVerificationError(code: X509_V_ERR_OUT_OF_MEM, depth: 0, subject: leaf.subject)
+        }
+        guard let context = X509_STORE_CTX_new() else { throw ChainVerificationError(code: X509_V_ERR_OUT_OF_MEM, depth: 0, subject: leaf.subject) }
+        defer { X509_STORE_CTX_free(context) }
+        guard X509_STORE_CTX_init(context, store, leaf.pointer, untrusted) == 1 else {
+            throw ChainVerificationError(code: X509_V_ERR_UNSPECIFIED, depth: 0, subject: leaf.subject)
+        }
+        let parameters = X509_STORE_CTX_get0_param(context)
+        X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down)))
+        if checksRevocation { X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK)) }
+        switch usage {
+        case .tlsClient: X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_CLIENT)
+        case .tlsServer: X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_SERVER)
+        case .signing, .any: break
+        }
+
+        guard X509_verify_cert(context) == 1 else {
+            let code = X509_STORE_CTX_get_error(context)
+            let depth = Int(X509_STORE_CTX_get_error_depth(context))
+            let current = X509_STORE_CTX_get_current_cert(context)
+            let subject = current.map { X509_up_ref($0); return Certificate(owning: $0).subject } ?? leaf.subject
+            throw ChainVerificationError(code: code, depth: depth, subject: subject)
+        }
+
+        // OpenSSL has no purpose for "document signing"; the keyUsage check is ours. A signing
+        // certificate must state its usage: a missing keyUsage extension is refused as well.
+        if usage == .signing {
+            guard let keyUsage = leaf.keyUsage, keyUsage.contains(.digitalSignature) else {
+                throw ChainVerificationError(code: X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE, depth: 0, subject: leaf.subject)
+            }
+        }
+
+        var chain: [Certificate] = []
+        if let built = X509_STORE_CTX_get0_chain(context) {
+            for index in 0..<gw_sk_X509_num(built) {
+                guard let certificate = gw_sk_X509_value(built, index) else { continue }
+                X509_up_ref(certificate)
+                chain.append(Certificate(owning: certificate))
+            }
+        }
+        if chain.isEmpty { chain = [leaf] }
+        return VerifiedChain(certificates: chain)
+    }
+}
