@@ -222,12 +222,13 @@ struct ConfigReader {
             maxPending: int(["queue", "maxPending"], default: 5_000_000, range: 1...1_000_000_000),
             minFreeDisk: size(["queue", "minFreeDisk"], default: 100_000_000))
 
-        _ = object(["signing"], allowed: ["algorithm", "key", "chain"])
+        _ = object(["signing"], allowed: ["algorithm", "key", "chain", "trustAnchors"])
         let algorithm = string(["signing", "algorithm"], default: "ES256") ?? "ES256"
         if !["ES256", "ES384", "PS256", "EdDSA"].contains(algorithm) {
             problem(["signing", "algorithm"], "\"\(algorithm)\" is not supported (ES256, ES384, PS256, EdDSA)")
         }
-        let signing = GatewayConfig.Signing(algorithm: algorithm, key: path(["signing", "key"]) ?? "", chain: path(["signing", "chain"]) ?? "")
+        let signing = GatewayConfig.Signing(algorithm: algorithm, key: path(["signing", "key"]) ?? "", chain: path(["signing", "chain"]) ?? "",
+                                            trustAnchors: value(["signing", "trustAnchors"]) == nil ? nil : path(["signing", "trustAnchors"]))
 
         _ = object(["tls"], allowed: ["clientKey", "clientCertificate"])
         let tls = GatewayConfig.TLS(clientKey: path(["tls", "clientKey"]) ?? "", clientCertificate: path(["tls", "clientCertificate"]) ?? "")
@@ -326,6 +327,7 @@ struct ConfigReader {
         }
         privateKey(["signing", "key"], config.signing.key)
         exists(["signing", "chain"], config.signing.chain)
+        if let anchors = config.signing.trustAnchors { exists(["signing", "trustAnchors"], anchors) }
         privateKey(["tls", "clientKey"], config.tls.clientKey)
         exists(["tls", "clientCertificate"], config.tls.clientCertificate)
         for (name, e) in config.endpoints.sorted(by: { $0.key < $1.key }) {

@@ -40,6 +40,10 @@ public struct GatewayConfig: Sendable {
         public var algorithm: String
         public var key: String
         public var chain: String
+        /// Anchors the gateway's own signatures chain to (gatewayctl verify, audit
+        /// checkpoints across key rotation). Optional: without it, the signing
+        /// certificate's own key is used.
+        public var trustAnchors: String?
     }
     public var signing: Signing
 

@@ -115,6 +115,13 @@ extension QueueStore {
         }
     }
 
+    /// Deliveries not yet in a final state or failed (queued, deferred, sending, held).
+    public func countPending() throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery WHERE state IN ('queued', 'deferred', 'sending', 'held')") ?? 0
+        }
+    }
+
     /// One message by the unit's message id (optionally with its sender) or by "#row".
     public func message(_ reference: String, sender: String? = nil) throws -> MessageDetail? {
         try pool.read { db in

@@ -1,0 +1,113 @@
+// gatewayctl hold | release | retry | cancel | requeue: by message id, or by filter with a
+// count shown and a confirmation (--yes for scripts). Every change is audited with the
+// operator's name.
+
+import ArgumentParser
+import Foundation
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+
+/// What every action command does, parameterised by the action.
+struct ActionRunner {
+    var action: OperatorAction
+    var global: GlobalOptions
+    var filter: FilterOptions
+    var ids: [String]
+    var yes: Bool
+    var reason: String?
+
+    func run() throws {
+        let (_, store) = try global.openQueue()
+        let f = try filter.filter(ids: ids)
+        if f.isEmpty {
+            Console.error("give message ids or a filter (for everything: --state \(action.from.map(\.rawValue).joined(separator: " ")))")
+            throw ExitCode.validationFailure
+        }
+        let preview = try store.count(action, filter: f)
+        if preview.changed == 0 {
+            let message = "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"
+            if global.json { Console.json(["changed": 0, "skipped": .number(Double(preview.skipped))]) } else { Console.out(message) }
+            throw ExitCode(1)
+        }
+        let byFilter = ids.isEmpty || preview.changed > ids.count
+        if byFilter && !yes {
+            Console.out("\(action.rawValue): \(preview.changed) deliver\(preview.changed == 1 ? "y" : "ies") match\(preview.skipped > 0 ? " (\(preview.skipped) more match but are in other states)" : "")")
+            guard isatty(0) != 0 else {
+                Console.error("not a terminal: re-run with --yes to \(action.rawValue) them")
+                throw ExitCode(1)
+            }
+            FileHandle.standardOutput.write(Data("proceed? [y/N] ".utf8))
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                Console.out("nothing changed")
+                throw ExitCode(1)
+            }
+        }
+        let isCancel = action == .cancel
+        let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason) { change in
+            guard isCancel else { return nil }
+            let body: JSON = ["kind": "cancelled", "messageId": .string(change.messageId), "sender": .string(change.sender),
+                              "recipient": .string(change.recipient), "at": .string(RFC3339.format(millis: Date().millis)),
+                              "reason": .string(change.reason)]
+            return try? body.canonicalString()
+        }
+        if global.json {
+            Console.json(["action": .string(action.rawValue), "changed": .number(Double(result.changed)), "skipped": .number(Double(result.skipped)),
+                          "operator": .string(Operator.name)])
+        } else {
+            Console.out("\(action.rawValue): \(result.changed) deliver\(result.changed == 1 ? "y" : "ies") changed\(result.skipped > 0 ? ", \(result.skipped) left as they were" : "") (audited as \(Operator.name))")
+        }
+    }
+}
+
+struct HoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Hold queued or deferred deliveries (they are not sent until released).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filter: FilterOptions
+    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Why (kept in the audit log).") var reason: String?
+    func run() throws { try ActionRunner(action: .hold, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+}
+
+struct ReleaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "release", abstract: "Release held deliveries back to the queue.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filter: FilterOptions
+    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Why (kept in the audit log).") var reason: String?
+    func run() throws { try ActionRunner(action: .release, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+}
+
+struct RetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Retry deferred deliveries now instead of at their next attempt time.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filter: FilterOptions
+    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Why (kept in the audit log).") var reason: String?
+    func run() throws { try ActionRunner(action: .retry, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+}
+
+struct CancelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel deliveries that are not delivered yet (the unit gets a report).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filter: FilterOptions
+    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Why (kept in the audit log and told to the unit).") var reason: String?
+    func run() throws { try ActionRunner(action: .cancel, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+}
+
+struct RequeueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requeue", abstract: "Put failed deliveries back in the queue.",
+        discussion: "Example: gatewayctl requeue --recipient EU-FRONTEX --since 2026-11-28 --until 2026-11-29 --yes")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filter: FilterOptions
+    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Why (kept in the audit log).") var reason: String?
+    func run() throws { try ActionRunner(action: .requeue, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+}

@@ -1,0 +1,59 @@
+// gatewayctl audit verify | tail
+
+import ArgumentParser
+import Foundation
+import GatewayJSON
+import GatewayStore
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Check and read the tamper-evident audit log.",
+                                                    subcommands: [AuditVerify.self, AuditTail.self])
+}
+
+struct AuditVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Verify the hash chain and the signed checkpoints; exit 1 on any altered, removed, inserted or reordered record.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let (config, store) = try global.openQueue()
+        let verifier = try ConsoleServices.auditVerifier(config)
+        let result = try store.verifyAudit(verifier: verifier)
+        if global.json {
+            Console.json([
+                "valid": .bool(result.isValid), "records": .number(Double(result.records)), "checkpoints": .number(Double(result.checkpoints)),
+                "checkpointsVerified": .number(Double(result.checkpointsVerified)),
+                "lastCheckpointSeq": result.lastCheckpointSeq.map { .number(Double($0)) } ?? .null,
+                "headSeq": result.headSeq.map { .number(Double($0)) } ?? .null,
+                "problems": .array(result.problems.map { ["seq": .number(Double($0.seq)), "message": .string($0.message)] }),
+            ])
+        } else if result.isValid {
+            let unsigned = (result.headSeq ?? 0) - (result.lastCheckpointSeq ?? 0)
+            Console.out("audit log OK: \(result.records) records, \(result.checkpointsVerified) of \(result.checkpoints) signed checkpoints verified"
+                        + (unsigned > 0 ? "; the last \(unsigned) records are after the last checkpoint" : ""))
+        } else {
+            Console.out("audit log FAILED verification: \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")")
+            for p in result.problems.prefix(50) { Console.out("  \(p)") }
+            if result.problems.count > 50 { Console.out("  … \(result.problems.count - 50) more (use --json)") }
+        }
+        if !result.isValid { throw ExitCode(1) }
+    }
+}
+
+struct AuditTail: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tail", abstract: "The latest audit records (optionally of one message).")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "How many records.") var count = 20
+    @Option(help: "Only records of this message id (with --sender).") var message: String?
+    @Option(help: "The sender of --message.") var sender: String?
+
+    func validate() throws {
+        if (message == nil) != (sender == nil) { throw ValidationError("--message and --sender go together") }
+    }
+
+    func run() throws {
+        let (_, store) = try global.openQueue()
+        let records = try store.auditTail(limit: count, sender: sender, messageId: message)
+        if global.json { Console.json(.array(records.map(\.json))) } else { records.forEach { Console.out($0.line) } }
+    }
+}

@@ -1,1 +1,0 @@
-// GatewayConsole: see docs/DESIGN.md

@@ -1,0 +1,59 @@
+// Options every gatewayctl command shares, and how it finds the daemon's configuration.
+
+import ArgumentParser
+import Foundation
+import GatewayModel
+import GatewayStore
+
+public struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The daemon's configuration file (default: $GATEWAY_CONFIG, then /etc/gateway/gateway.yml).")
+    var config: String?
+
+    @Flag(name: .long, help: "Machine-readable JSON output.")
+    var json = false
+
+    public init() {}
+
+    var configPath: String {
+        if let config { return config }
+        if let env = ProcessInfo.processInfo.environment["GATEWAY_CONFIG"], !env.isEmpty { return env }
+        return "/etc/gateway/gateway.yml"
+    }
+
+    /// The configuration, or a clear failure (exit 1) saying how to point at it.
+    func loadConfig(checkFiles: Bool = false) throws -> GatewayConfig {
+        do {
+            return try ConfigLoader.load(path: configPath, checkFiles: checkFiles)
+        } catch {
+            Console.error("\(error)")
+            if config == nil && ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] == nil {
+                Console.error("hint: give the daemon's configuration with --config FILE or GATEWAY_CONFIG=FILE")
+            }
+            throw ExitCode(1)
+        }
+    }
+
+    /// The daemon's queue (opened alongside a running daemon; no owner lock is taken).
+    func openQueue() throws -> (GatewayConfig, QueueStore) {
+        let config = try loadConfig()
+        guard FileManager.default.fileExists(atPath: config.queue.path) else {
+            Console.error("no queue at \(config.queue.path) (from \(config.file)); has gatewayd run with this configuration?")
+            throw ExitCode(1)
+        }
+        do {
+            return (config, try QueueStore(path: config.queue.path))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The operator's name for the audit log: the person behind sudo, else the OS user.
+enum Operator {
+    static var name: String {
+        if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty { return sudo }
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid-\(geteuid())"
+    }
+}

@@ -1,0 +1,225 @@
+// NAME
+//   Gateway: the daemon's parts put together and run until told to stop.
+//
+// DESCRIPTION
+//   start: take the queue's owner lock, open the queue, return interrupted deliveries to
+//   the queue, write reports still owed, start pickup (workers, committer, watcher, an
+//   initial scan), start delivery, start housekeeping (expiry, retention, audit
+//   checkpoints, backpressure, certificate expiry warnings).
+//   stop: stop pickup (what is in flight commits or stays in the outbox), stop delivery
+//   (in-flight attempts finish or go back to the queue), checkpoint the audit log.
+//   reload: a new configuration replaces routes, ceilings, lifetimes and endpoints;
+//   a configuration with errors is refused and the running one kept.
+
+import Foundation
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import Logging
+
+/// What the daemon needs built from a configuration: the validator and the signers.
+public struct GatewayServices: Sendable {
+    public var validator: any MessageValidating
+    public var signer: any GatewaySigning
+    public var auditSigner: any AuditSigner
+    public var delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)?
+
+    public init(validator: any MessageValidating, signer: any GatewaySigning, auditSigner: any AuditSigner,
+                delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)? = nil) {
+        self.validator = validator
+        self.signer = signer
+        self.auditSigner = auditSigner
+        self.delivery = delivery
+    }
+}
+
+/// The delivery side as the daemon sees it (GatewayDaemon/Delivery).
+public protocol DeliveryService: AnyObject, Sendable {
+    func start()
+    /// Stops sending; in-flight attempts finish or return to the queue.
+    func stop()
+    /// New deliveries were committed for these endpoints: look now rather than at the next tick.
+    func wake(endpoints: Set<String>)
+    func update(config: GatewayConfig)
+}
+
+public final class Gateway: @unchecked Sendable {
+    // Set up in init/start; changed only under `lock` afterwards.
+    public private(set) var config: GatewayConfig
+    let makeServices: @Sendable (GatewayConfig) throws -> GatewayServices
+    let logger: Logger
+    let lock = NSLock()
+    private var ownerLock: QueueOwnerLock?
+    public private(set) var store: QueueStore!
+    private var spool: Spool!
+    private var reports: ReportWriter!
+    public private(set) var pipeline: PickupPipeline!
+    public private(set) var watcher: SpoolWatcher!
+    private var delivery: (any DeliveryService)?
+    private var services: GatewayServices
+    private var housekeeping: DispatchSourceTimer?
+    private let housekeepingQueue = DispatchQueue(label: "housekeeping")
+    private let stopSignal = DispatchSemaphore(value: 0)
+    private var lastCheckpoint = Date.distantPast
+    private var lastCertificateCheck = Date.distantPast
+
+    public init(config: GatewayConfig, logger: Logger, makeServices: @escaping @Sendable (GatewayConfig) throws -> GatewayServices) throws {
+        self.config = config
+        self.logger = logger
+        self.makeServices = makeServices
+        services = try makeServices(config)
+    }
+
+    /// Starts every part. Throws (and starts nothing further) when a part cannot start.
+    public func start() throws {
+        ownerLock = try QueueOwnerLock(queuePath: config.queue.path)
+        store = try QueueStore(path: config.queue.path)
+        let recovered = try store.recoverInterrupted()
+        if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
+        try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
+        spool = try Spool(root: config.spool.directory, units: config.units)
+        reports = ReportWriter(store: store, spool: spool, signer: services.signer, logger: logger)
+        reports.flush()
+        if let make = services.delivery {
+            delivery = try make(config, store, reports, logger)
+        }
+        let processor = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+        pipeline = PickupPipeline(store: store, reports: reports, processor: processor, config: config, logger: logger) { [weak self] endpoints in
+            self?.delivery?.wake(endpoints: endpoints)
+        }
+        pipeline.start()
+        let pipeline = self.pipeline!
+        watcher = try SpoolWatcher(spool: spool, rescanInterval: config.spool.rescanInterval) { unit, name, _ in
+            pipeline.announce(unit: unit, name: name)
+        }
+        watcher.start()
+        watcher.rescan(initial: true)
+        delivery?.start()
+        startHousekeeping()
+        logger.notice("gatewayd started", metadata: [
+            "gateway": "\(config.gatewayId)", "units": "\(config.units.count)", "endpoints": "\(config.endpoints.count)",
+            "queue": "\(config.queue.path)", "spool": "\(config.spool.directory)", "pid": "\(getpid())",
+        ])
+    }
+
+    /// Blocks until `requestStop`, then stops cleanly.
+    public func runUntilStopped() {
+        stopSignal.wait()
+        shutdown()
+    }
+
+    public func requestStop() { stopSignal.signal() }
+
+    private func shutdown() {
+        logger.notice("stopping: pickup first, then delivery")
+        housekeeping?.cancel()
+        watcher?.stop()
+        pipeline?.stop()
+        delivery?.stop()
+        reports?.flush()
+        do {
+            try store?.audit([AuditEvent("stopped", actor: "gatewayd")])
+            try store?.checkpointAudit(signer: services.auditSigner)
+        } catch {
+            logger.error("cannot checkpoint the audit log at stop", metadata: ["error": "\(error)"])
+        }
+        ownerLock = nil
+        logger.notice("gatewayd stopped")
+    }
+
+    /// Re-reads the configuration file. Errors keep the running configuration.
+    public func reload() {
+        do {
+            let next = try ConfigLoader.load(path: config.file)
+            let nextServices = try makeServices(next)
+            if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
+            if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
+                logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")
+            }
+            lock.lock()
+            config.routes = next.routes
+            config.endpoints = next.endpoints
+            config.queue.maxLifetime = next.queue.maxLifetime
+            config.queue.retention = next.queue.retention
+            config.retry = next.retry
+            services.validator = nextServices.validator
+            let current = config
+            lock.unlock()
+            pipeline.update(processor: PickupProcessor(config: current, validator: nextServices.validator, signer: services.signer))
+            delivery?.update(config: current)
+            try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [
+                "endpoints": .array(current.endpoints.keys.sorted().map(JSON.string)),
+                "routes": .number(Double(current.routes.count)),
+            ])])
+            logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
+        } catch {
+            logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: housekeeping
+
+    private func startHousekeeping() {
+        let timer = DispatchSource.makeTimerSource(queue: housekeepingQueue)
+        timer.schedule(deadline: .now() + 1, repeating: 1)
+        timer.setEventHandler { [weak self] in self?.tick() }
+        timer.resume()
+        housekeeping = timer
+    }
+
+    private func tick() {
+        let config = lock.withLock { self.config }
+        let now = Date().millis
+        do {
+            let expired = try store.expireDue(now: now) { e in
+                let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),
+                                  "recipient": .string(e.recipient), "file": e.sourceFile.map(JSON.string) ?? .null,
+                                  "at": .string(RFC3339.format(millis: now)), "expiresAt": .string(RFC3339.format(millis: e.expiresAt)),
+                                  "reason": "not delivered before it expired"]
+                return try? body.canonicalString()
+            }
+            if !expired.isEmpty {
+                logger.notice("deliveries expired", metadata: ["count": "\(expired.count)"])
+                reports.flush()
+            }
+            let cutoff = now - Int64(config.queue.retention * 1000)
+            var pruned = 0
+            for _ in 0..<10 {
+                let n = try store.prune(before: cutoff, batchSize: 200, now: now)
+                pruned += n
+                if n == 0 { break }
+            }
+            if pruned > 0 { logger.info("pruned delivered messages past retention", metadata: ["count": "\(pruned)"]) }
+            if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
+                try store.checkpointAudit(signer: services.auditSigner)
+                lastCheckpoint = Date()
+            }
+            checkBackpressure(config)
+            reports.flush()
+        } catch {
+            logger.error("housekeeping failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func checkBackpressure(_ config: GatewayConfig) {
+        var reason: String? = nil
+        var fs = statvfs()
+        let queueDir = URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
+        if statvfs(queueDir, &fs) == 0 {
+            let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+            if free < config.queue.minFreeDisk { reason = "disk almost full: \(free) bytes free under \(queueDir)" }
+        }
+        if reason == nil, let pending = try? store.countPending(), pending >= config.queue.maxPending {
+            reason = "queue full: \(pending) pending deliveries (queue.maxPending \(config.queue.maxPending))"
+        }
+        if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
+    }
+}
+
+extension NSLock {
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

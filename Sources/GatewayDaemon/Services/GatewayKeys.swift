@@ -1,0 +1,108 @@
+// NAME
+//   GatewayKeys: the gateway's signing identity, loaded from the configuration, and its
+//   adapters to the daemon's seams (messages, reports, audit checkpoints).
+//
+// SECURITY
+//   The signing key file must be readable by its owner only (PrivateKey.load refuses
+//   otherwise). The signing certificate must be valid now and usable for signatures;
+//   the daemon does not start with one that is expired, not yet valid or revoked.
+
+import Foundation
+import GatewayCrypto
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+
+public struct GatewayKeysError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+public struct GatewayKeys: Sendable {
+    public let signer: JWSSigner
+    public let chain: [Certificate]
+    public let trust: TrustStore?
+
+    public static func load(_ config: GatewayConfig, at date: Date = Date()) throws -> GatewayKeys {
+        let key: PrivateKey
+        do {
+            key = try PrivateKey.load(path: config.signing.key)
+        } catch {
+            throw GatewayKeysError(description: "signing.key: \(error)")
+        }
+        let chain: [Certificate]
+        do {
+            chain = try Certificate.load(path: config.signing.chain)
+        } catch {
+            throw GatewayKeysError(description: "signing.chain: \(error)")
+        }
+        guard let leaf = chain.first else { throw GatewayKeysError(description: "signing.chain: \(config.signing.chain) holds no certificate") }
+        if leaf.notAfter < date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) expired on \(leaf.notAfter)") }
+        if leaf.notBefore > date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) is not valid before \(leaf.notBefore)") }
+        var trust: TrustStore? = nil
+        if let anchors = config.signing.trustAnchors {
+            do {
+                let store = try TrustStore.load(anchorsPath: anchors)
+                _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing)
+                trust = store
+            } catch {
+                throw GatewayKeysError(description: "signing: the signing certificate does not verify against signing.trustAnchors: \(error)")
+            }
+        }
+        let algorithm = JWSAlgorithm(rawValue: config.signing.algorithm)
+        do {
+            let signer = try JWSSigner(key: key, chain: chain, algorithm: algorithm)
+            return GatewayKeys(signer: signer, chain: chain, trust: trust)
+        } catch {
+            throw GatewayKeysError(description: "signing: \(error)")
+        }
+    }
+
+    /// Messages and reports: JWS in flattened JSON serialisation, x5c included.
+    public var messageSigner: JWSGatewaySigner { JWSGatewaySigner(signer: signer) }
+
+    /// Checkpoints are verified against the anchors when configured, else against the
+    /// signing certificate's key.
+    public var auditVerifier: JWSAuditVerifier {
+        JWSAuditVerifier(trust: trust, key: try? chain.first?.publicKey())
+    }
+}
+
+public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
+    public let signer: JWSSigner
+
+    public init(signer: JWSSigner) { self.signer = signer }
+
+    public func sign(payload: [UInt8]) throws -> [UInt8] {
+        try signer.sign(payload: payload).flattenedJSON
+    }
+
+    /// AuditSigner: a compact JWS (one text column in the checkpoint table).
+    public func sign(_ payload: [UInt8]) throws -> String {
+        try signer.sign(payload: payload).compact
+    }
+}
+
+public struct JWSAuditVerifier: AuditVerifier {
+    let trust: TrustStore?
+    let key: PublicKey?
+
+    public init(trust: TrustStore?, key: PublicKey?) {
+        self.trust = trust
+        self.key = key
+    }
+
+    public func verify(_ signature: String) throws -> [UInt8] {
+        let bytes = Array(signature.utf8)
+        if let trust {
+            // Checkpoints are verified as of now, but an expired old signing certificate
+            // must not invalidate history: verify at the signing time the JWS carries.
+            // The time used is the signed `iat`: the verification fails if it was altered.
+            let jws = try JWS.parse(bytes)
+            let header = Base64URL.decode(jws.protectedHeaderBase64URL).flatMap { try? JSON.parse($0) }
+            let iat = header?["iat"]?.doubleValue.map { Date(timeIntervalSince1970: $0) }
+            return try JWSVerifier().verify(jws, trustStore: trust, at: iat ?? Date()).payload
+        }
+        guard let key else { throw GatewayKeysError(description: "no key to verify audit checkpoints with") }
+        return try JWSVerifier().verify(bytes, key: key).payload
+    }
+}
