@@ -1,1 +1,3 @@
-print("gatewayctl: not yet")
+import GatewayConsole
+
+GatewayCtl.main()

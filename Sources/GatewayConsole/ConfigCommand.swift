@@ -1,0 +1,42 @@
+// gatewayctl config check: the daemon's own checks, without starting it.
+
+import ArgumentParser
+import Foundation
+import GatewayDaemon
+import GatewayModel
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Check the configuration.", subcommands: [ConfigCheck.self])
+}
+
+struct ConfigCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Check the configuration as gatewayd would at start: keys, files, permissions, routes, certificates.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let config: GatewayConfig
+        do {
+            config = try ConfigLoader.load(path: global.configPath, checkFiles: true)
+        } catch {
+            if global.json {
+                Console.json(["valid": false, "problems": .array(error.problems.map { .string("\(error.file)\($0.line.map { ":\($0)" } ?? ""): \($0.description)") })])
+            } else {
+                Console.out("\(global.configPath): INVALID")
+                Console.out(error.description)
+            }
+            throw ExitCode(1)
+        }
+        do {
+            _ = try GatewayKeys.load(config)
+        } catch {
+            if global.json { Console.json(["valid": false, "problems": [.string("\(error)")]]) } else { Console.out("\(config.file): INVALID\n\(error)") }
+            throw ExitCode(1)
+        }
+        if global.json {
+            Console.json(["valid": true, "units": .array(config.units.map { .string($0) }), "endpoints": .array(config.endpoints.keys.sorted().map { .string($0) })])
+        } else {
+            Console.out("\(config.file): OK — gateway \(config.gatewayId), \(config.units.count) units, \(config.endpoints.count) endpoints, \(config.routes.count) routes")
+        }
+    }
+}

@@ -1,0 +1,28 @@
+// What the console builds from the daemon's configuration: the audit verifier and the
+// trust anchors for verifying signed files.
+
+import ArgumentParser
+import Foundation
+import GatewayCrypto
+import GatewayDaemon
+import GatewayModel
+import GatewayStore
+
+enum ConsoleServices {
+    /// Verifies audit checkpoints: against signing.trustAnchors, else the signing certificate.
+    static func auditVerifier(_ config: GatewayConfig) throws -> (any AuditVerifier)? {
+        var trust: TrustStore? = nil
+        if let anchors = config.signing.trustAnchors {
+            do { trust = try TrustStore.load(anchorsPath: anchors) } catch {
+                Console.error("signing.trustAnchors: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let key = (try? Certificate.load(path: config.signing.chain))?.first.flatMap { try? $0.publicKey() }
+        if trust == nil && key == nil {
+            Console.error("cannot read the signing certificate \(config.signing.chain): checkpoint signatures will not be checked")
+            return nil
+        }
+        return JWSAuditVerifier(trust: trust, key: key)
+    }
+}

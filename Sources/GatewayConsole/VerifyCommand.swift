@@ -1,0 +1,87 @@
+// gatewayctl verify FILE: a signed message, receipt or report — signer, chain, algorithm,
+// signing time; exit 0 valid, 1 invalid.
+
+import ArgumentParser
+import Foundation
+import GatewayCrypto
+import GatewayJSON
+import GatewayModel
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a signed message, receipt or report (JWS, flattened JSON or compact).",
+        discussion: """
+            Trust anchors: --anchors FILE, or the gateway's signing.trustAnchors from the configuration;
+            with --endpoint NAME, that endpoint's receiptTrustAnchors (for an agency's receipt).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "PEM file of trust anchors.") var anchors: String?
+    @Option(help: "Verify against this endpoint's receipt anchors (from the configuration).") var endpoint: String?
+    @Flag(help: "Print the payload.") var payload = false
+    @Argument(help: "Signed files.") var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one file") }
+    }
+
+    func anchorsPath() throws -> String? {
+        if let anchors { return anchors }
+        guard global.config != nil || ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] != nil else { return nil }
+        let config = try global.loadConfig()
+        if let endpoint {
+            guard let e = config.endpoints[endpoint] else {
+                Console.error("no endpoint \(endpoint) in \(config.file) (endpoints: \(config.endpoints.keys.sorted().joined(separator: ", ")))")
+                throw ExitCode(1)
+            }
+            return e.receiptTrustAnchors
+        }
+        return config.signing.trustAnchors
+    }
+
+    func run() throws {
+        var trust: TrustStore? = nil
+        if let path = try anchorsPath() {
+            do { trust = try TrustStore.load(anchorsPath: path) } catch {
+                Console.error("trust anchors \(path): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        var allValid = true
+        var results: [JSON] = []
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                Console.error("cannot read \(file)")
+                allValid = false
+                continue
+            }
+            let inspection = JWSInspector.inspect([UInt8](data), trustStore: trust)
+            // Without anchors the signature is checked with the x5c leaf's key only: say so.
+            let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified)
+            allValid = allValid && valid
+            if global.json {
+                var j = inspection.json.objectValue ?? [:]
+                j["file"] = .string(file)
+                j["valid"] = .bool(valid)
+                results.append(.object(j))
+                continue
+            }
+            Console.out("\(file): \(valid ? "VALID" : "INVALID")\(inspection.reason.map { " — \($0)" } ?? "")")
+            if let alg = inspection.algorithm { Console.out("  algorithm     \(alg)") }
+            if let s = inspection.signerSubject { Console.out("  signer        \(s)") }
+            if let i = inspection.signerIssuer { Console.out("  issuer        \(i)") }
+            Console.out("  chain         \(trust == nil ? "not checked: no trust anchors (give --anchors or --config)" : inspection.chainStatus.text)")
+            if let t = inspection.signingTime { Console.out("  signed at     \(RFC3339.format(millis: Int64(t.timeIntervalSince1970 * 1000)))") }
+            if let p = inspection.payloadJSON {
+                let summary = ["kind", "type", "messageId", "receiptFor", "sender", "recipient", "status"].compactMap { k in
+                    p[k]?.stringValue.map { "\(k)=\($0)" }
+                }
+                if !summary.isEmpty { Console.out("  payload       \(summary.joined(separator: " "))") }
+                if payload { Console.out(p.prettyString()) }
+            }
+        }
+        if global.json { Console.json(results.count == 1 ? results[0] : .array(results)) }
+        if !allValid { throw ExitCode(1) }
+    }
+}
