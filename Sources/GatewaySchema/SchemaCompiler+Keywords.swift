@@ -32,13 +32,15 @@ extension SchemaCompiler {
             guard let d = value.doubleValue, d > 0 else { throw c.fail("multipleOf", "must be a number greater than 0") }
             add("multipleOf", .multipleOf(d))
         }
-        for (name, make) in [("maximum", Keyword.Op.maximum), ("exclusiveMaximum", .exclusiveMaximum), ("minimum", .minimum), ("exclusiveMinimum", .exclusiveMinimum)] {
+        let numeric: [(String, (Double) -> Keyword.Op)] = [("maximum", Keyword.Op.maximum), ("exclusiveMaximum", Keyword.Op.exclusiveMaximum), ("minimum", Keyword.Op.minimum), ("exclusiveMinimum", Keyword.Op.exclusiveMinimum)]
+        for (name, make) in numeric {
             if let value = m[name] {
                 guard let d = value.doubleValue else { throw c.fail(name, "must be a number") }
                 add(name, make(d))
             }
         }
-        for (name, make) in [("maxLength", Keyword.Op.maxLength), ("minLength", .minLength), ("maxItems", .maxItems), ("minItems", .minItems), ("maxProperties", .maxProperties), ("minProperties", .minProperties)] {
+        let counts: [(String, (Int) -> Keyword.Op)] = [("maxLength", Keyword.Op.maxLength), ("minLength", Keyword.Op.minLength), ("maxItems", Keyword.Op.maxItems), ("minItems", Keyword.Op.minItems), ("maxProperties", Keyword.Op.maxProperties), ("minProperties", Keyword.Op.minProperties)]
+        for (name, make) in counts {
             if let value = m[name] {
                 guard let n = value.intValue, n >= 0 else { throw c.fail(name, "must be a non-negative integer") }
                 add(name, make(n))
