@@ -85,6 +85,7 @@ extension Evaluation {
             return !matched
 
         case .conditional(let condition, let then, let otherwise):
+            if then == nil && otherwise == nil && annotations == nil { return true }
             var conditionAnnotations: Annotations? = annotations == nil ? nil : Annotations()
             keywordPath[keywordPath.count - 1] = "if"
             let holds = silently { evaluate(condition, instance, &conditionAnnotations) }

@@ -17,12 +17,18 @@ extension Evaluation {
             return false
 
         case .enumeration(let values, let set):
-            if let set { if set.contains(instance) { return true } } else if values.contains(instance) { return true }
+            if let set {
+                // The hash set finds candidates (Swift String equality is canonical
+                // equivalence); strict equality confirms.
+                if set.contains(instance), values.contains(where: { strictlyEqual($0, instance) }) { return true }
+            } else if values.contains(where: { strictlyEqual($0, instance) }) {
+                return true
+            }
             fail(keyword, "expected one of \(listValues(values)), got \(describe(instance))")
             return false
 
         case .constant(let value):
-            if instance == value { return true }
+            if strictlyEqual(instance, value) { return true }
             fail(keyword, "expected \(describe(value)), got \(describe(instance))")
             return false
 
@@ -83,10 +89,10 @@ extension Evaluation {
             guard case .array(let items) = instance, items.count > 1 else { return true }
             // Hashing, not pairwise comparison: O(n) on hostile arrays. JSON's Hashable agrees
             // with JSON Schema equality (1 == 1.0, member order irrelevant).
-            var firstIndex: [JSON: Int] = [:]
+            var firstIndex: [StrictJSON: Int] = [:]
             firstIndex.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
-                if let earlier = firstIndex.updateValue(i, forKey: item) {
+                if let earlier = firstIndex.updateValue(i, forKey: StrictJSON(value: item)) {
                     fail(keyword, "items \(earlier) and \(i) are both \(describe(item)); items must be unique")
                     return false
                 }
@@ -144,6 +150,10 @@ extension Evaluation {
             if rounded == 0 { return false }
             return abs(quotient - rounded) <= 4 * rounded.ulp
         }
+        // A divisor like 1e-8 is not exact in binary, so fmod would say no; but any integer
+        // is a multiple of a divisor whose reciprocal is an integer.
+        let reciprocal = 1 / divisor
+        if value.rounded(.towardZero) == value, reciprocal.isFinite, reciprocal.rounded() == reciprocal { return true }
         return fmod(value, divisor) == 0
     }
 }

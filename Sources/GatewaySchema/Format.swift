@@ -136,7 +136,9 @@ enum Format: String, Sendable, CaseIterable {
                 }
             } else if ch == "{" {
                 inExpression = true
-            } else if ch == "}" || ch == " " || ch == "\"" || ch == "'" || ch == "<" || ch == ">" || ch == "\\" || ch == "^" || ch == "`" || ch == "|" {
+            } else if ch == "}" || ch == " " || ch == "\"" || ch == "<" || ch == ">" || ch == "\\" || ch == "^" || ch == "`" || ch == "|" {
+                return false
+            } else if let ascii = ch.asciiValue, ascii < 0x20 || ascii == 0x7F {
                 return false
             }
         }
@@ -154,7 +156,8 @@ enum Format: String, Sendable, CaseIterable {
                 guard !length.isEmpty, length.count <= 4, length.allSatisfy({ $0.isASCII && $0.isNumber }), length.first != "0" else { return false }
                 name = name[..<colon]
             }
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "%") }) else { return false }
+            // varname = varchar *(["."] varchar)
+            guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix("."), !name.contains(".."), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "%") }) else { return false }
         }
         return true
     }

@@ -90,8 +90,19 @@ final class PatternRegex: @unchecked Sendable {
                 case "D": out += "[^0-9]"
                 case "W": out += "[^a-zA-Z0-9_]"
                 case "S": out += "[^" + whiteSpace + "]"
-                case "u" where iterator.first == "{": out += "\\x"
-                case "Z", "A", "z", "Q", "E", "h", "H", "R", "X", "G":
+                case "u" where iterator.first == "{", "p", "P":
+                    // \u{…} (ICU spells it \x{…}) and \p{…}: copy the braces through, so the
+                    // closing "}" is not taken for the end of a quantifier.
+                    out += next == "u" ? "\\x" : "\\" + String(next)
+                    if iterator.first == "{" {
+                        while let c = iterator.popFirst() {
+                            out.unicodeScalars.append(c)
+                            if c == "}" { break }
+                        }
+                    }
+                case "a", "e", "g", "i", "j", "l", "m", "o", "q", "y", "Z", "A", "z", "Q", "E", "h", "H", "R", "X", "G", "N", "K", "C", "F", "I", "J", "L", "M", "O", "T", "U", "V", "Y":
+                    // In unicode mode ECMA-262 has no identity escape for letters; these are
+                    // ICU/Perl escapes ("\a" bell, "\Z", "\Q…\E", …).
                     throw PatternSyntaxError(description: "\"\(pattern)\": \\\(next) is not an ECMA-262 escape")
                 default:
                     out.unicodeScalars.append("\\")
@@ -117,8 +128,14 @@ final class PatternRegex: @unchecked Sendable {
                 out += "]"
             case "$" where !inClass:
                 out += "\\z"
-            case "(" where !inClass && iterator.first == "?" && iterator.dropFirst().first == ">":
-                throw PatternSyntaxError(description: "\"\(pattern)\": atomic groups are not ECMA-262")
+            case "(" where !inClass && iterator.first == "?":
+                // ECMA groups: (?:…) (?=…) (?!…) (?<=…) (?<!…) (?<name>…). Inline flags,
+                // comments and atomic groups are ICU-only.
+                let rest = iterator.dropFirst()
+                let valid = rest.first == ":" || rest.first == "=" || rest.first == "!" ||
+                    (rest.first == "<" && rest.dropFirst().first.map { $0 == "=" || $0 == "!" || $0.properties.isAlphabetic || $0 == "_" || $0 == "$" } == true)
+                guard valid else { throw PatternSyntaxError(description: "\"\(pattern)\": (?\(rest.first.map { String($0) } ?? "") is not an ECMA-262 group") }
+                out += "("
             case "&" where inClass:
                 // ICU treats "&&" inside a class as set intersection: escape it.
                 out.unicodeScalars.append("\\")

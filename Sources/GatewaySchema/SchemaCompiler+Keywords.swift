@@ -85,9 +85,8 @@ extension SchemaCompiler {
         if m["if"] != nil {
             let then = m["then"] != nil ? subschema(c, "then") : nil
             let otherwise = m["else"] != nil ? subschema(c, "else") : nil
-            if then != nil || otherwise != nil {
-                add("if", .conditional(condition: subschema(c, "if"), then: then, else: otherwise))
-            }
+            // Kept even without then/else: its annotations still count for unevaluated*.
+            add("if", .conditional(condition: subschema(c, "if"), then: then, else: otherwise))
         }
         if let value = m["dependentSchemas"] {
             guard case .object(let map) = value else { throw c.fail("dependentSchemas", "must be an object") }
@@ -135,6 +134,22 @@ extension SchemaCompiler {
         }
         if m["additionalProperties"] != nil {
             add("additionalProperties", .additionalProperties(subschema(c, "additionalProperties"), known: known, patterns: patterns))
+        }
+        if let value = m["dependencies"] {
+            // Draft 7's "dependencies", still met in older schemas: a list of names is
+            // dependentRequired, a schema is dependentSchemas.
+            guard case .object(let map) = value else { throw c.fail("dependencies", "must be an object") }
+            var required: [(property: String, required: [String])] = []
+            var schemas: [(property: String, branch: Branch)] = []
+            for (property, entry) in map.sorted(by: { $0.key < $1.key }) {
+                if case .array(let names) = entry {
+                    required.append((property, names.compactMap(\.stringValue)))
+                } else {
+                    schemas.append((property, Branch(token: property, node: subschema(c, "dependencies", property))))
+                }
+            }
+            if !required.isEmpty { add("dependencies", .dependentRequired(required)) }
+            if !schemas.isEmpty { add("dependencies", .dependentSchemas(schemas)) }
         }
         if m["propertyNames"] != nil { add("propertyNames", .propertyNames(subschema(c, "propertyNames"))) }
     }
