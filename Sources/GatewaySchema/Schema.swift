@@ -26,7 +26,7 @@ public struct ValidationOptions: Sendable {
     /// At most this many errors are reported (the validation still fails as a whole).
     public var maxErrors: Int
 
-    public init(formatAssertion: Bool = false, maxDepth: Int = 256, maxSteps: Int = 10_000_000,
+    public init(formatAssertion: Bool = false, maxDepth: Int = 256, maxSteps: Int = 2_000_000,
                 patternTimeLimit: Double = 1.0, maxErrors: Int = 100) {
         self.formatAssertion = formatAssertion
         self.maxDepth = maxDepth
@@ -58,7 +58,11 @@ public struct Schema: Sendable {
         let ordered = errors.enumerated().sorted { a, b in
             a.element.instanceLocation != b.element.instanceLocation ? a.element.instanceLocation < b.element.instanceLocation : a.offset < b.offset
         }.map(\.element)
-        return ValidationResult(errors: valid ? [] : Array(ordered.prefix(options.maxErrors)))
+        // The same sentence at the same place twice (an envelope and a type schema both
+        // saying "expected object") is noise: keep the first.
+        var seen: Set<String> = []
+        let distinct = ordered.filter { seen.insert($0.instanceLocation + "\u{0}" + $0.message).inserted }
+        return ValidationResult(errors: valid ? [] : Array(distinct.prefix(options.maxErrors)))
     }
 
     /// Only whether `instance` is valid: faster, no error is built.
