@@ -27,6 +27,8 @@ final class PatternRegex: @unchecked Sendable {
     // corelibs declaration does not say so to the compiler.
     let source: String
     private let regex: NSRegularExpression
+    /// The ICU-free matcher, when the pattern is simple enough (see SimplePattern).
+    private let simple: SimplePattern?
 
     struct PatternSyntaxError: Error, CustomStringConvertible {
         let description: String
@@ -41,6 +43,7 @@ final class PatternRegex: @unchecked Sendable {
 
     init(_ pattern: String) throws {
         source = pattern
+        simple = SimplePattern(pattern)
         let translated = try Self.translate(pattern)
         do {
             regex = try NSRegularExpression(pattern: translated, options: [])
@@ -51,6 +54,9 @@ final class PatternRegex: @unchecked Sendable {
 
     /// Searches `text` for the pattern (unanchored, as ECMA `RegExp.test`), giving up at `deadline`.
     func firstMatch(in text: String, deadline: DispatchTime) -> Outcome {
+        if let simple, simple.variableAtoms <= 1 || text.utf8.count <= 1024 {
+            return simple.matches(text) ? .matched : .notMatched
+        }
         let length = text.utf16.count
         var found = false
         var timedOut = false
