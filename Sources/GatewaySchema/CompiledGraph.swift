@@ -56,13 +56,20 @@ struct Branch: Sendable {
     let node: Int
 }
 
-/// One compiled keyword of a schema object.
-struct Keyword: Sendable {
+/// One compiled keyword of a schema object. A class, so that walking a node's keywords
+/// costs one reference count per keyword rather than one per field.
+final class Keyword: Sendable {
     /// The keyword's name: the evaluation-path token.
     let name: String
     /// Absolute keyword location (schema URI with a JSON Pointer fragment), for errors.
     let absolute: String
     let op: Op
+
+    init(name: String, absolute: String, op: Op) {
+        self.name = name
+        self.absolute = absolute
+        self.op = op
+    }
 
     enum Op: Sendable {
         // core
@@ -134,14 +141,33 @@ struct Resource: Sendable {
     var dynamicAnchors: [String: Int] = [:]
 }
 
+/// A built node, frozen: what evaluation reads (one reference count per visit).
+final class FrozenNode: Sendable {
+    let boolean: Bool?
+    let keywords: [Keyword]
+    let resource: Int
+    let location: String
+    let needsAnnotations: Bool
+    let errorMessage: String?
+
+    init(_ node: Node) {
+        boolean = node.boolean
+        keywords = node.keywords
+        resource = node.resource
+        location = node.location
+        needsAnnotations = node.needsAnnotations
+        errorMessage = node.errorMessage
+    }
+}
+
 /// The compiled, immutable graph of one schema and everything it references.
 final class CompiledGraph: Sendable {
-    let nodes: [Node]
+    let nodes: [FrozenNode]
     let resources: [Resource]
     let root: Int
 
     init(nodes: [Node], resources: [Resource], root: Int) {
-        self.nodes = nodes
+        self.nodes = nodes.map(FrozenNode.init)
         self.resources = resources
         self.root = root
     }

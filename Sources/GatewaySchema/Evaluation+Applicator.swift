@@ -7,7 +7,7 @@
 import GatewayJSON
 
 extension Evaluation {
-    func applyInPlace(_ keyword: Keyword, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
+    mutating func applyInPlace(_ keyword: Keyword, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
         switch keyword.op {
         case .allOf(let branches):
             var valid = true
@@ -79,7 +79,10 @@ extension Evaluation {
 
         case .not(let node):
             var none: Annotations? = nil
-            let matched = silently { evaluate(node, instance, &none) }
+            let saved = collecting
+            collecting = false
+            let matched = evaluate(node, instance, &none)
+            collecting = saved
             if abort != nil { return false }
             if matched { fail(keyword, "\(describe(instance)) must not match the schema in \"not\"") }
             return !matched
@@ -88,7 +91,10 @@ extension Evaluation {
             if then == nil && otherwise == nil && annotations == nil { return true }
             var conditionAnnotations: Annotations? = annotations == nil ? nil : Annotations()
             keywordPath[keywordPath.count - 1] = "if"
-            let holds = silently { evaluate(condition, instance, &conditionAnnotations) }
+            let saved = collecting
+            collecting = false
+            let holds = evaluate(condition, instance, &conditionAnnotations)
+            collecting = saved
             if abort != nil { return false }
             if holds, let conditionAnnotations { annotations!.merge(conditionAnnotations) }
             guard let branch = holds ? then : otherwise else { return true }
@@ -118,7 +124,7 @@ extension Evaluation {
     /// One error for a failed anyOf/oneOf, followed by the errors of the closest alternative:
     /// the one whose first error lies deepest in the instance (it got furthest), then the one
     /// with the fewest errors.
-    private func summarise(_ keyword: Keyword, _ failures: [(index: Int, errors: [ValidationError])], count: Int, oneOf: Bool) {
+    private mutating func summarise(_ keyword: Keyword, _ failures: [(index: Int, errors: [ValidationError])], count: Int, oneOf: Bool) {
         guard collecting else { return }
         func depth(_ errors: [ValidationError]) -> Int {
             errors.map { $0.instanceLocation.utf8.filter { $0 == UInt8(ascii: "/") }.count }.max() ?? 0
@@ -138,7 +144,7 @@ extension Evaluation {
 
     // MARK: arrays
 
-    func applyItems(_ keyword: Keyword, _ items: [JSON], _ annotations: inout Annotations?) -> Bool {
+    mutating func applyItems(_ keyword: Keyword, _ items: [JSON], _ annotations: inout Annotations?) -> Bool {
         switch keyword.op {
         case .prefixItems(let nodes):
             var valid = true
@@ -174,8 +180,11 @@ extension Evaluation {
 
         case .contains(let node, let minimum, let maximum):
             var matches = 0
+            let saved = collecting
+            collecting = false
+            defer { collecting = saved }
             for (i, item) in items.enumerated() {
-                let ok = silently { evaluate(node, child: .index(i), item) }
+                let ok = evaluate(node, child: .index(i), item)
                 if abort != nil { return false }
                 if ok {
                     matches += 1

@@ -6,7 +6,7 @@
 import GatewayJSON
 
 extension Evaluation {
-    func applyProperties(_ keyword: Keyword, _ members: [String: JSON], _ annotations: inout Annotations?) -> Bool {
+    mutating func applyProperties(_ keyword: Keyword, _ members: [String: JSON], _ annotations: inout Annotations?) -> Bool {
         switch keyword.op {
         case .properties(let branches):
             var valid = true
@@ -116,14 +116,14 @@ extension Evaluation {
     }
 
     @inline(__always)
-    private func evaluateProperty(_ branch: Branch, _ name: String, _ value: JSON) -> Bool {
+    private mutating func evaluateProperty(_ branch: Branch, _ name: String, _ value: JSON) -> Bool {
         keywordPath.append(branch.token)
         defer { keywordPath.removeLast() }
         return evaluate(branch.node, child: .key(name), value)
     }
 
     /// A bounded regular-expression search; nil (and the validation stopped) on timeout.
-    func matches(_ regex: PatternRegex, _ text: String, _ keyword: Keyword) -> Bool? {
+    mutating func matches(_ regex: PatternRegex, _ text: String, _ keyword: Keyword) -> Bool? {
         switch regex.firstMatch(in: text, deadline: patternDeadline) {
         case .matched: return true
         case .notMatched: return false

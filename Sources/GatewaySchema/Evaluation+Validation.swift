@@ -6,7 +6,7 @@ import Foundation
 import GatewayJSON
 
 extension Evaluation {
-    func applyAssertion(_ keyword: Keyword, _ instance: JSON) -> Bool {
+    mutating func applyAssertion(_ keyword: Keyword, _ instance: JSON) -> Bool {
         switch keyword.op {
         case .type(let mask, let names):
             if mask.admits(instance) { return true }

@@ -43,7 +43,7 @@ struct Annotations {
     func hasEvaluated(item index: Int) -> Bool { allItems || index < itemsPrefix || items.contains(index) }
 }
 
-final class Evaluation {
+struct Evaluation {
     let graph: CompiledGraph
     let options: ValidationOptions
     let patternDeadline: DispatchTime
@@ -68,7 +68,7 @@ final class Evaluation {
         keywordPath.reserveCapacity(32)
     }
 
-    func run(_ instance: JSON) -> Bool {
+    mutating func run(_ instance: JSON) -> Bool {
         var none: Annotations? = nil
         let valid = evaluate(graph.root, instance, &none)
         return valid && abort == nil
@@ -93,33 +93,24 @@ final class Evaluation {
 
     /// Records an error for `keyword` at the current instance location. The message is built
     /// only when errors are being collected.
-    func fail(_ keyword: Keyword, _ message: @autoclosure () -> String) {
+    mutating func fail(_ keyword: Keyword, _ message: @autoclosure () -> String) {
         guard collecting else { return }
         errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                       absoluteKeywordLocation: keyword.absolute, keyword: keyword.name, message: message()))
     }
 
     /// Stops the whole validation because a safety bound was reached.
-    func stop(_ keyword: String, _ message: String, absolute: String) {
+    mutating func stop(_ keyword: String, _ message: String, absolute: String) {
         guard abort == nil else { return }
         abort = ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                 absoluteKeywordLocation: absolute, keyword: keyword, message: message)
-    }
-
-    /// Runs `body` with error collection switched off (its verdict is all that matters).
-    @inline(__always)
-    func silently<T>(_ body: () -> T) -> T {
-        let saved = collecting
-        collecting = false
-        defer { collecting = saved }
-        return body()
     }
 
     // MARK: nodes
 
     /// Evaluates node `index` against `instance`. When `annotations` is non-nil, what this
     /// node evaluated (if it is valid) is merged into it.
-    func evaluate(_ index: Int, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
+    mutating func evaluate(_ index: Int, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
         if abort != nil { return false }
         let node = graph.nodes[index]
         if let boolean = node.boolean {
@@ -173,14 +164,14 @@ final class Evaluation {
 
     /// Evaluates a child instance (an item or a property value) against node `index`.
     @inline(__always)
-    func evaluate(_ index: Int, child token: PathToken, _ instance: JSON) -> Bool {
+    mutating func evaluate(_ index: Int, child token: PathToken, _ instance: JSON) -> Bool {
         instancePath.append(token)
         defer { instancePath.removeLast() }
         var none: Annotations? = nil
         return evaluate(index, instance, &none)
     }
 
-    func apply(_ keyword: Keyword, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
+    mutating func apply(_ keyword: Keyword, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
         switch keyword.op {
         case .ref(let target):
             return evaluate(target, instance, &annotations)

@@ -45,7 +45,7 @@ public struct Schema: Sendable {
 
     /// Validates `instance`, collecting errors in the shape of JSON Schema's "basic" output.
     public func validate(_ instance: JSON) -> ValidationResult {
-        let evaluation = Evaluation(graph: graph, options: options, collectErrors: true)
+        var evaluation = Evaluation(graph: graph, options: options, collectErrors: true)
         let valid = evaluation.run(instance)
         var errors = evaluation.errors
         if let abort = evaluation.abort { errors = [abort] }
@@ -67,7 +67,7 @@ public struct Schema: Sendable {
 
     /// Only whether `instance` is valid: faster, no error is built.
     public func isValid(_ instance: JSON) -> Bool {
-        let evaluation = Evaluation(graph: graph, options: options, collectErrors: false)
+        var evaluation = Evaluation(graph: graph, options: options, collectErrors: false)
         return evaluation.run(instance)
     }
 }
