@@ -1,1 +1,0 @@
-// GatewaySchema: see docs/DESIGN.md

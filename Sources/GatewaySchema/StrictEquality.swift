@@ -1,0 +1,34 @@
+// StrictEquality: JSON Schema equality, where two strings are equal only when their code
+// points are. Swift's String == (and so JSON's synthesized ==) uses Unicode canonical
+// equivalence: "é" (U+00E9) equals "e" + U+0301 there, but not in JSON Schema (the test
+// suite's const.json checks it). Numbers compare by value (1 == 1.0), objects by members.
+
+import GatewayJSON
+
+/// Whether `a` and `b` are equal as JSON Schema defines it.
+func strictlyEqual(_ a: JSON, _ b: JSON) -> Bool {
+    switch (a, b) {
+    case (.string(let x), .string(let y)):
+        return x.unicodeScalars.elementsEqual(y.unicodeScalars)
+    case (.array(let x), .array(let y)):
+        return x.count == y.count && zip(x, y).allSatisfy { strictlyEqual($0, $1) }
+    case (.object(let x), .object(let y)):
+        guard x.count == y.count else { return false }
+        for (key, value) in x {
+            // Keys too must match code point for code point.
+            guard let index = y.index(forKey: key), y[index].key.unicodeScalars.elementsEqual(key.unicodeScalars),
+                  strictlyEqual(value, y[index].value) else { return false }
+        }
+        return true
+    default:
+        return a == b
+    }
+}
+
+/// A JSON value hashed as JSON but compared strictly: canonically-equivalent strings share a
+/// hash bucket and are then told apart, so hashing stays O(n) and correct.
+struct StrictJSON: Hashable {
+    let value: JSON
+    static func == (a: StrictJSON, b: StrictJSON) -> Bool { strictlyEqual(a.value, b.value) }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}

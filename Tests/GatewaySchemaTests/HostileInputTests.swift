@@ -1,0 +1,126 @@
+// Hostile inputs end in an error or a result within a bound: never a crash, never a hang.
+// Each bound of ValidationOptions is exercised here.
+
+import Foundation
+import GatewayJSON
+@testable import GatewaySchema
+import Testing
+
+@Suite("hostile input")
+struct HostileInputTests {
+    func compile(_ text: String, _ options: ValidationOptions = ValidationOptions()) throws -> Schema {
+        try SchemaRegistry().compile(try JSON.parse(text), options: options)
+    }
+
+    func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    @Test("a $ref cycle that consumes no instance ends in an error")
+    func refCycle() throws {
+        let schema = try compile(##"{"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##)
+        let result = schema.validate(["x": 1])
+        #expect(!result.isValid)
+        #expect(result.errors.count == 1)
+        #expect(result.errors[0].message.contains("schema recursion deeper than 256 levels"))
+        #expect(!schema.isValid(1))
+    }
+
+    @Test("a self-referencing schema on a deeply nested instance stops at the depth bound")
+    func deepInstance() throws {
+        // Built in code, so deeper than the parser would ever allow.
+        var instance: JSON = []
+        for _ in 0..<10_000 { instance = .array([instance]) }
+        let schema = try compile(##"{"items": {"$ref": "#"}}"##)
+        let result = schema.validate(instance)
+        #expect(!result.isValid)
+        #expect(result.errors.first?.message.contains("recursion deeper than") == true)
+        // A shallow instance still validates.
+        var shallow: JSON = []
+        for _ in 0..<50 { shallow = .array([shallow]) }
+        #expect(schema.validate(shallow).isValid)
+    }
+
+    @Test("anyOf nested thirty deep (2^30 paths) is stopped by the step bound")
+    func exponentialApplicators() throws {
+        var defs: [String] = []
+        for i in 0..<30 { defs.append("\"d\(i)\": {\"anyOf\": [{\"$ref\": \"#/$defs/d\(i + 1)\"}, {\"$ref\": \"#/$defs/d\(i + 1)\"}]}") }
+        defs.append(#""d30": false"#)
+        let text = "{\"$ref\": \"#/$defs/d0\", \"$defs\": {\(defs.joined(separator: ","))}}"
+        let schema = try compile(text, ValidationOptions(maxSteps: 20_000))
+        var result: ValidationResult?
+        let elapsed = seconds { result = schema.validate("x") }
+        #expect(result?.isValid == false)
+        #expect(result?.errors.first?.message.contains("more than 20000 steps") == true)
+        #expect(elapsed < 10)
+    }
+
+    @Test("a catastrophic pattern is stopped by the time limit")
+    func catastrophicPattern() throws {
+        let schema = try compile(#"{"pattern": "^(a+)+$"}"#, ValidationOptions(patternTimeLimit: 0.2))
+        let hostile = JSON.string(String(repeating: "a", count: 64) + "!")
+        var result: ValidationResult?
+        let elapsed = seconds { result = schema.validate(hostile) }
+        #expect(result?.isValid == false)
+        #expect(result?.errors.first?.message.contains("took longer than") == true)
+        #expect(elapsed < 5)
+        // The same pattern on a benign value is fine.
+        #expect(schema.validate("aaaa").isValid)
+    }
+
+    @Test("a catastrophic patternProperties key is stopped too")
+    func catastrophicPatternProperty() throws {
+        let schema = try compile(#"{"patternProperties": {"^(a|a)*$": true}, "additionalProperties": false}"#, ValidationOptions(patternTimeLimit: 0.2))
+        let key = String(repeating: "a", count: 40) + "b"
+        let elapsed = seconds { #expect(!schema.validate(.object([key: 1])).isValid) }
+        #expect(elapsed < 5)
+    }
+
+    @Test("uniqueItems on 200,000 items is linear (hashing), and finds the duplicate")
+    func hugeUniqueItems() throws {
+        let schema = try compile(#"{"uniqueItems": true}"#)
+        var items = (0..<200_000).map { JSON.object(["id": .number(Double($0)), "tag": "x"]) }
+        let elapsed = seconds { #expect(schema.validate(.array(items)).isValid) }
+        #expect(elapsed < 10)
+        items.append(["tag": "x", "id": 17.0])
+        let result = schema.validate(.array(items))
+        #expect(result.errors.first?.message == "items 17 and 200000 are both an object; items must be unique")
+    }
+
+    @Test("a schema nested deeper than the bound is refused when registered")
+    func deepSchema() throws {
+        var schema: JSON = true
+        for _ in 0..<2_000 { schema = ["not": schema] }
+        var registry = SchemaRegistry()
+        #expect(throws: SchemaError.self) { try registry.add(schema) }
+    }
+
+    @Test("a $ref to an unregistered URI is a compile error, never a fetch")
+    func unknownReference() throws {
+        #expect(throws: SchemaError.self) { try compile(#"{"$ref": "https://example.com/not-registered.json"}"#) }
+    }
+
+    @Test("one compiled schema validates concurrently from many tasks")
+    func concurrentValidation() async throws {
+        let validator = Examples.validator
+        let good = try JSON.parse(Data(contentsOf: Examples.schemas.appendingPathComponent("examples/valid/alert--threat-to-life.json")))
+        let bad = try JSON.parse(Data(contentsOf: Examples.schemas.appendingPathComponent("examples/invalid/envelope--priority-high.json")))
+        let expected = validator.validate(bad).errors
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for _ in 0..<200 {
+                        if !validator.validate(good).isValid { wrong += 1 }
+                        if validator.validate(bad).errors != expected { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+}
