@@ -21,4 +21,35 @@ public struct GatewayCtl: ParsableCommand {
         ])
 
     public init() {}
+
+    /// Lets the global options stand before the subcommand too (`gatewayctl --config F
+    /// queue list`), as operators type them: they are moved after it for the parser.
+    public static func normalize(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--json" {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else if first == "--config", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--config=") {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, !rest.isEmpty else { return arguments }
+        // Subcommand words come first, then the global options, then the remaining arguments.
+        var words: [String] = []
+        while let w = rest.first, !w.hasPrefix("-"), ["queue", "audit", "config", "list", "show", "stats", "verify", "tail", "check",
+                                                        "hold", "release", "retry", "cancel", "requeue", "validate", "submit", "certs"].contains(w) {
+            words.append(w)
+            rest = rest.dropFirst()
+            if !["queue", "audit", "config"].contains(w) { break }
+        }
+        return words + leading + Array(rest)
+    }
 }

@@ -1,3 +1,3 @@
 import GatewayConsole
 
-GatewayCtl.main()
+GatewayCtl.main(GatewayCtl.normalize(Array(CommandLine.arguments.dropFirst())))
