@@ -4,7 +4,10 @@
 import Foundation
 
 public enum DevPKIFixture {
-    public struct Failure: Error, CustomStringConvertible { public let description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
 
     private static let made: Result<URL, Failure> = {
         let script = TestPaths.packageRoot.appendingPathComponent("certs/make-dev-pki.sh")

@@ -51,7 +51,7 @@ public struct SchemaMessageValidator: MessageValidating {
 
     public func validate(message: JSON) -> [ValidationProblem] {
         validator.validate(message).errors.map {
-            ValidationProblem(instanceLocation: $0.instanceLocation, keywordLocation: $0.keywordLocation, message: $0.message,
+            ValidationProblem(instanceLocation: $0.instanceLocation, keywordLocation: $0.keywordLocation, message: $0.description,
                               absoluteKeywordLocation: $0.absoluteKeywordLocation)
         }
     }

@@ -1,0 +1,99 @@
+import Foundation
+import GatewayCrypto
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+@Suite("gatewayd pickup (real binary, temporary spool)", .serialized)
+struct PickupIntegrationTests {
+    @Test("every message type is picked up by inotify, queued once per recipient, signed, and reported")
+    func everyType() throws {
+        // A rescan interval longer than the test: whatever is picked up was seen by inotify.
+        let fixture = try GatewayFixture(rescan: "10m")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        var dropped: [(name: String, message: JSON)] = []
+        for (i, (name, example)) in try Samples.valid().enumerated() {
+            let unit = GatewayFixture.units[i % GatewayFixture.units.count]
+            let message = Samples.adapt(example, unit: unit,
+                                        recipients: i % 3 == 0 ? ["EU-EUROPOL", "EU-FRONTEX", "EU-OLAF"] : nil)
+            try fixture.drop(Samples.bytes(message), unit: unit, name: name)
+            dropped.append((name, message))
+        }
+        let types = Set(dropped.compactMap { $0.message["type"]?.stringValue })
+        #expect(types.count == 6, "every message type has a valid example: \(types)")
+        let done = waitUntil(timeout: 30) {
+            dropped.allSatisfy { d in
+                let unit = d.message["sender"]!.stringValue!
+                return fixture.files(fixture.reports(unit)).contains(d.name.replacingOccurrences(of: ".json", with: ".accepted.json"))
+            }
+        }
+        #expect(done, "not all accepted reports appeared:\n\(daemon.log)")
+        for unit in GatewayFixture.units {
+            #expect(fixture.files(fixture.outbox(unit)).isEmpty, "outbox of \(unit) not empty")
+            #expect(fixture.files(fixture.rejected(unit)).isEmpty, "refused in \(unit): \(fixture.files(fixture.rejected(unit)))")
+        }
+        #expect(!daemon.log.contains("msg=refused"))
+
+        let store = try QueueStore(path: fixture.queuePath)
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        for d in dropped {
+            let sender = d.message["sender"]!.stringValue!
+            let id = d.message["messageId"]!.stringValue!
+            let m = try #require(try store.message(id, sender: sender), "\(d.name) not queued")
+            let recipients = d.message["recipients"]!.arrayValue!.compactMap(\.stringValue)
+            #expect(m.deliveries.map(\.summary.recipient).sorted() == recipients.sorted(), "one delivery per recipient")
+            // The stored wire form verifies, to the gateway's chain, over the JCS of what was dropped.
+            let verified = try JWSVerifier().verify(m.jws, trustStore: trust)
+            #expect(verified.payload == (try d.message.canonicalBytes()))
+            #expect(verified.signerSubject?.contains("PL-GW") == true)
+            #expect(m.contentDigest == SHA256.hex(try d.message.canonicalBytes()))
+            // The accepted report is signed by the gateway and names the message.
+            let reportURL = fixture.reports(sender).appendingPathComponent(d.name.replacingOccurrences(of: ".json", with: ".accepted.json"))
+            let report = try JWSVerifier().verify([UInt8](Data(contentsOf: reportURL)), trustStore: trust)
+            let payload = try JSON.parse(report.payload)
+            #expect(payload["kind"] == "accepted")
+            #expect(payload["messageId"]?.stringValue == id)
+            #expect(payload["digest"]?.stringValue == m.contentDigest)
+        }
+        // Nothing picked up by the rescan (it never ran).
+        #expect(try store.countDeliveries() == dropped.reduce(0) { $0 + $1.message["recipients"]!.arrayValue!.count })
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+    }
+
+    @Test("SIGTERM stops cleanly; a second daemon on the same queue is refused; SIGHUP reloads")
+    func signalsAndLock() throws {
+        let fixture = try GatewayFixture()
+        let daemon = try DaemonProcess.start(fixture)
+        let second = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("second.log"))
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus == 75)
+        #expect(second.log.contains("in use by another gatewayd (pid \(daemon.process.processIdentifier))"), "\(second.log)")
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        // A broken configuration on reload is refused and the running one kept.
+        let good = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        try (good + "\nbogus: 1\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("configuration reload refused") }, "\(daemon.log)")
+        #expect(daemon.process.isRunning)
+        #expect(daemon.stop() == 0)
+        #expect(daemon.log.contains("gatewayd stopped"))
+    }
+
+    @Test("a configuration with problems: the daemon refuses to start and says where")
+    func badConfig() throws {
+        let fixture = try GatewayFixture()
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "https://127.0.0.1:9/messages", with: "http://127.0.0.1:9/messages")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let d = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("bad.log"))
+        d.process.waitUntilExit()
+        #expect(d.process.terminationStatus == 78)
+        #expect(d.log.contains("gateway.yml:"))
+        #expect(d.log.contains("endpoints.europol.url"))
+        #expect(d.log.contains("must be an https:// URL"))
+    }
+}
