@@ -1,0 +1,63 @@
+import Foundation
+import GatewayJSON
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+@Suite("gatewayd crash during pickup", .serialized)
+struct PickupCrashTests {
+    @Test("SIGKILL during a 10,000-file pickup, then restart: every file is in the outbox, rejected, or queued exactly once")
+    func killDuringPickup() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        let example = try Samples.valid().first { $0.1["type"] == "operational-report" }!.1
+        let total = 10_000
+        var names: [String] = []
+        // Drop everything first: the daemon starts on a full spool and is killed mid-way.
+        for i in 0..<total {
+            let unit = GatewayFixture.units[i % 3]
+            let name = String(format: "msg-%05d.json", i)
+            let message = Samples.adapt(example, unit: unit, id: String(format: "crash-%05d", i), recipients: ["EU-EUROPOL"])
+            // One in 500 is bad, to have refusals in flight too.
+            let bytes = i % 500 == 7 ? Array("{\"broken\":".utf8) : Array((try message.canonicalString()).utf8)
+            try fixture.drop(bytes, unit: unit, name: name)
+            names.append(name)
+        }
+        let first = try DaemonProcess.start(fixture)
+        // Kill once some, not all, files were taken.
+        let store = try QueueStore(path: fixture.queuePath)
+        _ = waitUntil(timeout: 60, interval: 0.005) { ((try? store.stats().messages) ?? 0) >= Int.random(in: 500...3_000) }
+        first.kill()
+        let queuedAtKill = try store.stats().messages
+        #expect(queuedAtKill < total, "the kill came too late to test anything (\(queuedAtKill) queued)")
+
+        let second = try DaemonProcess.start(fixture)
+        defer { second.stop() }
+        let drained = waitUntil(timeout: 180, interval: 0.2) {
+            GatewayFixture.units.prefix(3).allSatisfy { fixture.files(fixture.outbox($0)).isEmpty }
+        }
+        #expect(drained, "outboxes not drained: \(second.log.suffix(1500))")
+        var missing: [String] = []
+        var rejectedCount = 0
+        for (i, name) in names.enumerated() {
+            let unit = GatewayFixture.units[i % 3]
+            let inRejected = FileManager.default.fileExists(atPath: fixture.rejected(unit).appendingPathComponent(name).path)
+            let queued = try store.message(String(format: "crash-%05d", i), sender: unit) != nil
+            if i % 500 == 7 {
+                #expect(inRejected && !queued, "\(name): a bad file must be rejected")
+                rejectedCount += 1
+            } else if !queued || inRejected {
+                missing.append(name)
+            }
+        }
+        #expect(missing.isEmpty, "\(missing.count) files neither queued nor rejected: \(missing.prefix(10))")
+        #expect(rejectedCount == total / 500)
+        // Queued exactly once: one message row per id (the unique key), one delivery each.
+        #expect(try store.stats().messages == total - total / 500)
+        #expect(try store.countDeliveries() == total - total / 500)
+        #expect(try store.integrityCheck() == "ok")
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+        // Every accepted message has its accepted report.
+        let reports = GatewayFixture.units.prefix(3).reduce(0) { $0 + fixture.files(fixture.reports($1)).count }
+        #expect(reports == total - total / 500)
+    }
+}
