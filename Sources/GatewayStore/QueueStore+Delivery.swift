@@ -31,10 +31,11 @@ extension QueueStore {
     /// Moves up to `limit` due deliveries of `endpoint` to `sending` and returns them:
     /// `immediate` before `urgent` before `routine`, then oldest first; deferred ones only
     /// once their next attempt time has come.
-    public func claimDue(endpoint: String, limit: Int, now: Millis = Date().millis) throws -> [DeliveryJob] {
+    /// `maxRank` limits the claim to the most urgent priorities (0: immediate only).
+    public func claimDue(endpoint: String, limit: Int, now: Millis = Date().millis, maxRank: Int = 2) throws -> [DeliveryJob] {
         guard limit > 0 else { return [] }
         return try pool.write { db in
-            let ids = try Self.selectDue(db, endpoint: endpoint, limit: limit, now: now)
+            let ids = try Self.selectDue(db, endpoint: endpoint, limit: limit, now: now, maxRank: maxRank)
             guard !ids.isEmpty else { return [] }
             let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
             let fetch = try db.cachedStatement(sql: """
@@ -67,7 +68,7 @@ extension QueueStore {
 
     /// Priority rank by rank: the queued (oldest first) merged with the deferred that have
     /// come due. Each lookup is a range scan of a partial index: cost independent of the backlog.
-    static func selectDue(_ db: Database, endpoint: String, limit: Int, now: Millis) throws -> [Int64] {
+    static func selectDue(_ db: Database, endpoint: String, limit: Int, now: Millis, maxRank: Int = 2) throws -> [Int64] {
         var ids: [Int64] = []
         let queued = try db.cachedStatement(sql: """
             SELECT id FROM delivery WHERE endpoint = ? AND state = 'queued' AND priority_rank = ? ORDER BY id LIMIT ?
@@ -76,7 +77,7 @@ extension QueueStore {
             SELECT id FROM delivery WHERE endpoint = ? AND state = 'deferred' AND priority_rank = ? AND next_attempt_at <= ?
             ORDER BY next_attempt_at LIMIT ?
             """)
-        for rank in 0..<3 where ids.count < limit {
+        for rank in 0...min(2, maxRank) where ids.count < limit {
             let want = limit - ids.count
             var batch = try Int64.fetchAll(queued, arguments: [endpoint, rank, want])
             batch += try Int64.fetchAll(deferred, arguments: [endpoint, rank, now, want])

@@ -1,0 +1,422 @@
+// NAME
+//   DeliveryEngine: takes due deliveries from the queue and sends them, per endpoint, within
+//   its concurrency limit, rate limit and circuit breaker; records every outcome.
+//
+// DESCRIPTION
+//   One scheduler thread owns all endpoint state (breakers, limiters, in-flight counts)
+//   and every store call; the transport's completions only append to an outcome list
+//   and wake it. Each loop: record finished attempts (one transaction for all of them),
+//   then for each endpoint with free slots claim what is due, most urgent first, and
+//   send. An `immediate` message may use one slot beyond the concurrency limit, so it
+//   never waits for a routine transfer to finish.
+//
+// SECURITY
+//   A 2xx is a delivery only with a valid receipt where the endpoint requires one
+//   (ReceiptCheck). TLS settings come from the configuration and cannot disable
+//   verification (the transport has no such switch).
+
+import Foundation
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import Logging
+
+public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
+    // Everything below `condition` is guarded by it; endpoint runtimes are touched only by
+    // the scheduler thread.
+    struct Runtime {
+        var config: GatewayConfig.Endpoint
+        var breaker: CircuitBreaker
+        var limiter: RateLimiter?
+        var receipts: ReceiptCheck
+        var inFlight = 0
+        var wanted = true            // something may be due: look on the next pass
+        var nextDeferredDue: Millis? = nil
+        var publishedBreaker: String? = nil
+    }
+
+    struct Finished {
+        let job: DeliveryJob
+        let startedAt: Millis
+        let started: UInt64
+        let result: Result<DeliveryResponse, DeliveryFailure>
+    }
+
+    let store: QueueStore
+    let reports: ReportWriter
+    let transport: any DeliveryTransport
+    let logger: Logger
+    let clock: @Sendable () -> Millis
+    private let condition = NSCondition()
+    private var finished: [Finished] = []
+    private var wakeEndpoints = Set<String>()
+    private var pendingConfig: GatewayConfig? = nil
+    private var running = false
+    private var stopping = false
+    private var thread: Thread?
+    private let stoppedGroup = DispatchGroup()
+    private var runtimes: [String: Runtime] = [:]
+    private var config: GatewayConfig
+    private let reportQueue = DispatchQueue(label: "delivery-reports")
+    private let reportPending = Locked(false)
+    private var lastFullScan = Date.distantPast
+
+    public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
+                clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
+        self.config = config
+        self.store = store
+        self.reports = reports
+        self.transport = transport
+        self.logger = logger
+        self.clock = clock
+        runtimes = try Self.makeRuntimes(config, previous: [:], now: clock())
+    }
+
+    static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], now: Millis) throws -> [String: Runtime] {
+        var result: [String: Runtime] = [:]
+        for (name, e) in config.endpoints {
+            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors)
+            if var old = previous[name] {
+                old.config = e
+                old.receipts = receipts
+                if old.limiter?.rate != e.rateLimit { old.limiter = e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) } }
+                result[name] = old
+            } else {
+                result[name] = Runtime(config: e, breaker: CircuitBreaker(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor),
+                                       limiter: e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) }, receipts: receipts)
+            }
+        }
+        return result
+    }
+
+    // MARK: DeliveryService
+
+    public func start() {
+        condition.lock()
+        running = true
+        condition.unlock()
+        stoppedGroup.enter()
+        let t = Thread { [self] in
+            self.loop()
+            self.stoppedGroup.leave()
+        }
+        t.name = "delivery"
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        condition.lock()
+        guard running else { condition.unlock(); return }
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        stoppedGroup.wait()
+    }
+
+    public func wake(endpoints: Set<String>) {
+        condition.lock()
+        wakeEndpoints.formUnion(endpoints)
+        condition.signal()
+        condition.unlock()
+    }
+
+    public func update(config: GatewayConfig) {
+        condition.lock()
+        pendingConfig = config
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Circuit-breaker states, for tests and the log.
+    public func breakerStates() -> [String: CircuitBreaker.State] {
+        condition.lock()
+        defer { condition.unlock() }
+        return runtimes.mapValues { $0.breaker.state }
+    }
+
+    // MARK: the scheduler thread
+
+    private func loop() {
+        var drainDeadline: Date? = nil
+        while true {
+            condition.lock()
+            let done = finished
+            finished.removeAll()
+            let woken = wakeEndpoints
+            wakeEndpoints.removeAll()
+            let newConfig = pendingConfig
+            pendingConfig = nil
+            let isStopping = stopping
+            condition.unlock()
+
+            if let newConfig { apply(newConfig) }
+            for name in woken { runtimes[name]?.wanted = true }
+            if !done.isEmpty { record(done) }
+
+            let inFlight = runtimes.values.reduce(0) { $0 + $1.inFlight }
+            if isStopping {
+                if inFlight == 0 { break }
+                // Let in-flight attempts finish for a while, then cancel them (they return to the queue).
+                if drainDeadline == nil {
+                    let longest = runtimes.values.map(\.config.timeout).max() ?? 10
+                    drainDeadline = Date().addingTimeInterval(min(10, longest))
+                    logger.notice("delivery stopping: waiting for in-flight attempts", metadata: ["inFlight": "\(inFlight)"])
+                } else if Date() > drainDeadline! {
+                    transport.shutdown()
+                    drainDeadline = .distantFuture
+                }
+            } else {
+                schedule()
+            }
+            condition.lock()
+            if finished.isEmpty && wakeEndpoints.isEmpty && pendingConfig == nil && !(stopping && !isStopping) {
+                condition.wait(until: Date().addingTimeInterval(waitTime()))
+            }
+            condition.unlock()
+        }
+        transport.shutdown()
+        flushReports(now: true)
+    }
+
+    private func apply(_ next: GatewayConfig) {
+        do {
+            runtimes = try Self.makeRuntimes(next, previous: runtimes, now: clock())
+            config = next
+            for name in runtimes.keys { runtimes[name]!.wanted = true }
+        } catch {
+            logger.error("delivery kept its previous endpoints: \(error)")
+        }
+    }
+
+    /// How long to sleep: until a deferred delivery or an open breaker comes due, at most 1 s.
+    private func waitTime() -> Double {
+        let now = clock()
+        var wait = 1.0
+        for r in runtimes.values {
+            if let due = r.nextDeferredDue { wait = min(wait, max(0.001, Double(due - now) / 1000)) }
+            if r.breaker.state == .open { wait = min(wait, max(0.01, r.breaker.waitTime(now: Double(now) / 1000))) }
+            if let l = r.limiter, r.wanted { wait = min(wait, max(0.001, l.waitTime())) }
+        }
+        return wait
+    }
+
+    private func schedule() {
+        let now = clock()
+        let seconds = Double(now) / 1000
+        // Once a second look at every endpoint: operators release, retry and requeue from
+        // another process, and deferred deliveries come due.
+        let fullScan = Date().timeIntervalSince(lastFullScan) >= 1
+        if fullScan { lastFullScan = Date() }
+        for name in runtimes.keys.sorted() {
+            var r = runtimes[name]!
+            defer { runtimes[name] = r }
+            let due = r.nextDeferredDue.map { $0 <= now } ?? false
+            guard r.wanted || due || fullScan else { continue }
+            r.wanted = false
+            // One slot beyond the limit is kept for immediate traffic.
+            let limit = r.config.concurrency
+            var budget = r.breaker.permits(now: seconds, limit: max(0, limit + 1 - r.inFlight))
+            if let _ = r.limiter { budget = min(budget, r.limiter!.take(now: seconds, limit: budget)) }
+            guard budget > 0 else {
+                if r.inFlight >= limit { continue }
+                r.wanted = true  // rate-limited or breaker: look again after the wait
+                continue
+            }
+            var jobs: [DeliveryJob] = []
+            do {
+                jobs = try store.claimDue(endpoint: name, limit: 1, now: now, maxRank: 0)
+                let regular = min(budget - jobs.count, limit - r.inFlight - jobs.count)
+                if regular > 0 { jobs += try store.claimDue(endpoint: name, limit: regular, now: now) }
+            } catch {
+                logger.error("cannot claim deliveries", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+                continue
+            }
+            if r.limiter != nil && jobs.count < budget {
+                // Unused tokens are not refunded precisely; a limiter errs on the slow side.
+            }
+            if jobs.count == budget || jobs.count == limit - r.inFlight { r.wanted = true }
+            if fullScan || due { r.nextDeferredDue = try? store.nextDeferredDue(endpoint: name) }
+            for job in jobs {
+                if let expires = job.expiresAt, expires <= now {
+                    record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,
+                                     result: .failure(DeliveryFailure(kind: .cancelled, message: "expired")))], expiredAt: now)
+                    continue
+                }
+                r.inFlight += 1
+                r.breaker.started()
+                send(job, endpoint: r.config)
+            }
+        }
+        publishBreakers()
+    }
+
+    private func send(_ job: DeliveryJob, endpoint: GatewayConfig.Endpoint) {
+        let request = DeliveryRequest(
+            url: endpoint.url,
+            headers: [("Content-Type", "application/jose+json"), ("Idempotency-Key", job.messageId), ("Accept", "application/jose+json"),
+                      ("X-Gateway-Sender", job.sender), ("X-Gateway-Priority", job.priority.rawValue)],
+            body: job.jws, clientCertificate: config.tls.clientCertificate, clientKey: config.tls.clientKey, caBundle: endpoint.ca,
+            pinnedKey: endpoint.pinnedKey, connectTimeout: endpoint.connectTimeout, totalTimeout: endpoint.timeout, proxy: endpoint.proxy)
+        let startedAt = clock()
+        let started = DispatchTime.now().uptimeNanoseconds
+        transport.post(request) { [weak self] result in
+            guard let self else { return }
+            self.condition.lock()
+            self.finished.append(Finished(job: job, startedAt: startedAt, started: started, result: result))
+            self.condition.signal()
+            self.condition.unlock()
+        }
+    }
+
+    // MARK: outcomes
+
+    private func record(_ done: [Finished], expiredAt: Millis? = nil) {
+        let now = clock()
+        var resolutions: [QueueStore.Resolution] = []
+        for f in done {
+            let job = f.job
+            let durationMs = Int64((DispatchTime.now().uptimeNanoseconds - f.started) / 1_000_000)
+            if expiredAt != nil {
+                resolutions.append(.init(job: job, attempt: nil, resolution: .expired(reason: "expired before it could be sent"),
+                                         report: report(job, kind: "expired", now: now, reason: "not delivered before it expired")))
+                continue
+            }
+            guard var r = runtimes[job.endpoint] else { continue }
+            r.inFlight -= 1
+            defer { runtimes[job.endpoint] = r }
+            let seconds = Double(now) / 1000
+            switch f.result {
+            case .failure(let failure) where failure.kind == .cancelled:
+                resolutions.append(.init(job: job, attempt: nil, resolution: .requeued(reason: "attempt cancelled at shutdown")))
+            case .failure(let failure):
+                r.breaker.failed(now: seconds)
+                let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint, httpStatus: nil,
+                                            outcome: "transient", error: failure.description)
+                if failure.kind == .serverCertificate || failure.kind == .clientCertificateRejected {
+                    logger.error("TLS trust failure", metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
+                }
+                resolutions.append(deferral(job, attempt: attempt, reason: failure.description, retryAfter: nil, now: now))
+            case .success(let response):
+                let verdict = OutcomeClassifier.classify(status: response.status, retryAfterHeader: response.headers["retry-after"])
+                switch verdict {
+                case .delivered(let duplicate):
+                    let check = r.receipts.check(response.body, job: job, now: now)
+                    switch check {
+                    case .valid(let receipt):
+                        r.breaker.succeeded()
+                        let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
+                        resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
+                                                 report: report(job, kind: "delivered", now: now, receipt: receipt, duplicate: duplicate)))
+                    case .absent where !r.config.requireReceipt:
+                        r.breaker.succeeded()
+                        let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
+                        resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: nil, duplicate: duplicate),
+                                                 report: report(job, kind: "delivered", now: now, duplicate: duplicate)))
+                    case .absent, .invalid:
+                        // The endpoint answered, so it is up; but without a valid receipt this is
+                        // not a delivery. An endpoint that signs wrongly will not improve by
+                        // retrying: dead-letter it for an operator (who can requeue).
+                        r.breaker.succeeded()
+                        let why: String
+                        if case .invalid(let reason) = check { why = reason } else { why = "no receipt in the answer" }
+                        let reason = "HTTP \(response.status) without a valid receipt (\(why))"
+                        logger.error("receipt refused", metadata: ["endpoint": "\(job.endpoint)", "messageId": "\(job.messageId)", "reason": "\(why)"])
+                        let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                    httpStatus: response.status, outcome: "receipt-invalid", error: why)
+                        resolutions.append(.init(job: job, attempt: attempt, resolution: .failed(reason: reason),
+                                                 report: report(job, kind: "failed", now: now, reason: reason, status: response.status)))
+                    }
+                case .permanent(let reason):
+                    r.breaker.succeeded()
+                    let detail = Self.problemDetail(response.body)
+                    let full = reason + (detail.map { ": \($0)" } ?? "")
+                    let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                httpStatus: response.status, outcome: "permanent", error: full)
+                    resolutions.append(.init(job: job, attempt: attempt, resolution: .failed(reason: full),
+                                             report: report(job, kind: "failed", now: now, reason: full, status: response.status)))
+                case .transient(let reason, let retryAfter):
+                    r.breaker.failed(now: seconds)
+                    let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                httpStatus: response.status, outcome: "transient", error: reason)
+                    resolutions.append(deferral(job, attempt: attempt, reason: reason, retryAfter: retryAfter, now: now))
+                }
+            }
+            r.wanted = true
+        }
+        guard !resolutions.isEmpty else { return }
+        do {
+            try store.resolve(resolutions, now: now)
+        } catch {
+            // The deliveries stay `sending`; the next start returns them to the queue.
+            logger.error("cannot record delivery outcomes", metadata: ["error": "\(error)", "count": "\(resolutions.count)"])
+        }
+        for res in resolutions {
+            if case .deferred(let until, _) = res.resolution, var r = runtimes[res.job.endpoint] {
+                r.nextDeferredDue = min(r.nextDeferredDue ?? until, until)
+                runtimes[res.job.endpoint] = r
+            }
+        }
+        if resolutions.contains(where: { $0.report != nil }) { flushReports() }
+    }
+
+    private func deferral(_ job: DeliveryJob, attempt: AttemptRecord, reason: String, retryAfter: Double?, now: Millis) -> QueueStore.Resolution {
+        let backoff = Backoff(initial: config.retry.initialBackoff, maximum: config.retry.maxBackoff,
+                              multiplier: config.retry.multiplier, jitter: config.retry.jitter)
+        let delay = backoff.delay(afterAttempt: job.attempts + 1, retryAfter: retryAfter)
+        let until = now + Int64(delay * 1000)
+        if let expires = job.expiresAt, until >= expires {
+            return .init(job: job, attempt: attempt, resolution: .expired(reason: "\(reason); the next attempt would be after the expiry"),
+                         report: report(job, kind: "expired", now: now, reason: "not delivered before it expired (last attempt: \(reason))"))
+        }
+        return .init(job: job, attempt: attempt, resolution: .deferred(until: until, reason: reason))
+    }
+
+    /// The "detail" of an RFC 9457 problem document, if the body is one (shortened).
+    static func problemDetail(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty, body.count < 65_536, let doc = try? JSON.parse(body) else { return nil }
+        let text = doc["detail"]?.stringValue ?? doc["title"]?.stringValue
+        return text.map { String($0.prefix(500)) }
+    }
+
+    private func report(_ job: DeliveryJob, kind: String, now: Millis, receipt: ReceiptRecord? = nil, duplicate: Bool = false,
+                        reason: String? = nil, status: Int? = nil) -> String? {
+        var body: [String: JSON] = [
+            "kind": .string(kind), "messageId": .string(job.messageId), "sender": .string(job.sender), "recipient": .string(job.recipient),
+            "endpoint": .string(job.endpoint), "file": .string(job.sourceFile ?? "\(job.messageId).json"),
+            "at": .string(RFC3339.format(millis: now)), "attempts": .number(Double(job.attempts + 1)), "gateway": .string(config.gatewayId),
+            "digest": .string(job.contentDigest),
+        ]
+        if let receipt, let r = try? JSON.parse(receipt.jws) { body["receipt"] = r }
+        if duplicate { body["duplicate"] = true }
+        if let reason { body["reason"] = .string(String(reason.prefix(2000))) }
+        if let status { body["httpStatus"] = .number(Double(status)) }
+        return try? JSON.object(body).canonicalString()
+    }
+
+    /// Writes owed reports off the scheduler thread, coalescing bursts.
+    private func flushReports(now: Bool = false) {
+        if now {
+            reports.flush()
+            return
+        }
+        let schedule = reportPending.withLock { p -> Bool in if p { return false }; p = true; return true }
+        guard schedule else { return }
+        reportQueue.async { [reports, reportPending] in
+            reportPending.withLock { $0 = false }
+            reports.flush()
+        }
+    }
+
+    private func publishBreakers() {
+        for (name, r) in runtimes where r.publishedBreaker != r.breaker.state.rawValue {
+            runtimes[name]!.publishedBreaker = r.breaker.state.rawValue
+            if r.publishedBreaker != nil || r.breaker.state != .closed {
+                logger.notice("circuit breaker \(r.breaker.state.rawValue)", metadata: ["endpoint": "\(name)", "failures": "\(r.breaker.consecutiveFailures)"])
+            }
+            try? store.setEndpointState(name, breaker: r.breaker.state.rawValue, consecutiveFailures: r.breaker.consecutiveFailures)
+        }
+    }
+}
