@@ -10,10 +10,16 @@ public struct CircuitBreaker: Sendable, Equatable {
     public private(set) var consecutiveFailures = 0
     public private(set) var openedAt: Double? = nil
     public private(set) var probeInFlight = false
-    public let failureThreshold: Int
-    public let openFor: Double
+    public private(set) var failureThreshold: Int
+    public private(set) var openFor: Double
 
     public init(failureThreshold: Int, openFor: Double) {
+        self.failureThreshold = max(1, failureThreshold)
+        self.openFor = openFor
+    }
+
+    /// New limits from a reloaded configuration; the state is kept.
+    public mutating func reconfigure(failureThreshold: Int, openFor: Double) {
         self.failureThreshold = max(1, failureThreshold)
         self.openFor = openFor
     }

@@ -79,6 +79,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             if var old = previous[name] {
                 old.config = e
                 old.receipts = receipts
+                old.breaker.reconfigure(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor)
                 if old.limiter?.rate != e.rateLimit { old.limiter = e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) } }
                 result[name] = old
             } else {

@@ -1,0 +1,232 @@
+import Foundation
+import GatewayCrypto
+import GatewayDaemon
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Logging
+import Testing
+
+/// A transport twin: answers each POST with what `respond` returns, after `delay`, on
+/// another thread; records what it was sent.
+final class ScriptedTransport: DeliveryTransport, @unchecked Sendable {
+    let lock = NSLock()
+    var sent: [(endpoint: String, messageId: String, priority: String, at: UInt64)] = []
+    var inFlight = 0
+    var maxInFlight = 0
+    let respond: @Sendable (DeliveryRequest) -> (Result<DeliveryResponse, DeliveryFailure>, Double)
+    let queue = DispatchQueue(label: "scripted", attributes: .concurrent)
+
+    init(respond: @escaping @Sendable (DeliveryRequest) -> (Result<DeliveryResponse, DeliveryFailure>, Double)) {
+        self.respond = respond
+    }
+
+    func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void) {
+        let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+        let priority = request.headers.first { $0.name == "X-Gateway-Priority" }!.value
+        lock.withLock {
+            sent.append((request.url, id, priority, DispatchTime.now().uptimeNanoseconds))
+            inFlight += 1
+            maxInFlight = max(maxInFlight, inFlight)
+        }
+        let (result, delay) = respond(request)
+        queue.asyncAfter(deadline: .now() + delay) { [self] in
+            lock.withLock { inFlight -= 1 }
+            completion(result)
+        }
+    }
+
+    func shutdown() {}
+}
+
+/// Signs receipts as an agency of the dev PKI would.
+struct ReceiptFactory: Sendable {
+    let signers: [String: JWSSigner]
+
+    init() throws {
+        var s: [String: JWSSigner] = [:]
+        for (id, name) in GatewayFixture.agencies {
+            let key = try PrivateKey.load(path: DevPKIFixture.path("agencies/\(name)/receipt.key"))
+            let chain = try Certificate.load(path: DevPKIFixture.path("agencies/\(name)/receipt-chain.pem"))
+            s[id] = try JWSSigner(key: key, chain: chain)
+        }
+        signers = s
+    }
+
+    /// A receipt for the JWS in `request` from recipient `agency`.
+    func receipt(for request: DeliveryRequest, agency: String, digestOverride: String? = nil) -> [UInt8] {
+        let jws = try! JWS.parse(request.body)
+        let payload = Base64URL.decode(jws.payloadBase64URL)!
+        let message = try! JSON.parse(payload)
+        let body: JSON = ["receiptFor": message["messageId"]!, "digest": .string(digestOverride ?? SHA256.hex(payload)),
+                          "recipient": .string(agency), "receivedAt": "2026-11-29T12:00:00Z", "status": "received"]
+        return try! signers[agency]!.sign(body).flattenedJSON
+    }
+}
+
+@Suite("delivery engine with a scripted transport", .serialized)
+struct DeliveryEngineTests {
+    struct Harness {
+        let fixture: GatewayFixture
+        let config: GatewayConfig
+        let store: QueueStore
+        let engine: DeliveryEngine
+        let transport: ScriptedTransport
+        let signer: JWSGatewaySigner
+
+        init(extra: String = "", respond: @escaping @Sendable (DeliveryRequest) -> (Result<DeliveryResponse, DeliveryFailure>, Double)) throws {
+            fixture = try GatewayFixture(extra: extra)
+            config = try ConfigLoader.load(path: fixture.configPath)
+            store = try QueueStore(path: config.queue.path)
+            let keys = try GatewayKeys.load(config)
+            signer = keys.messageSigner
+            let spool = try Spool(root: config.spool.directory, units: config.units)
+            let reports = ReportWriter(store: store, spool: spool, signer: signer, logger: Logger(label: "test"))
+            transport = ScriptedTransport(respond: respond)
+            engine = try DeliveryEngine(config: config, store: store, reports: reports, transport: transport, logger: Logger(label: "test"))
+        }
+
+        func enqueue(_ n: Int, prefix: String, priority: Priority = .routine, recipient: String = "EU-EUROPOL", endpoint: String = "europol") throws {
+            var batch: [NewMessage] = []
+            for i in 0..<n {
+                let id = "\(prefix)-\(String(format: "%06d", i))"
+                let message: JSON = ["messageId": .string(id), "sender": "PL-KGP", "recipients": [.string(recipient)]]
+                let canonical = try message.canonicalBytes()
+                batch.append(NewMessage(sender: "PL-KGP", messageId: id, type: "alert", priority: priority, classification: .restricted,
+                                        createdAt: 0, expiresAt: Date().millis + 3_600_000, contentDigest: SHA256.hex(canonical),
+                                        jws: try signer.sign(payload: canonical), sourceFile: "\(id).json",
+                                        routes: [Route(recipient: recipient, endpoint: endpoint)]))
+                if batch.count == 500 { _ = try store.enqueue(batch); batch.removeAll() }
+            }
+            _ = try store.enqueue(batch)
+            engine.wake(endpoints: [endpoint])
+        }
+
+        func count(_ state: DeliveryState) throws -> Int {
+            var f = DeliveryFilter()
+            f.states = [state]
+            return try store.countDeliveries(f)
+        }
+    }
+
+    static func agency(_ url: String) -> String {
+        GatewayFixture.agencies.first { url.contains(":\($0.name)") || url.contains("/\($0.name)/") }?.id ?? "EU-EUROPOL"
+    }
+
+    @Test("2xx with a valid receipt is delivered, receipt kept, report written; concurrency limit holds")
+    func delivers() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.005)
+        }
+        try h.enqueue(100, prefix: "ok")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 100 })
+        #expect(h.transport.maxInFlight <= 8 + 1, "concurrency 8 (+1 reserved for immediate): saw \(h.transport.maxInFlight)")
+        let m = try #require(try h.store.message("ok-000042", sender: "PL-KGP"))
+        #expect(m.deliveries[0].receipt != nil)
+        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).count == 100 })
+        #expect(h.fixture.files(h.fixture.reports("PL-KGP")).first == "ok-000000.delivered.EU-EUROPOL.json")
+    }
+
+    @Test("an immediate message overtakes a backlog of routine ones with every slot busy")
+    func immediateOvertakes() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.05)
+        }
+        try h.enqueue(2_000, prefix: "routine")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.sent.count } >= 50 })
+        try h.enqueue(1, prefix: "life", priority: .immediate)
+        #expect(waitUntil(timeout: 10) { (try? h.store.message("life-000000", sender: "PL-KGP"))??.deliveries.first?.summary.state == .delivered })
+        let sent = h.transport.lock.withLock { h.transport.sent }
+        let position = try #require(sent.firstIndex { $0.messageId == "life-000000" })
+        let routineLeft = try h.count(.queued)
+        #expect(routineLeft > 1_000, "the immediate one did not wait for the backlog (\(routineLeft) routine still queued)")
+        // At most the transfers already in flight, plus one claim round, went before it.
+        #expect(position - 50 < 40, "immediate was sent as number \(position) after 50 routine")
+    }
+
+    @Test("transient failures back off (Retry-After honoured), the breaker opens, probes, and closes")
+    func breaker() throws {
+        let receipts = try ReceiptFactory()
+        let failing = Locked(true)
+        let h = try Harness(extra: "retry:\n  initialBackoff: 50ms\n  maxBackoff: 200ms\n") { request in
+            if failing.withLock({ $0 }) {
+                return (.success(DeliveryResponse(status: 503, headers: ["retry-after": "0"])), 0.001)
+            }
+            return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
+        }
+        try h.enqueue(20, prefix: "flaky")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { h.engine.breakerStates()["europol"] == .open })
+        let whileOpen = h.transport.lock.withLock { h.transport.sent.count }
+        usleep(300_000)
+        let afterWait = h.transport.lock.withLock { h.transport.sent.count }
+        #expect(afterWait - whileOpen <= 10, "an open breaker lets only probes through (\(afterWait - whileOpen) sent)")
+        #expect(try h.count(.deferred) > 0)
+        failing.withLock { $0 = false }
+        // openFor is 30 s by default; lower it by reloading a config with 200 ms.
+        var config = h.config
+        for name in config.endpoints.keys { config.endpoints[name]!.breakerOpenFor = 0.2 }
+        h.engine.update(config: config)
+        #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 20 }, "deferred: \((try? h.count(.deferred)) ?? -1), states: \(h.engine.breakerStates())")
+        #expect(h.engine.breakerStates()["europol"] == .closed)
+        let m = try #require(try h.store.message("flaky-000000", sender: "PL-KGP"))
+        #expect(m.deliveries[0].attempts.contains { $0.httpStatus == 503 && $0.outcome == "transient" })
+    }
+
+    @Test("permanent statuses fail with the endpoint's reason; 409 counts as delivered; a bad receipt is not a delivery")
+    func verdicts() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            if id.hasPrefix("perm") {
+                return (.success(DeliveryResponse(status: 422, body: Array(#"{"title":"Unprocessable","detail":"recipients do not include EU-EUROPOL"}"#.utf8))), 0.001)
+            }
+            if id.hasPrefix("dup") { return (.success(DeliveryResponse(status: 409, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001) }
+            if id.hasPrefix("forged") { return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-FRONTEX"))), 0.001) }
+            if id.hasPrefix("digest") {
+                return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL", digestOverride: String(repeating: "0", count: 64)))), 0.001)
+            }
+            return (.success(DeliveryResponse(status: 201)), 0.001)  // no receipt at all
+        }
+        try h.enqueue(3, prefix: "perm")
+        try h.enqueue(3, prefix: "dup")
+        try h.enqueue(2, prefix: "forged")
+        try h.enqueue(2, prefix: "digest")
+        try h.enqueue(2, prefix: "bare")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
+        func state(_ id: String) throws -> MessageDetail.Delivery? { try h.store.message(id, sender: "PL-KGP")?.deliveries.first }
+        let perm = try #require(try state("perm-000000"))
+        #expect(perm.summary.state == .failed)
+        #expect(perm.summary.reason?.contains("recipients do not include EU-EUROPOL") == true)
+        #expect(try state("dup-000001")?.summary.state == .delivered)
+        #expect(try state("dup-000001")?.summary.reason?.contains("already") == true)
+        #expect(try state("forged-000000")?.summary.state == .failed, "a receipt signed by another agency is refused")
+        #expect(try state("digest-000000")?.summary.reason?.contains("digest") == true)
+        #expect(try state("bare-000000")?.summary.reason?.contains("without a valid receipt") == true)
+        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 9 })
+    }
+
+    @Test("network failures are transient; shutdown returns in-flight attempts to the queue")
+    func networkAndShutdown() throws {
+        let h = try Harness(extra: "retry:\n  initialBackoff: 10s\n") { _ in
+            (.failure(DeliveryFailure(kind: .connect, message: "connection refused")), 0.001)
+        }
+        try h.enqueue(3, prefix: "down")
+        h.engine.start()
+        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 3 })
+        h.engine.stop()
+        let d = try #require(try h.store.message("down-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(d.summary.reason?.contains("connection refused") == true)
+        #expect(d.summary.nextAttemptAt ?? 0 > Date().millis + 5_000)
+    }
+}
