@@ -13,7 +13,7 @@ func runSchemaBench(quick: Bool) throws {
     let bytes = try Data(contentsOf: sample)
     let message = try JSON.parse(bytes)
     guard validator.validate(message).isValid else {
-        throw BenchError(message: "\(sample.path) does not validate")
+        throw BenchError("\(sample.path) does not validate")
     }
     let iterations = quick ? 5_000 : 100_000
     // Warm up caches and the allocator before timing.
@@ -22,12 +22,9 @@ func runSchemaBench(quick: Bool) throws {
     let elapsed = measure {
         for _ in 0..<iterations where validator.validate(message).isValid { valid += 1 }
     }
-    guard valid == iterations else { throw BenchError(message: "a validation failed during the run") }
+    guard valid == iterations else { throw BenchError("a validation failed during the run") }
     report("schema_validations_per_s", Double(iterations) / elapsed, "validations/s")
     report("schema_message_bytes", Double(bytes.count), "bytes")
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}
+

@@ -9,6 +9,7 @@ let suites: [(String, (Bool) throws -> Void)] = [
     ("signing", { try runSigningBench(quick: $0) }),
     ("schema", { try runSchemaBench(quick: $0) }),
     ("store", { try runStoreBench(quick: $0) }),
+    ("pickup", { try runPickupBench(quick: $0) }),
 ]
 for (name, run) in suites where selected.isEmpty || selected.contains(name) {
     do {

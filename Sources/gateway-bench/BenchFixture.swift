@@ -1,0 +1,130 @@
+// A gateway installation for benchmarks: dev PKI, configuration, spool, queue, and the
+// real gatewayd process (from the same build as this program).
+import Foundation
+import GatewayJSON
+
+final class BenchFixture {
+    let root: URL
+    let pki: URL
+    let spool: URL
+    let queuePath: String
+    let configPath: String
+    let bin: URL
+    var daemon: Process?
+    static let agencies = [("EU-EUROPOL", "europol"), ("EU-FRONTEX", "frontex"), ("EU-EUROJUST", "eurojust"), ("EU-CEPOL", "cepol"), ("EU-OLAF", "olaf")]
+
+    init(name: String, ports: [String: Int] = [:], extra: String = "") throws {
+        bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("gw-bench-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: root)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("queue"), withIntermediateDirectories: true)
+        spool = root.appendingPathComponent("spool")
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        pki = root.appendingPathComponent("pki")
+        let script = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("certs/make-dev-pki.sh").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, pki.path]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw BenchError("make-dev-pki.sh failed (run from the package root)") }
+        queuePath = root.appendingPathComponent("queue/queue.sqlite").path
+        var yaml = """
+            gateway: { id: PL-GW, units: [PL-KGP, PL-CBA] }
+            spool: { directory: spool, rescanInterval: 5s }
+            queue: { path: queue/queue.sqlite }
+            signing: { key: pki/gateway/signing.key, chain: pki/gateway/signing-chain.pem, trustAnchors: pki/trust/gateway-signing.pem }
+            tls: { clientKey: pki/gateway/tls-client.key, clientCertificate: pki/gateway/tls-client-chain.pem }
+            log: { level: warning }
+            endpoints:
+
+            """
+        for (_, a) in Self.agencies {
+            yaml += "  \(a):\n    url: https://127.0.0.1:\(ports[a] ?? 9)/messages\n    ca: pki/trust/agencies/\(a)-tls.pem\n"
+            yaml += "    receiptTrustAnchors: pki/trust/agencies/\(a)-receipts.pem\n    classificationCeiling: SECRET UE/EU SECRET\n    concurrency: 16\n"
+        }
+        yaml += "routes:\n" + Self.agencies.map { "  \($0.0): \($0.1)\n" }.joined() + extra
+        configPath = root.appendingPathComponent("gateway.yml").path
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    func outbox(_ unit: String) -> URL { spool.appendingPathComponent("\(unit)/outbox") }
+
+    /// A ~1 KB operational report from `unit`.
+    static func message(id: String, unit: String, recipient: String = "EU-EUROPOL", priority: String = "routine") -> [UInt8] {
+        let summary = "Increase in attempts to cross the border with forged residence permits. " + String(repeating: "Details follow. ", count: 20)
+        let doc: JSON = [
+            "messageId": .string(id), "type": "operational-report", "sender": .string(unit), "recipients": [.string(recipient)],
+            "createdAt": "2026-03-02T09:15:00Z", "priority": .string(priority), "classification": "RESTREINT UE/EU RESTRICTED",
+            "subject": "Monthly situation report, February 2026",
+            "body": ["reportType": "situation", "operation": ["name": "Joint patrols, eastern border"],
+                     "period": ["from": "2026-02-01", "to": "2026-02-28"], "summary": .string(summary)],
+            "evaluation": ["sourceReliability": "B", "informationAccuracy": "3"],
+            "empactPriority": "migrant-smuggling-trafficking-in-human-beings",
+        ]
+        return Array(try! doc.canonicalString().utf8)
+    }
+
+    func drop(_ bytes: [UInt8], unit: String, name: String) throws {
+        let dir = outbox(unit)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let temp = dir.appendingPathComponent(".\(name).tmp")
+        try Data(bytes).write(to: temp)
+        guard rename(temp.path, dir.appendingPathComponent(name).path) == 0 else { throw BenchError("rename failed") }
+    }
+
+    func startDaemon() throws {
+        let p = Process()
+        p.executableURL = bin.appendingPathComponent("gatewayd")
+        p.arguments = ["--config", configPath]
+        let log = root.appendingPathComponent("gatewayd.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        daemon = p
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: queuePath + ".lock") { return }
+            if !p.isRunning { throw BenchError("gatewayd exited: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")") }
+            usleep(5_000)
+        }
+        throw BenchError("gatewayd did not start")
+    }
+
+    /// Peak resident memory of gatewayd so far (VmHWM), in MB.
+    func daemonPeakRSSMB() -> Double? {
+        guard let pid = daemon?.processIdentifier,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kb / 1024
+    }
+
+    func stopDaemon() {
+        guard let p = daemon else { return }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        daemon = nil
+    }
+
+    func cleanUp() {
+        stopDaemon()
+        try? FileManager.default.removeItem(at: root)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+    init(message: String) { description = message }
+}
+
+/// Percentile of sorted values (nearest rank).
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+    return sorted[max(0, min(sorted.count - 1, rank))]
+}
