@@ -115,6 +115,12 @@ extension QueueStore {
         }
     }
 
+    /// The highest message row id: the number of messages ever accepted (rows are never
+    /// reused), read in constant time.
+    public func messageCountEstimate() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT MAX(id) FROM message") ?? 0 }
+    }
+
     /// Deliveries not yet in a final state or failed (queued, deferred, sending, held).
     public func countPending() throws -> Int {
         try pool.read { db in
