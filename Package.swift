@@ -116,6 +116,6 @@ let package = Package(
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),
-        .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON"]),
+        .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON", "GatewaySchema"]),
     ]
 )

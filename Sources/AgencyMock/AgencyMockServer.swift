@@ -86,7 +86,9 @@ final class Announcer: @unchecked Sendable {
                 // Temp file + rename: a reader never sees half a file.
                 let temporary = portsFile + ".tmp"
                 try Data(try document.canonicalBytes()).write(to: URL(fileURLWithPath: temporary))
-                _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: portsFile), withItemAt: URL(fileURLWithPath: temporary))
+                guard rename(temporary, portsFile) == 0 else {
+                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: portsFile])
+                }
             } catch {
                 FileHandle.standardError.write(Data("agency-mock: cannot write ports file \(portsFile): \(error)\n".utf8))
             }
