@@ -120,3 +120,20 @@ extension AgencyMockTests {
         }
     }
 }
+
+extension AgencyMockTests.Verification {
+    @Test func bodyOverFiftyMegabytesIsTooLarge() async throws {
+        try await MockProcess.with { mock in
+            let message = try Messages.make()
+            let huge = [UInt8](repeating: UInt8(ascii: "a"), count: MessageSizes.overCap)
+            let result = try Curl.postMessage(mock.url(), body: huge, idempotencyKey: Messages.id(message), maxTime: 60)
+            #expect(result.status == 413, "\(result.exitCode) \(result.stderr)")
+            #expect(result.json?["reason"] == "tooLarge")
+        }
+    }
+}
+
+enum MessageSizes {
+    /// One byte over the 50 MB cap (SPEC's attachment limit).
+    static let overCap = 50 * 1024 * 1024 + 1
+}
