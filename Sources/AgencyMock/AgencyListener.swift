@@ -75,7 +75,7 @@ enum AgencyListener {
         // de-duplication, so it leaves no trace among the received messages.
         let decision = state.faults(for: id).decide()
         if decision.reset {
-            state.countFault(agency: id, kind: "reset")
+            state.countFault(agency: id, kind: decision.down ? "down" : "reset")
             await ConnectionGate.abort(channel: context.channel)
             return Response(status: .internalServerError)   // never sent: the connection is gone
         }

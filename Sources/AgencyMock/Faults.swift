@@ -84,6 +84,8 @@ public struct Faults: Sendable, Equatable {
     /// What happens to one request, decided once, up front.
     public struct Decision: Sendable {
         public var reset = false
+        /// The reset is the `down` fault meeting a connection opened before it was set.
+        public var down = false
         public var stall: Double?
         public var fail: (status: Int, retryAfter: String?)?
         public var badReceipt = false
@@ -96,6 +98,7 @@ public struct Faults: Sendable, Equatable {
         decision.badReceipt = badReceipt
         if down || Self.roll(resetRate) {
             decision.reset = true
+            decision.down = down
             return decision
         }
         if stallSeconds > 0, Self.roll(stallRate) { decision.stall = stallSeconds }

@@ -3,6 +3,7 @@
 import Foundation
 import GatewayCrypto
 import GatewayJSON
+import GatewayTestSupport
 import Testing
 
 extension AgencyMockTests {
@@ -128,6 +129,39 @@ extension AgencyMockTests {
 
                 #expect(try Curl.control("DELETE", "\(mock.controlURL)/faults?agency=EU-EUROPOL").status == 200)
                 #expect(try Self.deliver(mock).status == 201)
+            }
+        }
+
+        @Test func downAlsoResetsConnectionsOpenedBefore() async throws {
+            // One curl run: a delivery on a keep-alive connection, the control call setting
+            // `down`, then a delivery that reuses the open connection and must be reset.
+            try await MockProcess.with { mock in
+                let directory = try TestPaths.temporaryDirectory("mock-down")
+                defer { try? FileManager.default.removeItem(at: directory) }
+                var arguments = ["-sS", "-v"]
+                func delivery(_ i: Int) throws -> [String] {
+                    let message = try Messages.make()
+                    let file = directory.appendingPathComponent("m\(i)")
+                    try Data(try Messages.sign(message).flattenedJSON).write(to: file)
+                    return ["--max-time", "10", "--cacert", try DevPKI.path("trust/agencies/europol-tls.pem"),
+                            "--cert", try DevPKI.path("gateway/tls-client-chain.pem"), "--key", try DevPKI.path("gateway/tls-client.key"),
+                            "-H", "Content-Type: application/jose+json", "-H", "Idempotency-Key: \(Messages.id(message))",
+                            "--data-binary", "@\(file.path)", "-o", "/dev/null", "-w", "%{http_code}\n", mock.url()]
+                }
+                arguments += try delivery(0)
+                arguments += ["--next", "--max-time", "10", "-X", "POST", "-d", "{\"agency\":\"EU-EUROPOL\",\"down\":true}",
+                              "-o", "/dev/null", "-w", "%{http_code}\n", "\(mock.controlURL)/faults"]
+                arguments += ["--next"] + (try delivery(1))
+                let result = try Subprocess.run("/usr/bin/curl", arguments)
+                #expect(result.stdout.split(separator: "\n") == ["201", "200", "000"], "\(result.stdout) \(result.stderr.suffix(800))")
+                #expect(result.stderr.contains("Re-using existing connection") || result.stderr.contains("Reusing existing"),
+                        "the third transfer must reuse the first one's connection")
+                // curl retries once on a fresh connection when a reused one dies before any
+                // response ("Connection died, retrying"); the gate refuses that one too.
+                let downs = try Self.faultCount(mock, "down")
+                #expect(downs == 1 || downs == 2, "\(downs)")
+                #expect(try Self.faultCount(mock, "reset") == 0, "counted as down, not as the reset fault")
+                #expect(try Self.received(mock).count == 1)
             }
         }
 

@@ -52,7 +52,9 @@ final class MockProcess: @unchecked Sendable {
         if portsFile { arguments += ["--ports-file", directory.appendingPathComponent("ports.json").path] }
 
         let process = Process()
-        process.executableURL = TestPaths.product("agency-mock")
+        // AGENCY_MOCK_BINARY picks another build (e.g. .build/release/agency-mock for the throughput figure).
+        process.executableURL = ProcessInfo.processInfo.environment["AGENCY_MOCK_BINARY"].map(URL.init(fileURLWithPath:))
+            ?? TestPaths.product("agency-mock")
         process.arguments = arguments
         let output = OutputCollector()
         process.standardOutput = output.stdout
