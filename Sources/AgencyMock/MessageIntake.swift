@@ -22,6 +22,7 @@ public struct MessageIntake: Sendable {
     let validator: MessageValidator?
     let state: MockState
     let verifier = JWSVerifier()
+    let signers = SignerCache()
 
     public static let mediaType = "application/jose+json"
     /// SPEC's attachment cap is 50 MB; the JWS around it is the mock's limit.
@@ -71,7 +72,7 @@ public struct MessageIntake: Sendable {
         // The signature and its signer, before anything in the payload is believed.
         let verified: VerifiedJWS
         do {
-            verified = try verifier.verify(body, trustStore: anchors, at: Date(), usage: .signing)
+            verified = try signers.verify(body, verifier: verifier, anchors: anchors, now: Date())
         } catch {
             return .failure(Self.rejection(for: error))
         }
