@@ -10,9 +10,11 @@
 //   GatewayTransport -> CCurl            libcurl multi engine (mutual TLS HTTPS)
 //   GatewayDaemon -> everything above    spool pickup, pipeline, scheduler, delivery
 //   GatewayConsole -> Daemon's parts     gatewayctl commands
+//   AgencyMock    -> JSON, Crypto, Hummingbird  the mock agency endpoint (agency-mock)
 //
 // Only GatewayCrypto imports OpenSSL, only GatewayStore imports SQLite (through GRDB),
-// only GatewayTransport imports libcurl.
+// only GatewayTransport imports libcurl. AgencyMock (a test/demo server) gets its TLS from
+// Hummingbird's NIOSSL, whose BoringSSL copy has prefixed symbols and cannot clash with OpenSSL.
 import PackageDescription
 
 let package = Package(
@@ -21,12 +23,14 @@ let package = Package(
     products: [
         .executable(name: "gatewayd", targets: ["gatewayd"]),
         .executable(name: "gatewayctl", targets: ["gatewayctl"]),
+        .executable(name: "agency-mock", targets: ["agency-mock"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: core, no C
@@ -81,9 +85,21 @@ let package = Package(
             ]
         ),
 
+        // MARK: the mock agency endpoint (the only targets that pull Hummingbird/NIOSSL)
+        .target(
+            name: "AgencyMock",
+            dependencies: [
+                "GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ]
+        ),
+
         // MARK: executables: thin mains
         .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon"]),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole"]),
+        .executableTarget(name: "agency-mock", dependencies: ["AgencyMock"]),
         .executableTarget(
             name: "gateway-bench",
             dependencies: ["GatewayJSON", "GatewaySchema", "GatewayCrypto", "GatewayModel", "GatewayStore", "GatewayDaemon"]
@@ -100,5 +116,6 @@ let package = Package(
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),
+        .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON", "GatewaySchema"]),
     ]
 )
