@@ -96,7 +96,8 @@ public final class QueueStore: Sendable {
                 if let file = message.sourceFile { details["file"] = .string(file) }
                 try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId, details: details), in: db)
                 if let body = message.acceptedReport {
-                    try Self.oweReport(db, unit: message.sender, kind: "accepted", message: id, recipient: nil, body: body, now: now)
+                    try Self.oweReport(db, unit: message.sender, kind: "accepted", message: id, recipient: nil, body: body, now: now,
+                                       signed: message.acceptedReportName != nil, fileName: message.acceptedReportName)
                 }
                 outcomes.append(.accepted(id: id))
             }
@@ -114,21 +115,23 @@ public final class QueueStore: Sendable {
         }
     }
 
-    static func oweReport(_ db: Database, unit: String, kind: String, message: Int64?, recipient: String?, body: String, now: Millis) throws {
-        try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [unit, kind, message, recipient, body, now])
+    static func oweReport(_ db: Database, unit: String, kind: String, message: Int64?, recipient: String?, body: String, now: Millis,
+                          signed: Bool = false, fileName: String? = nil) throws {
+        try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at, signed, file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [unit, kind, message, recipient, body, now, signed, fileName])
     }
 
     // MARK: reports owed
 
     /// Records reports owed to units outside a transition (a duplicate drop's new copy of
     /// its "accepted" report), with their audit events, in one transaction.
-    public func oweReports(_ reports: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String)],
+    public func oweReports(_ reports: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String, fileName: String?)],
                            events: [AuditEvent] = [], now: Millis = Date().millis) throws {
         guard !reports.isEmpty || !events.isEmpty else { return }
         try pool.write { db in
             for r in reports {
-                try Self.oweReport(db, unit: r.unit, kind: r.kind, message: r.messageRowId, recipient: r.recipient, body: r.body, now: now)
+                try Self.oweReport(db, unit: r.unit, kind: r.kind, message: r.messageRowId, recipient: r.recipient, body: r.body, now: now,
+                                   signed: r.fileName != nil, fileName: r.fileName)
             }
             var audit = try AuditAppender(db, at: now)
             for event in events { try audit.append(event, in: db) }
@@ -139,11 +142,12 @@ public final class QueueStore: Sendable {
     public func owedReports(limit: Int = 500) throws -> [OwedReport] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, unit, kind, message, recipient, body, created_at FROM report
+                SELECT id, unit, kind, message, recipient, body, created_at, signed, file_name FROM report
                 WHERE written_at IS NULL ORDER BY id LIMIT ?
                 """, arguments: [limit]).map {
                 OwedReport(id: $0["id"], unit: $0["unit"], kind: $0["kind"], messageRowId: $0["message"],
-                           recipient: $0["recipient"], body: $0["body"], createdAt: $0["created_at"])
+                           recipient: $0["recipient"], body: $0["body"], createdAt: $0["created_at"],
+                           signed: $0["signed"], fileName: $0["file_name"])
             }
         }
     }

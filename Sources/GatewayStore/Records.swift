@@ -40,12 +40,14 @@ public struct NewMessage: Sendable {
     /// The spool file it came from, for the reports and the audit trail.
     public var sourceFile: String?
     public var routes: [Route]
-    /// Body of the "accepted" report owed to the unit (JSON text), if any.
+    /// The "accepted" report owed to the unit, if any: the final file content (the
+    /// pickup workers sign it, off the committer's path) and its file name.
     public var acceptedReport: String?
+    public var acceptedReportName: String?
 
     public init(sender: String, messageId: String, type: String, priority: Priority, classification: Classification,
                 subject: String? = nil, caseReference: String? = nil, createdAt: Millis, expiresAt: Millis? = nil,
-                contentDigest: String, jws: [UInt8], sourceFile: String? = nil, routes: [Route], acceptedReport: String? = nil)
+                contentDigest: String, jws: [UInt8], sourceFile: String? = nil, routes: [Route], acceptedReport: String? = nil, acceptedReportName: String? = nil)
     {
         self.sender = sender
         self.messageId = messageId
@@ -61,6 +63,7 @@ public struct NewMessage: Sendable {
         self.sourceFile = sourceFile
         self.routes = routes
         self.acceptedReport = acceptedReport
+        self.acceptedReportName = acceptedReportName
     }
 }
 
@@ -142,4 +145,7 @@ public struct OwedReport: Sendable, Equatable {
     public var recipient: String?
     public var body: String
     public var createdAt: Millis
+    /// The body is the final, signed file content.
+    public var signed: Bool
+    public var fileName: String?
 }

@@ -76,6 +76,9 @@ enum StoreSchema {
                     message INTEGER,
                     recipient TEXT,
                     body TEXT NOT NULL,
+                    -- 1: body is the final file (already signed); 0: the writer signs it.
+                    signed INTEGER NOT NULL DEFAULT 0,
+                    file_name TEXT,
                     created_at INTEGER NOT NULL,
                     written_at INTEGER
                 );

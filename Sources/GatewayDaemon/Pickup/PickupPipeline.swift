@@ -179,7 +179,7 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         var toRemove: [Candidate] = []
         var endpoints = Set<String>()
-        var duplicates: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String)] = []
+        var duplicates: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String, fileName: String?)] = []
         var duplicateEvents: [AuditEvent] = []
         if !accepted.isEmpty {
             do {
@@ -196,7 +196,7 @@ public final class PickupPipeline: @unchecked Sendable {
                     case .duplicate(let id):
                         toRemove.append(candidate)
                         if let body = message.acceptedReport {
-                            duplicates.append((message.sender, "accepted", id, nil, body))
+                            duplicates.append((message.sender, "accepted", id, nil, body, message.acceptedReportName))
                         }
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))

@@ -143,10 +143,18 @@ public struct PickupProcessor: Sendable {
             "recipients": .array(routed.map { .string($0.recipient) }),
             "expiresAt": .string(RFC3339.format(millis: expiresAt)),
         ]
+        // The accepted report is signed here, on the worker, not on the committer's path.
+        let signedReport: String
+        do {
+            signedReport = String(decoding: try signer.sign(payload: try report.canonicalBytes()), as: UTF8.self)
+        } catch {
+            return .failure(Refusal(.signing, "the gateway could not sign the accepted report (\(error))", messageId: messageId))
+        }
         return .success(Prepared(message: NewMessage(
             sender: sender, messageId: messageId, type: type, priority: priority, classification: classification,
             subject: message["subject"]?.stringValue, caseReference: message["caseReference"]?.stringValue,
             createdAt: createdAt, expiresAt: expiresAt, contentDigest: digest, jws: jws, sourceFile: file,
-            routes: routed, acceptedReport: try? report.canonicalString())))
+            routes: routed, acceptedReport: signedReport,
+            acceptedReportName: ReportWriter.name(file: file, kind: "accepted", recipient: nil))))
     }
 }

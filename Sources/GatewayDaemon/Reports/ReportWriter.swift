@@ -54,9 +54,13 @@ public final class ReportWriter: Sendable {
                     continue
                 }
                 do {
-                    let body = try JSON.parse(report.body)
-                    let signed = try signer.sign(payload: try body.canonicalBytes())
-                    try unit.reports.writeAtomically(Self.fileName(report, body: body), signed)
+                    if report.signed, let name = report.fileName {
+                        try unit.reports.writeAtomically(Self.sanitize(name), Array(report.body.utf8))
+                    } else {
+                        let body = try JSON.parse(report.body)
+                        let signed = try signer.sign(payload: try body.canonicalBytes())
+                        try unit.reports.writeAtomically(Self.fileName(report, body: body), signed)
+                    }
                     written.append(report.id)
                     if !touched.contains(where: { $0 === unit }) { touched.append(unit) }
                 } catch {
@@ -77,11 +81,16 @@ public final class ReportWriter: Sendable {
     }
 
     static func fileName(_ report: OwedReport, body: JSON) -> String {
-        var stem = body["file"]?.stringValue ?? body["messageId"]?.stringValue ?? "report-\(report.id)"
+        name(file: body["file"]?.stringValue ?? body["messageId"]?.stringValue ?? "report-\(report.id)", kind: report.kind, recipient: report.recipient)
+    }
+
+    /// <file stem>.<kind>[.<RECIPIENT>].json
+    public static func name(file: String, kind: String, recipient: String?) -> String {
+        var stem = file
         if stem.hasSuffix(".json") { stem.removeLast(5) }
         stem = sanitize(stem)
-        if let recipient = report.recipient { return "\(stem).\(report.kind).\(sanitize(recipient)).json" }
-        return "\(stem).\(report.kind).json"
+        if let recipient { return "\(stem).\(kind).\(sanitize(recipient)).json" }
+        return "\(stem).\(kind).json"
     }
 
     /// A file name component that cannot climb out of the folder or hide.
