@@ -1,25 +1,24 @@
 // MockProcess: the real agency-mock executable as a subprocess on ephemeral ports, with the
 // dev PKI, stopped at the end of every test whatever happens (`MockProcess.with`).
 import Foundation
-import GatewayTestSupport
 
-final class MockProcess: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible { let description: String }
+public final class MockProcess: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
 
-    let process: Process
-    let directory: URL
+    public let process: Process
+    public let directory: URL
     /// Agency id → `https://127.0.0.1:PORT/messages`.
-    let agencyURLs: [String: String]
+    public let agencyURLs: [String: String]
     /// `http://127.0.0.1:PORT`
-    let controlURL: String
+    public let controlURL: String
     private let output: OutputCollector
 
-    static let agencies = ["EU-EUROPOL", "EU-FRONTEX"]
+    public static let agencies = ["EU-EUROPOL", "EU-FRONTEX"]
 
     /// The YAML for `agencies` with the dev PKI (absolute paths) and the project's schemas.
-    static func configuration(agencies: [String] = agencies, ports: [String: Int] = [:], controlPort: Int = 0,
+    public static func configuration(agencies: [String] = agencies, ports: [String: Int] = [:], controlPort: Int = 0,
                               schemas: Bool = true) throws -> String {
-        let pki = try DevPKI.directory().path
+        let pki = try DevPKIFixture.directory().path
         var yaml = """
         control: { port: \(controlPort) }
         clientCA: \(pki)/trust/gateway-tls-clients.pem
@@ -44,7 +43,7 @@ final class MockProcess: @unchecked Sendable {
     }
 
     /// Starts the mock with `config` (YAML) written to a fresh directory; waits for READY.
-    static func start(config: String? = nil, portsFile: Bool = false, directory: URL? = nil) throws -> MockProcess {
+    public static func start(config: String? = nil, portsFile: Bool = false, directory: URL? = nil) throws -> MockProcess {
         let directory = try directory ?? TestPaths.temporaryDirectory("agency-mock")
         let configURL = directory.appendingPathComponent("mock.yaml")
         try Data((config ?? configuration()).utf8).write(to: configURL)
@@ -95,20 +94,20 @@ final class MockProcess: @unchecked Sendable {
     }
 
     /// Runs `body` with a started mock and always stops it afterwards.
-    static func with<T>(config: String? = nil, portsFile: Bool = false,
+    public static func with<T>(config: String? = nil, portsFile: Bool = false,
                         _ body: (MockProcess) async throws -> T) async throws -> T {
         let mock = try start(config: config, portsFile: portsFile)
         defer { mock.stop() }
         return try await body(mock)
     }
 
-    func url(_ agency: String = "EU-EUROPOL") -> String { agencyURLs[agency] ?? "https://127.0.0.1:1/missing" }
+    public func url(_ agency: String = "EU-EUROPOL") -> String { agencyURLs[agency] ?? "https://127.0.0.1:1/missing" }
 
-    var stderrText: String { output.stderrText }
+    public var stderrText: String { output.stderrText }
 
     /// SIGTERM, then SIGKILL if it has not exited within 10 s. Returns the exit status.
     @discardableResult
-    func stop() -> Int32 {
+    public func stop() -> Int32 {
         if process.isRunning {
             process.terminate()
             let deadline = Date().addingTimeInterval(10)
@@ -121,14 +120,16 @@ final class MockProcess: @unchecked Sendable {
 }
 
 /// Reads a child's stdout and stderr on background threads as they come.
-final class OutputCollector: @unchecked Sendable {
-    let stdout = Pipe()
-    let stderr = Pipe()
+public final class OutputCollector: @unchecked Sendable {
+    public let stdout = Pipe()
+    public let stderr = Pipe()
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
 
-    func startReading() {
+    public init() {}
+
+    public func startReading() {
         for (pipe, isOut) in [(stdout, true), (stderr, false)] {
             let handle = pipe.fileHandleForReading
             Thread.detachNewThread { [self] in
@@ -143,6 +144,21 @@ final class OutputCollector: @unchecked Sendable {
         }
     }
 
-    var stdoutText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
-    var stderrText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+    public var stdoutText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
+    public var stderrText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+}
+
+extension MockProcess {
+    /// Calls the control API with the curl command-line tool; returns the body.
+    @discardableResult
+    public func control(_ method: String, _ path: String, json: String? = nil) -> String {
+        var args = ["-s", "-X", method, controlURL + path]
+        if let json { args += ["-H", "Content-Type: application/json", "--data-binary", json] }
+        return ProcessRunner.run("/usr/bin/curl", args, timeout: 30).stdout
+    }
+
+    /// Ports of the agencies' listeners, by agency id (from the READY lines).
+    public var ports: [String: Int] {
+        agencyURLs.compactMapValues { url in URL(string: url)?.port }
+    }
 }

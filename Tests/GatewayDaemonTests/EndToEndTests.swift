@@ -1,0 +1,140 @@
+import Foundation
+import GatewayCrypto
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+/// gatewayd and agency-mock as real processes over real mutual TLS on loopback.
+@Suite("end to end: gatewayd → agency-mock over mutual TLS", .serialized)
+struct EndToEndTests {
+    static let allAgencies = GatewayFixture.agencies.map(\.id)
+
+    static func fixture(_ mock: MockProcess, extra: String = "", caOverride: [String: String] = [:], timeout: String = "30s") throws -> GatewayFixture {
+        var ports: [String: Int] = [:]
+        for (id, name) in GatewayFixture.agencies { ports[name] = mock.ports[id] }
+        let fixture = try GatewayFixture(ports: ports, extra: "retry:\n  initialBackoff: 100ms\n  maxBackoff: 1s\n" + extra)
+        var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "    classificationCeiling:", with: "    timeout: \(timeout)\n    connectTimeout: 2s\n    breaker: { failureThreshold: 5, openFor: 500ms }\n    classificationCeiling:")
+        for (name, ca) in caOverride {
+            text = text.replacingOccurrences(of: "ca: \(try DevPKIFixture.path("trust/agencies/\(name)-tls.pem"))", with: "ca: \(ca)")
+        }
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        return fixture
+    }
+
+    /// Drops `count` messages from the units to random subsets of the agencies.
+    static func dropMixed(_ fixture: GatewayFixture, count: Int, prefix: String) throws -> [(unit: String, id: String, recipients: [String])] {
+        let samples = try Samples.valid()
+        var dropped: [(String, String, [String])] = []
+        for i in 0..<count {
+            let unit = GatewayFixture.units[i % 2]
+            let (name, example) = samples[i % samples.count]
+            var recipients = allAgencies.filter { _ in Bool.random() }
+            if recipients.isEmpty { recipients = [allAgencies[i % 5]] }
+            let id = "\(prefix)-\(String(format: "%05d", i))"
+            let message = Samples.adapt(example, unit: unit, id: id, recipients: recipients)
+            try fixture.drop(Samples.bytes(message), unit: unit, name: "\(id)-\(name)")
+            dropped.append((unit, id, recipients))
+        }
+        return dropped
+    }
+
+    static func state(_ store: QueueStore, _ states: [DeliveryState]) throws -> Int {
+        var f = DeliveryFilter()
+        f.states = states
+        return try store.countDeliveries(f)
+    }
+
+    @Test("mixed messages to all five agencies are each delivered exactly once, receipts verified and stored, reported")
+    func deliversEverything() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: Self.allAgencies))
+        defer { mock.stop() }
+        let fixture = try Self.fixture(mock)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let dropped = try Self.dropMixed(fixture, count: 60, prefix: "mixed")
+        let expected = dropped.reduce(0) { $0 + $1.recipients.count }
+        let store = try QueueStore(path: fixture.queuePath)
+        let done = waitUntil(timeout: 60, interval: 0.1) { (try? Self.state(store, [.delivered])) == expected }
+        #expect(done, "delivered \((try? Self.state(store, [.delivered])) ?? -1) of \(expected); log: \(daemon.log.suffix(3000))")
+        // Exactly once, as the mock counts: one message per recipient, each received once.
+        for agency in Self.allAgencies {
+            let received = try JSON.parse(mock.control("GET", "/received?agency=\(agency)")).arrayValue ?? []
+            let want = dropped.filter { $0.recipients.contains(agency) }
+            #expect(received.count == want.count, "\(agency): \(received.count) received, \(want.count) sent")
+            #expect(received.allSatisfy { $0["count"] == 1 }, "\(agency) received something twice")
+        }
+        // Receipts are kept and verify against each agency's receipt anchors.
+        let d = dropped[0]
+        let m = try #require(try store.message(d.id, sender: d.unit))
+        for delivery in m.deliveries {
+            let receipt = try #require(delivery.receipt)
+            let name = GatewayFixture.agencies.first { $0.id == delivery.summary.recipient }!.name
+            let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/agencies/\(name)-receipts.pem"))
+            let verified = try JWSVerifier().verify(receipt.jws, trustStore: trust)
+            #expect(try JSON.parse(verified.payload)["digest"]?.stringValue == m.contentDigest)
+        }
+        // A delivered report per recipient, carrying the receipt.
+        #expect(waitUntil(timeout: 20) {
+            dropped.allSatisfy { d in
+                let files = fixture.files(fixture.reports(d.unit))
+                return d.recipients.allSatisfy { r in files.contains { $0.hasPrefix("\(d.id)-") && $0.hasSuffix(".delivered.\(r).json") } }
+            }
+        })
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+    }
+
+    @Test("under faults every message ends delivered or correctly failed, none lost; the breaker opens and recovers")
+    func faults() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: Self.allAgencies))
+        defer { mock.stop() }
+        // Europol's server certificate is checked against the WRONG CA until the config is fixed.
+        let fixture = try Self.fixture(mock, caOverride: ["europol": try DevPKIFixture.path("ca/wrong-root-ca.pem")], timeout: "1s")
+        mock.control("POST", "/faults", json: #"{"agency":"EU-FRONTEX","failRate":0.3,"status":503}"#)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROJUST","resetRate":0.3}"#)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-CEPOL","failRate":0.5,"status":429,"retryAfter":"1","stallSeconds":3,"stallRate":0.1}"#)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","badReceipt":true}"#)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let dropped = try Self.dropMixed(fixture, count: 40, prefix: "fault")
+        let expected = dropped.reduce(0) { $0 + $1.recipients.count }
+        let store = try QueueStore(path: fixture.queuePath)
+        // Europol: TLS trust failures open the breaker; nothing is delivered to an unverified server.
+        #expect(waitUntil(timeout: 30) { daemon.log.contains("circuit breaker open") && daemon.log.contains("endpoint=europol") }, "\(daemon.log.suffix(2000))")
+        var europol = DeliveryFilter()
+        europol.endpoints = ["europol"]
+        europol.states = [.delivered]
+        #expect(try store.countDeliveries(europol) == 0)
+        // Fix the CA and reload: Europol recovers.
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: try DevPKIFixture.path("ca/wrong-root-ca.pem"), with: try DevPKIFixture.path("trust/agencies/europol-tls.pem"))
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        // Frontex goes down for a while, then comes back.
+        mock.control("POST", "/faults", json: #"{"agency":"EU-FRONTEX","down":true}"#)
+        usleep(1_500_000)
+        mock.control("DELETE", "/faults?agency=EU-FRONTEX")
+        let settled = waitUntil(timeout: 120, interval: 0.2) {
+            (try? Self.state(store, [.delivered, .failed])) == expected
+        }
+        let counts = try store.stats().totals
+        #expect(settled, "not settled: \(counts); log: \(daemon.log.suffix(3000))")
+        // Nothing lost: every delivery exists and is final.
+        #expect(try store.countDeliveries() == expected)
+        // Only OLAF's (bad receipts) failed, and for that reason.
+        var failed = DeliveryFilter()
+        failed.states = [.failed]
+        let failures = try store.list(failed, limit: 1_000)
+        #expect(failures.allSatisfy { $0.recipient == "EU-OLAF" && ($0.reason ?? "").contains("receipt") }, "\(failures.map { "\($0.recipient): \($0.reason ?? "")" })")
+        #expect(failures.count == dropped.filter { $0.recipients.contains("EU-OLAF") }.count)
+        #expect(daemon.log.contains("circuit breaker closed") || daemon.log.contains("circuit breaker half-open"))
+        // Retries were recorded with their statuses and Retry-After waits.
+        let cepol = dropped.first { $0.recipients.contains("EU-CEPOL") }
+        if let cepol, let m = try store.message(cepol.id, sender: cepol.unit) {
+            #expect(m.deliveries.first { $0.summary.recipient == "EU-CEPOL" }?.summary.state == .delivered)
+        }
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+    }
+}
