@@ -3,7 +3,11 @@
 // Objects are dictionaries: member order carries no meaning in I-JSON, duplicate names are
 // refused by the parser (JSONParser), and every serialisation that matters is canonical
 // (JCS, RFC 8785) and therefore sorted. Numbers are IEEE doubles, as I-JSON requires.
-// Equality follows JSON Schema: 1 == 1.0, objects compare by members, not by order.
+// Equality follows JSON Schema and JCS: 1 == 1.0, objects compare by members, not by
+// order, and strings by code points (Swift's String == would call "é" and "e" + U+0301
+// equal). Member names are dictionary keys, so two names that are canonically equivalent
+// cannot both appear: the parser refuses them as duplicates (stricter than I-JSON, and on
+// purpose: they look the same to a person).
 
 /// A JSON value.
 public enum JSON: Sendable, Hashable {
@@ -16,6 +20,39 @@ public enum JSON: Sendable, Hashable {
 }
 
 extension JSON {
+    public static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x.utf8.elementsEqual(y.utf8)
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)):
+            guard x.count == y.count else { return false }
+            for (key, value) in x {
+                guard let other = y[key], other == value else { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .number(let d): hasher.combine(d == 0 ? 0.0 : d)  // 0 == -0
+        case .string(let s): hasher.combine(s)  // coarser than ==, so consistent with it
+        case .array(let a): hasher.combine(a)
+        case .object(let o):
+            hasher.combine(o.count)
+            // Order-independent.
+            var combined = 0
+            for (k, v) in o { combined ^= k.hashValue &+ v.hashValue &* 31 }
+            hasher.combine(combined)
+        }
+    }
+
     /// The member `key` of an object, or nil (also for non-objects).
     public subscript(key: String) -> JSON? {
         if case .object(let members) = self { return members[key] }

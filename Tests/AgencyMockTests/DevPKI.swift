@@ -8,26 +8,9 @@ import GatewayTestSupport
 enum DevPKI {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    private static let made: Result<URL, Failure> = {
-        let script = TestPaths.packageRoot.appendingPathComponent("certs/make-dev-pki.sh")
-        guard let body = FileManager.default.contents(atPath: script.path) else {
-            return .failure(Failure(description: "cannot read \(script.path)"))
-        }
-        let digest = SHA256.hex(Array(body)).prefix(12)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-devpki-\(digest)")
-        do {
-            let result = try Subprocess.run("/bin/bash", [script.path, directory.path])
-            guard result.status == 0 else {
-                return .failure(Failure(description: "make-dev-pki.sh failed (\(result.status)): \(result.stderr)"))
-            }
-        } catch {
-            return .failure(Failure(description: "cannot run make-dev-pki.sh: \(error)"))
-        }
-        return .success(directory)
-    }()
+    /// The one dev PKI of the test process, shared with MockProcess (GatewayTestSupport).
+    static func directory() throws -> URL { try DevPKIFixture.directory() }
 
-    /// The PKI's root directory (made on first use).
-    static func directory() throws -> URL { try made.get() }
 
     /// Absolute path of a file in the PKI, e.g. "gateway/signing.key".
     static func path(_ relative: String) throws -> String {

@@ -1,6 +1,7 @@
 // Mutual TLS: a client without a certificate, or with one from a CA other than clientCA,
 // never gets to HTTP; the gateway's client certificate does, and the agency's server
 // certificate verifies against that agency's TLS anchors.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import Testing

@@ -130,6 +130,23 @@ struct ParserTests {
     }
 }
 
+@Suite("equality")
+struct EqualityTests {
+    @Test("strings compare by code points; numbers by value; objects by members")
+    func equality() throws {
+        #expect(JSON.string("\u{E9}") != JSON.string("e\u{301}"))
+        #expect(JSON.number(1) == JSON.number(1.0))
+        #expect(JSON.number(0) == JSON.number(-0.0))
+        #expect(try JSON.parse(#"{"a":1,"b":[true,null]}"#) == JSON.parse(#"{"b":[true,null],"a":1.0}"#))
+        #expect(Set([JSON.number(0), JSON.number(-0.0), JSON.string("x"), JSON.string("x")]).count == 2)
+    }
+
+    @Test("canonically equivalent member names are refused as duplicates")
+    func equivalentNames() {
+        #expect(throws: JSONParseError.self) { try JSON.parse("{\"\u{E9}\":1,\"e\u{301}\":2}") }
+    }
+}
+
 @Suite("base64url and JSON Pointer")
 struct CodecTests {
     @Test func base64url() {

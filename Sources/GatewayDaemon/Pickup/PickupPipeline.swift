@@ -167,6 +167,14 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
     private func commit(_ batch: [Outcome]) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var tCommit: UInt64 = 0, tReports: UInt64 = 0
+        defer {
+            let ms = { (ns: UInt64) in String(format: "%.1f", Double(ns) / 1e6) }
+            let total = DispatchTime.now().uptimeNanoseconds - t0
+            logger.debug("pickup batch", metadata: ["files": "\(batch.count)", "commitMs": "\(ms(tCommit))", "reportsMs": "\(ms(tReports))",
+                                                    "totalMs": "\(ms(total))", "waiting": "\(outcomes.count)"])
+        }
         var accepted: [(Candidate, NewMessage)] = []
         var refused: [(Candidate, Refusal)] = []
         var vanished: [Candidate] = []
@@ -183,7 +191,9 @@ public final class PickupPipeline: @unchecked Sendable {
         var duplicateEvents: [AuditEvent] = []
         if !accepted.isEmpty {
             do {
+                let tc = DispatchTime.now().uptimeNanoseconds
                 let results = try store.enqueue(accepted.map(\.1))
+                tCommit = DispatchTime.now().uptimeNanoseconds - tc
                 for (i, result) in results.enumerated() {
                     let (candidate, message) = accepted[i]
                     switch result {
@@ -233,7 +243,9 @@ public final class PickupPipeline: @unchecked Sendable {
             do { try store.audit(events) } catch { logger.error("cannot audit refusals", metadata: ["error": "\(error)"]) }
         }
         // Reports (accepted and duplicates) are written and flushed before the files go.
+        let tr = DispatchTime.now().uptimeNanoseconds
         reports.flush()
+        tReports = DispatchTime.now().uptimeNanoseconds - tr
         for candidate in toRemove {
             if !candidate.unit.outbox.remove(candidate.name) {
                 logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(candidate.name)", "error": "\(String(cString: strerror(errno)))"])
