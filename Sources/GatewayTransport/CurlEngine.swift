@@ -166,8 +166,13 @@ final class CurlEngine: @unchecked Sendable {
                     result = .failure(TransportError(curl: error, context: .init()))
                 }
             } else {
+                // A handshake this transfer completed (new connection, TLS done) tells a
+                // failure right after it apart from one on a reused connection.
+                let handshake = ((try? easy.info(long: CURLINFO_NUM_CONNECTS)) ?? 0) > 0
+                    && ((try? easy.info(offset: CURLINFO_APPCONNECT_TIME_T)) ?? 0) > 0
                 let context = TransportError.FailureContext(exceededCap: transfer.exceededCap,
-                                                            responseStarted: transfer.responseStarted)
+                                                            responseStarted: transfer.responseStarted,
+                                                            completedHandshake: handshake)
                 result = .failure(TransportError(curl: easy.error(code), context: context))
             }
             finish(transfer, result)

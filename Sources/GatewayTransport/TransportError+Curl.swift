@@ -9,7 +9,13 @@
 //   the handshake (CURLE_SSL_CONNECT_ERROR, 35). So the code alone cannot tell; the alert
 //   text in the error buffer can ("tlsv1 alert unknown ca", "certificate required", ...).
 //   Only when that text names a certificate alert, and no response had begun, is the kind
-//   clientCertificateRejected; otherwise 55/56 are network and 35 is tls.
+//   clientCertificateRejected; otherwise 55/56 are network and 35 is tls. The alert is not
+//   always visible: when the server has already closed (or reset) the connection by the
+//   time libcurl writes the request, the send fails (55, "Transport endpoint is not
+//   connected") before the alert is read. A 55/56 right after a handshake this transfer
+//   made, before any response, is therefore reported as network with a message that says
+//   the client certificate may have been refused: retrying is harmless, and the operator
+//   reading the message is pointed at the likely cause without the engine guessing.
 // * CURLE_WRITE_ERROR (23) is what libcurl reports when our write callback refuses data;
 //   it only does so at the size cap, so 23 with the cap flag set is responseTooLarge.
 import CCurl
@@ -23,6 +29,8 @@ extension TransportError {
         var responseStarted = false
         /// The transfer was removed because the client shut down or the caller cancelled.
         var cancelled = false
+        /// This transfer made a new connection and completed its TLS handshake.
+        var completedHandshake = false
     }
 
     /// Alerts a TLS server sends when it does not accept the client's certificate
@@ -41,6 +49,11 @@ extension TransportError {
             message += " (the server refused our client certificate: check that it chains to the anchors the endpoint trusts and is valid)"
         case .responseTooLarge where error.code == Int(CURLE_WRITE_ERROR.rawValue):
             message = "the response exceeded the size limit (\(error.description))"
+        case .network where context.completedHandshake && !context.responseStarted
+            && (error.code == Int(CURLE_SEND_ERROR.rawValue) || error.code == Int(CURLE_RECV_ERROR.rawValue)):
+            message += " (the server closed the connection right after the TLS handshake, before any response:"
+                + " with TLS 1.3 this is how a refused client certificate can show up; check that ours chains"
+                + " to the anchors the endpoint trusts and is valid)"
         default:
             break
         }
