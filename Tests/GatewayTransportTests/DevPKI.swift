@@ -57,7 +57,7 @@ enum DevPKI {
 
 /// Runs a program to completion and collects its output.
 enum Subprocess {
-    /// Written by one reader thread, read after `group.wait()`: the group orders the accesses.
+    /// Written by one reader thread, read after `done.wait()`: the semaphore orders the accesses.
     private final class Box: @unchecked Sendable { var data = Data() }
 
     struct Result {
@@ -76,12 +76,16 @@ enum Subprocess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
+        // The stderr reader is a dedicated thread, not DispatchQueue.global(): see TestServer.
         let stderrBox = Box()
-        let group = DispatchGroup()
+        let done = DispatchSemaphore(value: 0)
         let errHandle = err.fileHandleForReading
-        DispatchQueue.global().async(group: group) { stderrBox.data = errHandle.readDataToEndOfFile() }
+        Thread {
+            stderrBox.data = errHandle.readDataToEndOfFile()
+            done.signal()
+        }.start()
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
+        done.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
                       stderr: String(decoding: stderrBox.data, as: UTF8.self))

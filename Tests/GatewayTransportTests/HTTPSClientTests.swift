@@ -10,7 +10,7 @@ import Testing
 struct HTTPSClientTests {
     @Test("a mutual-TLS POST round-trips method, headers and body; the server sees our certificate")
     func postRoundTrip() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         // Bytes that would break a C-string body: NUL, high bytes, larger than one TLS record.
@@ -38,7 +38,7 @@ struct HTTPSClientTests {
 
     @Test("GET without a body, PUT and DELETE reach the server with their method")
     func otherMethods() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         for method in ["GET", "PUT", "DELETE"] {
@@ -53,7 +53,7 @@ struct HTTPSClientTests {
 
     @Test("sequential requests reuse one connection: newConnections is 0 after the first")
     func connectionReuse() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         var serverConnections: Set<Int> = []
@@ -71,8 +71,8 @@ struct HTTPSClientTests {
     }
 
     @Test("200 concurrent requests all complete exactly once, over at most maxConnectionsPerHost connections")
-    func concurrentRequests() throws {
-        let server = try TestServer()
+    func concurrentRequests() async throws {
+        let server = try await TestServer.start()
         let client = HTTPSClient(maxConnectionsPerHost: 8)
         defer { client.shutdown() }
         let log = CompletionLog()
@@ -81,7 +81,7 @@ struct HTTPSClientTests {
             client.send(HTTPSRequest(url: server.url("/echo?n=\(index)"), body: Array("\(index)".utf8), tls: tls),
                         completion: log.handler(index))
         }
-        #expect(log.wait(seconds: 120))
+        #expect(await log.wait(seconds: 120))
         let results = log.results
         #expect(results.count == 200)
         var connections: Set<Int> = []
@@ -103,7 +103,7 @@ struct HTTPSClientTests {
 
     @Test("header names come back lower-cased; repeated fields are joined")
     func responseHeaders() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         let response = try #require(await client.send(HTTPSRequest(url: server.url("/headers"), method: "GET",
@@ -117,7 +117,7 @@ struct HTTPSClientTests {
 
     @Test("a non-2xx status is a response, with Retry-After", arguments: [409, 429, 503])
     func statusWithRetryAfter(status: Int) async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         let result = await client.send(HTTPSRequest(url: server.url("/status/\(status)?retry-after=120"),
@@ -130,7 +130,7 @@ struct HTTPSClientTests {
 
     @Test("a body exactly at the cap is accepted whole")
     func bodyAtTheCap() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         for chunked in ["0", "1"] {

@@ -16,7 +16,7 @@ struct TLSVerificationTests {
 
     @Test("a server certificate that does not chain to the configured CA is refused")
     func wrongServerCA() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let error = try #require(await send(server, try DevPKI.tls(anchors: "ca/wrong-root-ca.pem")).error)
         #expect(error.kind == .serverCertificate)
         #expect(error.curlCode == 60)
@@ -27,7 +27,7 @@ struct TLSVerificationTests {
         ("bad/expired", "expired"), ("bad/wrong-ca", "issuer"), ("bad/not-yet-valid", "not yet valid"),
     ])
     func badServerCertificates(identity: String, words: String) async throws {
-        let server = try TestServer(identity: identity)
+        let server = try await TestServer.start(identity: identity)
         let error = try #require(await send(server, try DevPKI.tls()).error)
         #expect(error.kind == .serverCertificate)
         #expect(error.curlCode == 60)
@@ -38,7 +38,7 @@ struct TLSVerificationTests {
     @Test("a server certificate for another name is refused (no SAN for 127.0.0.1)")
     func wrongHostName() async throws {
         // The receipt-signing certificate chains to the right CA but names no host.
-        let server = try TestServer(identity: "agencies/europol/receipt")
+        let server = try await TestServer.start(identity: "agencies/europol/receipt")
         let error = try #require(await send(server, try DevPKI.tls()).error)
         #expect(error.kind == .serverCertificate)
         #expect(error.message.contains("127.0.0.1"), "\(error.message)")
@@ -46,7 +46,7 @@ struct TLSVerificationTests {
 
     @Test("a matching pinned key is accepted")
     func pinMatch() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let pin = try DevPKI.pin(ofCertificate: "agencies/europol/tls-server.pem")
         let result = await send(server, try DevPKI.tls(pin: pin))
         #expect(result.response?.status == 200, "\(String(describing: result.error))")
@@ -57,7 +57,7 @@ struct TLSVerificationTests {
 
     @Test("a pinned key mismatch is refused, although the chain is valid")
     func pinMismatch() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let pin = try DevPKI.pin(ofCertificate: "agencies/frontex/tls-server.pem")
         let error = try #require(await send(server, try DevPKI.tls(pin: pin)).error)
         #expect(error.kind == .serverCertificate)
@@ -68,7 +68,7 @@ struct TLSVerificationTests {
         "bad/wrong-ca", "bad/expired",
     ])
     func clientCertificateRejected(identity: String) async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         let error = try #require(await send(server, try DevPKI.tls(client: identity)).error)
         // TLS 1.3: the alert comes with the first read (56) or write (55); TLS 1.2: during
         // the handshake (35). The kind comes from the alert text, not from the code; when
@@ -85,14 +85,14 @@ struct TLSVerificationTests {
 
     @Test("a server that asks for no client certificate still works (we send ours anyway)")
     func serverWithoutClientAuth() async throws {
-        let server = try TestServer(clientCA: nil)
+        let server = try await TestServer.start(clientCA: nil)
         let response = try #require(await send(server, try DevPKI.tls()).response)
         #expect(try Echo(response).clientSubject == "")
     }
 
     @Test("our own unreadable key, certificate or CA file is a local configuration error")
     func localConfiguration() async throws {
-        let server = try TestServer()
+        let server = try await TestServer.start()
         var missingKey = try DevPKI.tls()
         missingKey.clientKeyPath = "/nonexistent/tls-client.key"
         let keyError = try #require(await send(server, missingKey).error)

@@ -1,6 +1,6 @@
-// TestServer: the Python HTTPS test server (Resources/https_test_server.py) as a subprocess
-// on 127.0.0.1 with an ephemeral port. It exits when its stdin closes, so even a crashed
-// test process does not leave it behind; stop() (or deinit) ends it at once.
+// TestServer: a Python test server from Resources/ (the HTTPS server or the CONNECT proxy)
+// as a subprocess on 127.0.0.1 with an ephemeral port. It exits when its stdin closes, so
+// even a crashed test process does not leave it behind; stop() (or deinit) ends it at once.
 import Foundation
 import GatewayTestSupport
 import GatewayTransport
@@ -9,28 +9,54 @@ import Glibc
 #endif
 
 final class TestServer: @unchecked Sendable {
-    // @unchecked: `stopped` is guarded by `lock`; the rest is immutable after init.
+    // @unchecked: `stopped` and `output` are guarded by `lock`; the rest is immutable after init.
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    let port: Int
     private let process: Process
     private let stdin: Pipe
     private let lock = NSLock()
     private var stopped = false
+    private var output: [String] = []
 
-    static let script = TestPaths.packageRoot
-        .appendingPathComponent("Tests/GatewayTransportTests/Resources/https_test_server.py").path
+    static func resource(_ name: String) -> String {
+        TestPaths.packageRoot.appendingPathComponent("Tests/GatewayTransportTests/Resources/\(name)").path
+    }
 
-    /// Starts a server presenting `identity` (PKI base name, e.g. "agencies/europol/tls-server");
-    /// with `clientCA`, it requires client certificates chaining to those anchors.
-    init(identity: String = "agencies/europol/tls-server",
-         clientCA: String? = "trust/gateway-tls-clients.pem") throws {
-        var arguments = [Self.script, "--cert", try DevPKI.path("\(identity)-chain.pem"),
-                         "--key", try DevPKI.path("\(identity).key")]
+    /// Starts the HTTPS server presenting `identity` (PKI base name, e.g.
+    /// "agencies/europol/tls-server"); with `clientCA`, it requires client certificates
+    /// chaining to those anchors.
+    static func start(identity: String = "agencies/europol/tls-server",
+                      clientCA: String? = "trust/gateway-tls-clients.pem") async throws -> TestServer {
+        var arguments = ["--cert", try DevPKI.path("\(identity)-chain.pem"), "--key", try DevPKI.path("\(identity).key")]
         if let clientCA { arguments += ["--client-ca", try DevPKI.path(clientCA)] }
+        return try await start(script: "https_test_server.py", arguments: arguments)
+    }
+
+    /// Starts the CONNECT proxy; it reports each tunnel as a "TUNNEL host:port" line.
+    static func proxy() async throws -> TestServer {
+        try await start(script: "connect_proxy.py", arguments: [])
+    }
+
+    /// Runs a Python script from Resources/ and waits (at most 30 s) for its "PORT <n>" line.
+    /// The wait polls with Task.sleep: blocking one of the cooperative pool's threads (two
+    /// on this machine) while Python starts would stall every other test in the process.
+    static func start(script: String, arguments: [String]) async throws -> TestServer {
+        let server = try TestServer(script: script, arguments: arguments)
+        let deadline = Date().addingTimeInterval(30)
+        while server.lock.withLock({ server.output.isEmpty }) && Date() < deadline && server.process.isRunning {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard server.port > 0 else {
+            server.stop()
+            throw Failure(description: "\(script) did not report its port (got \(server.lock.withLock { server.output.first } ?? "nothing"))")
+        }
+        return server
+    }
+
+    private init(script: String, arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
+        process.arguments = ["python3", Self.resource(script)] + arguments
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
@@ -39,18 +65,37 @@ final class TestServer: @unchecked Sendable {
         self.process = process
         self.stdin = stdin
 
-        // The first line is "PORT <n>"; wait for it at most 20 seconds.
-        let line = Self.firstLine(of: stdout.fileHandleForReading, timeout: 20)
-        guard let line, line.hasPrefix("PORT "), let port = Int(line.dropFirst(5)) else {
-            process.terminate()
-            throw Failure(description: "test server did not report its port (got \(line ?? "nothing"))")
-        }
-        self.port = port
+        // Every stdout line is kept, read by a dedicated thread. Not DispatchQueue.global():
+        // on Linux, Swift concurrency's executor runs on the same dispatch root queue, and a
+        // dozen readers blocked there for the servers' lifetime starved every test.
+        let handle = stdout.fileHandleForReading
+        Thread { [self] in
+            var bytes: [UInt8] = []
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                bytes += data
+                while let newline = bytes.firstIndex(of: 0x0A) {
+                    let line = String(decoding: bytes[..<newline], as: UTF8.self)
+                    bytes.removeSubrange(...newline)
+                    lock.withLock { output.append(line) }
+                }
+            }
+        }.start()
     }
 
     deinit { stop() }
 
+    /// The port from the "PORT <n>" line (0 before it came).
+    var port: Int {
+        guard let line = lock.withLock({ output.first }), line.hasPrefix("PORT ") else { return 0 }
+        return Int(line.dropFirst(5)) ?? 0
+    }
+
     func url(_ path: String) -> String { "https://127.0.0.1:\(port)\(path)" }
+
+    /// The lines printed after the port line.
+    var reports: [String] { lock.withLock { Array(output.dropFirst()) } }
 
     func stop() {
         let first = lock.withLock { () -> Bool in
@@ -61,28 +106,6 @@ final class TestServer: @unchecked Sendable {
         try? stdin.fileHandleForWriting.close()
         process.terminate()
         process.waitUntilExit()
-    }
-
-    private final class LineBox: @unchecked Sendable { var line: String? }
-
-    private static func firstLine(of handle: FileHandle, timeout: Double) -> String? {
-        let box = LineBox()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            var bytes: [UInt8] = []
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                bytes += data
-                if let newline = bytes.firstIndex(of: 0x0A) {
-                    box.line = String(decoding: bytes[..<newline], as: UTF8.self)
-                    break
-                }
-            }
-            done.signal()
-        }
-        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
-        return box.line
     }
 }
 
@@ -121,31 +144,43 @@ struct Echo: Decodable {
     }
 }
 
-/// Counts completions per request, to prove each is called exactly once.
+/// Counts completions per request, to prove each is called exactly once, and notes when
+/// each came (on the engine thread: free of the test's own scheduling delays).
 final class CompletionLog: @unchecked Sendable {
     // @unchecked: every field is guarded by `lock`.
     private let lock = NSLock()
     private var calls: [Int: [Result<HTTPSResponse, TransportError>]] = [:]
-    private let group = DispatchGroup()
+    private var firstCalled: [Int: Date] = [:]
+    private var expected = 0
 
-    /// A completion for request `index`; wait() returns when every handler made was called.
+    /// A completion for request `index`.
     func handler(_ index: Int) -> @Sendable (Result<HTTPSResponse, TransportError>) -> Void {
-        group.enter()
+        lock.withLock { expected += 1 }
         return { result in
-            let first = self.lock.withLock { () -> Bool in
+            let now = Date()
+            self.lock.withLock {
                 self.calls[index, default: []].append(result)
-                return self.calls[index]!.count == 1
+                if self.firstCalled[index] == nil { self.firstCalled[index] = now }
             }
-            if first { self.group.leave() }
         }
     }
 
-    /// Waits up to `seconds` for every handler to have been called once.
-    func wait(seconds: Double) -> Bool {
-        group.wait(timeout: .now() + seconds) == .success
+    /// Waits up to `seconds` for every handler made to have been called. It polls with
+    /// Task.sleep rather than blocking: a blocked thread of the small cooperative pool (two
+    /// on this machine) would stall every other test running in parallel.
+    func wait(seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if lock.withLock({ firstCalled.count >= expected }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return lock.withLock { firstCalled.count >= expected }
     }
 
     var results: [Int: [Result<HTTPSResponse, TransportError>]] { lock.withLock { calls } }
+
+    /// When request `index` first completed.
+    func completedAt(_ index: Int) -> Date? { lock.withLock { firstCalled[index] } }
 }
 
 extension Result where Success == HTTPSResponse, Failure == TransportError {

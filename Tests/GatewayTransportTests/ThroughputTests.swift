@@ -9,8 +9,8 @@ import Testing
 @Suite("HTTPSClient: throughput")
 struct ThroughputTests {
     @Test("2000 POSTs over 4 connections complete exactly once, reusing the connections")
-    func manyRequestsFewConnections() throws {
-        let server = try TestServer()
+    func manyRequestsFewConnections() async throws {
+        let server = try await TestServer.start()
         let client = HTTPSClient(maxConnectionsPerHost: 4)
         defer { client.shutdown() }
         let tls = try DevPKI.tls()
@@ -21,7 +21,7 @@ struct ThroughputTests {
         for index in 0..<total {
             client.send(HTTPSRequest(url: server.url("/echo"), body: body, tls: tls), completion: log.handler(index))
         }
-        #expect(log.wait(seconds: 180))
+        #expect(await log.wait(seconds: 180))
         let elapsed = Date().timeIntervalSince(started)
         let results = log.results
         var opened = 0
