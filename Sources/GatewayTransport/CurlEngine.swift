@@ -58,19 +58,23 @@ final class CurlEngine: @unchecked Sendable {
     @discardableResult
     func enqueue(_ request: HTTPSRequest,
                  completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) -> UInt64? {
-        let id: UInt64? = lock.withLock {
+        let queued = lock.withLock { () -> (id: UInt64, wake: Bool)? in
             guard !stopping else { return nil }
             nextID += 1
+            // Only the request that makes the list non-empty wakes the engine: the engine
+            // takes the whole list after that wakeup, so later ones ride along (thousands of
+            // sends per second need not cost a syscall each).
+            let wake = pending.isEmpty
             pending.append(Transfer(id: nextID, request: request, completion: completion))
             count += 1
-            return nextID
+            return (nextID, wake)
         }
-        guard let id else {
+        guard let queued else {
             completion(.failure(TransportError(kind: .cancelled, message: "the HTTPS client has shut down")))
             return nil
         }
-        multi.wakeup()
-        return id
+        if queued.wake { multi.wakeup() }
+        return queued.id
     }
 
     /// Fails one transfer with .cancelled if it has not finished yet.

@@ -62,7 +62,10 @@ extension Transfer {
 
         // Responses: a declared Content-Length above the cap fails before the body is read
         // (CURLE_FILESIZE_EXCEEDED); the write callback enforces it for chunked bodies.
-        try easy.set(CURLOPT_MAXFILESIZE_LARGE, offset: Int64(request.maxResponseBytes))
+        // (0 would mean "no limit" to libcurl: a zero cap is left to the write callback.)
+        if request.maxResponseBytes > 0 {
+            try easy.set(CURLOPT_MAXFILESIZE_LARGE, offset: Int64(request.maxResponseBytes))
+        }
         let context = Unmanaged.passUnretained(self).toOpaque()
         try easy.set(CURLOPT_WRITEFUNCTION, callback: { data, size, count, context in
             let length = size * count

@@ -23,12 +23,12 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Starts the HTTPS server presenting `identity` (PKI base name, e.g.
-    /// "agencies/europol/tls-server"); with `clientCA`, it requires client certificates
-    /// chaining to those anchors.
+    /// "agencies/europol/tls-server"); with `clientCA` (relative to the PKI, or absolute),
+    /// it requires client certificates chaining to those anchors.
     static func start(identity: String = "agencies/europol/tls-server",
                       clientCA: String? = "trust/gateway-tls-clients.pem") async throws -> TestServer {
         var arguments = ["--cert", try DevPKI.path("\(identity)-chain.pem"), "--key", try DevPKI.path("\(identity).key")]
-        if let clientCA { arguments += ["--client-ca", try DevPKI.path(clientCA)] }
+        if let clientCA { arguments += ["--client-ca", clientCA.hasPrefix("/") ? clientCA : try DevPKI.path(clientCA)] }
         return try await start(script: "https_test_server.py", arguments: arguments)
     }
 
