@@ -11,7 +11,7 @@ public struct HTTPSResponse: Sendable {
     public var body: [UInt8]
     /// "1.0", "1.1", "2" or "3".
     public var httpVersion: String
-    /// Seconds from start until the TCP connection was up (0 when a connection was reused).
+    /// Seconds from start until the TCP connection was up (about 0 when a connection was reused).
     public var connectSeconds: Double
     /// Seconds the TLS handshake took (0 when a connection was reused).
     public var tlsSeconds: Double

@@ -62,7 +62,10 @@ struct HTTPSClientTests {
                                                         tls: try DevPKI.tls()))
             let response = try #require(result.response, "\(String(describing: result.error))")
             #expect(response.newConnections == (index == 0 ? 1 : 0))
-            if index > 0 { #expect(response.tlsSeconds == 0) }
+            if index > 0 {
+                #expect(response.tlsSeconds == 0)
+                #expect(response.connectSeconds < 0.001, "\(response.connectSeconds)")
+            }
             let echo = try Echo(response)
             #expect(echo.requestOnConnection == index + 1)
             serverConnections.insert(echo.connection)
