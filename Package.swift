@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayTestSupport", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayModelTests", dependencies: ["GatewayTestSupport", "GatewayModel", "GatewayJSON"]),
         .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "queue-torture", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON"]),
-        .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport"]),
+        .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport", "GatewayCrypto"], exclude: ["Resources"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON"]),
         .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),
         .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON", "GatewaySchema"]),

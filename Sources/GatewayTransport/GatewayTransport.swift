@@ -1,1 +1,0 @@
-// GatewayTransport: see docs/DESIGN.md

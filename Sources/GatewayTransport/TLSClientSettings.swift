@@ -1,0 +1,31 @@
+// TLSClientSettings: who we are and whom we trust, for one endpoint's mutual TLS.
+//
+// SECURITY: there is deliberately no field to turn server verification off. The server's
+// certificate is always verified against `caBundlePath` only (never the system store) and
+// its name against the URL's host; `pinnedPublicKey` can narrow that further, never widen it.
+
+/// The mutual-TLS material for requests to one endpoint.
+public struct TLSClientSettings: Sendable, Hashable {
+    /// PEM file with our client certificate followed by its intermediates (sent in the handshake).
+    public var clientCertificatePath: String
+    /// PEM file with the client certificate's private key (unencrypted; mode 600).
+    public var clientKeyPath: String
+    /// PEM file with the anchors the endpoint's server certificate must chain to.
+    public var caBundlePath: String
+    /// Optional pin of the server's public key in curl's form, `sha256//BASE64`
+    /// (several pins may be joined with `;`). A mismatch fails as `.serverCertificate`.
+    public var pinnedPublicKey: String?
+
+    /// - Parameters:
+    ///   - clientCertificatePath: our certificate chain (leaf first), PEM.
+    ///   - clientKeyPath: our private key, PEM.
+    ///   - caBundlePath: the anchors for the endpoint's server certificate, PEM.
+    ///   - pinnedPublicKey: optional `sha256//BASE64` pin of the server's key.
+    public init(clientCertificatePath: String, clientKeyPath: String, caBundlePath: String,
+                pinnedPublicKey: String? = nil) {
+        self.clientCertificatePath = clientCertificatePath
+        self.clientKeyPath = clientKeyPath
+        self.caBundlePath = caBundlePath
+        self.pinnedPublicKey = pinnedPublicKey
+    }
+}

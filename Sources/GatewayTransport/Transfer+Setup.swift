@@ -1,0 +1,131 @@
+// Transfer+Setup: how one request is turned into easy-handle options.
+//
+// SECURITY: these are the gateway's TLS defaults, and there is no input that changes them:
+// peer verification on (VERIFYPEER 1, VERIFYHOST 2), anchors from the endpoint's own CA
+// file only (CAPATH cleared, so the system's certificate directory is never consulted),
+// TLS 1.2 or newer, https as the only protocol (PROTOCOLS_STR), no redirects followed, no
+// proxy unless the request names one (an empty PROXY also ignores *_proxy variables).
+import CCurl
+
+extension Transfer {
+    /// Sets every option for this request on `easy` (fresh or reset).
+    func configure(_ easy: CurlEasy) throws(CurlError) {
+        let request = self.request
+        try easy.set(CURLOPT_URL, request.url)
+        try easy.set(CURLOPT_PROTOCOLS_STR, "https")
+        try easy.set(CURLOPT_REDIR_PROTOCOLS_STR, "https")
+        try easy.set(CURLOPT_FOLLOWLOCATION, 0)
+        // Timeouts without signals: NOSIGNAL keeps libcurl from using SIGALRM, which is
+        // process-wide and unsafe with threads; AsynchDNS makes DNS timeouts work anyway.
+        try easy.set(CURLOPT_NOSIGNAL, 1)
+        try easy.set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
+        try easy.set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.totalTimeout))
+        try easy.set(CURLOPT_TCP_KEEPALIVE, 1)
+        try easy.set(CURLOPT_TCP_NODELAY, 1)
+
+        // TLS: always verified, anchors from the endpoint's file only.
+        try easy.set(CURLOPT_SSL_VERIFYPEER, 1)
+        try easy.set(CURLOPT_SSL_VERIFYHOST, 2)
+        try easy.set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+        try easy.set(CURLOPT_CAINFO, request.tls.caBundlePath)
+        try easy.set(CURLOPT_CAPATH, nil as String?)
+        try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
+        try easy.set(CURLOPT_SSLCERTTYPE, "PEM")
+        try easy.set(CURLOPT_SSLKEY, request.tls.clientKeyPath)
+        try easy.set(CURLOPT_SSLKEYTYPE, "PEM")
+        if let pin = request.tls.pinnedPublicKey {
+            try easy.set(CURLOPT_PINNEDPUBLICKEY, pin)
+        }
+
+        // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
+        // request wait for a connection that is still being set up rather than open a
+        // second one, so concurrent requests multiplex over one HTTP/2 connection.
+        try easy.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        try easy.set(CURLOPT_PIPEWAIT, 1)
+
+        try easy.set(CURLOPT_PROXY, request.proxy ?? "")
+        if request.proxy != nil {
+            try easy.set(CURLOPT_HTTPPROXYTUNNEL, 1)
+        }
+
+        try configureMethodAndBody(easy)
+
+        // "Expect:" with no value stops libcurl's Expect: 100-continue on larger bodies,
+        // which costs a round trip (or a one-second wait on servers that ignore it).
+        var lines = request.headers.map { "\($0.name): \($0.value)" }
+        if !request.headers.contains(where: { $0.name.lowercased() == "expect" }) {
+            lines.append("Expect:")
+        }
+        let list = try CurlStringList(lines)
+        headerList = list
+        try easy.set(CURLOPT_HTTPHEADER, list: list)
+
+        // Responses: a declared Content-Length above the cap fails before the body is read
+        // (CURLE_FILESIZE_EXCEEDED); the write callback enforces it for chunked bodies.
+        // (0 would mean "no limit" to libcurl: a zero cap is left to the write callback.)
+        if request.maxResponseBytes > 0 {
+            try easy.set(CURLOPT_MAXFILESIZE_LARGE, offset: Int64(request.maxResponseBytes))
+        }
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        try easy.set(CURLOPT_WRITEFUNCTION, callback: { data, size, count, context in
+            let length = size * count
+            guard let context else { return 0 }
+            let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+            let bytes = UnsafeRawBufferPointer(start: data, count: length)
+            // Returning anything but `length` makes libcurl stop with CURLE_WRITE_ERROR.
+            return transfer.receiveBody(bytes) ? length : 0
+        })
+        try easy.set(CURLOPT_WRITEDATA, pointer: context)
+        try easy.set(CURLOPT_HEADERFUNCTION, callback: { data, size, count, context in
+            let length = size * count
+            guard let context else { return 0 }
+            let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+            return transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+        })
+        try easy.set(CURLOPT_HEADERDATA, pointer: context)
+        // PRIVATE lets the engine find this Transfer from the CURL * that finished.
+        try easy.set(CURLOPT_PRIVATE, pointer: context)
+    }
+
+    private func configureMethodAndBody(_ easy: CurlEasy) throws(CurlError) {
+        switch request.method {
+        case "GET" where request.body.isEmpty:
+            try easy.set(CURLOPT_HTTPGET, 1)
+        default:
+            // POSTFIELDS is not copied by libcurl: the buffer is owned by this Transfer,
+            // which lives until the transfer is removed from the multi handle. The size is
+            // set first and explicitly, so bodies with NUL bytes are sent whole.
+            try easy.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: Int64(request.body.count))
+            try easy.set(CURLOPT_POSTFIELDS, pointer: prepareBody())
+            if request.method != "POST" {
+                try easy.set(CURLOPT_CUSTOMREQUEST, request.method)
+            }
+        }
+    }
+
+    /// Seconds to libcurl's milliseconds, at least 1 (0 would mean "no timeout").
+    static func milliseconds(_ seconds: Double) -> Int {
+        let value = (seconds * 1000).rounded(.up)
+        return value >= Double(Int32.max) ? Int(Int32.max) : max(1, Int(value))
+    }
+
+    /// The response, read from the easy handle after a successful transfer.
+    func response(from easy: CurlEasy) throws(CurlError) -> HTTPSResponse {
+        let status = try easy.info(long: CURLINFO_RESPONSE_CODE)
+        let version: String
+        switch try easy.info(long: CURLINFO_HTTP_VERSION) {
+        case Int(CURL_HTTP_VERSION_1_0): version = "1.0"
+        case Int(CURL_HTTP_VERSION_2_0): version = "2"
+        case Int(CURL_HTTP_VERSION_3): version = "3"
+        default: version = "1.1"
+        }
+        // The *_T variants are microseconds as integers: exact, unlike the double ones.
+        let connect = Double(try easy.info(offset: CURLINFO_CONNECT_TIME_T)) / 1e6
+        let handshakeDone = Double(try easy.info(offset: CURLINFO_APPCONNECT_TIME_T)) / 1e6
+        let total = Double(try easy.info(offset: CURLINFO_TOTAL_TIME_T)) / 1e6
+        let connections = try easy.info(long: CURLINFO_NUM_CONNECTS)
+        return HTTPSResponse(status: status, headers: responseHeaders, body: responseBody, httpVersion: version,
+                             connectSeconds: connect, tlsSeconds: max(0, handshakeDone - connect),
+                             totalSeconds: total, newConnections: connections)
+    }
+}

@@ -1,0 +1,113 @@
+// Transfer: one request's life inside the engine: its easy handle, the memory libcurl reads
+// from (body, header list), what comes back, and its completion, called exactly once.
+//
+// Only the engine thread touches a Transfer after it has been queued (the pending list's
+// lock hands it over), so it needs no lock of its own.
+import CCurl
+
+final class Transfer {
+    let id: UInt64
+    let request: HTTPSRequest
+    private var completion: (@Sendable (Result<HTTPSResponse, TransportError>) -> Void)?
+
+    /// The handle while the transfer is attached to the multi handle.
+    var easy: CurlEasy?
+    /// CURLOPT_HTTPHEADER's list: libcurl reads it during the transfer.
+    var headerList: CurlStringList?
+    /// CURLOPT_POSTFIELDS's bytes: libcurl does not copy them, so they live here.
+    private(set) var bodyBuffer: UnsafeMutableRawBufferPointer?
+
+    // Filled by the callbacks.
+    var status = 0
+    var responseHeaders: [String: String] = [:]
+    var responseBody: [UInt8] = []
+    var headerBytes = 0
+    var exceededCap = false
+    var responseStarted = false
+
+    /// Header bytes allowed per response (all header lines together): a hostile server
+    /// cannot make the gateway buffer unbounded headers either.
+    static let maxHeaderBytes = 64 * 1024
+
+    init(id: UInt64, request: HTTPSRequest,
+         completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) {
+        self.id = id
+        self.request = request
+        self.completion = completion
+    }
+
+    deinit { bodyBuffer?.deallocate() }
+
+    /// Copies the request body into memory that stays put for libcurl.
+    func prepareBody() -> UnsafeMutableRawPointer? {
+        if bodyBuffer == nil {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
+            buffer.copyBytes(from: request.body)
+            bodyBuffer = buffer
+        }
+        return bodyBuffer?.baseAddress
+    }
+
+    /// Calls the completion; later calls do nothing, which is what makes "exactly once" hold
+    /// even when shutdown races a finishing transfer.
+    func complete(_ result: Result<HTTPSResponse, TransportError>) {
+        guard let completion else { return }
+        self.completion = nil
+        completion(result)
+    }
+
+    var isCompleted: Bool { completion == nil }
+
+    // MARK: called from the libcurl callbacks
+
+    /// Appends body bytes; false (refuse, so libcurl fails with CURLE_WRITE_ERROR) past the cap.
+    func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard responseBody.count + bytes.count <= request.maxResponseBytes else {
+            exceededCap = true
+            return false
+        }
+        responseBody.append(contentsOf: bytes)
+        return true
+    }
+
+    /// Takes one header line (with its CRLF); false past the header limit.
+    func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        headerBytes += bytes.count
+        guard headerBytes <= Self.maxHeaderBytes else {
+            exceededCap = true
+            return false
+        }
+        let line = String(decoding: bytes, as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            // A new response begins (after 100 Continue or a proxy's CONNECT reply): only
+            // the final response's headers are reported.
+            responseStarted = true
+            responseHeaders.removeAll(keepingCapacity: true)
+            return true
+        }
+        guard let colon = line.firstIndex(of: ":") else { return true }   // the blank line ends the block
+        let name = line[..<colon].trimmingWhitespace().lowercased()
+        let value = String(line[line.index(after: colon)...].trimmingWhitespace())
+        guard !name.isEmpty else { return true }
+        if let existing = responseHeaders[name] {
+            responseHeaders[name] = existing + ", " + value
+        } else {
+            responseHeaders[name] = value
+            if name == "content-length", let length = Int(value), length > 0 {
+                // Reserve once instead of growing; never beyond the cap.
+                responseBody.reserveCapacity(min(length, request.maxResponseBytes))
+            }
+        }
+        return true
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> Substring {
+        var result = self
+        // Character.isWhitespace covers space, tab and CR LF (one Character in Swift).
+        while let first = result.first, first.isWhitespace { result.removeFirst() }
+        while let last = result.last, last.isWhitespace { result.removeLast() }
+        return result
+    }
+}

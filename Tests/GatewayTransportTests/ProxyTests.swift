@@ -1,0 +1,48 @@
+// Requests through a proxy tunnel (HTTP CONNECT): TLS stays end to end, so the server
+// still sees our client certificate and the proxy sees only ciphertext.
+import Foundation
+import Testing
+@testable import GatewayTransport
+
+@Suite("HTTPSClient: proxy")
+struct ProxyTests {
+    @Test("a request through a CONNECT proxy reaches the server with our certificate")
+    func throughProxy() async throws {
+        let server = try await TestServer.start()
+        let proxy = try await TestServer.proxy()
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        let request = HTTPSRequest(url: server.url("/echo"), body: Array("via proxy".utf8), tls: try DevPKI.tls(),
+                                   proxy: "http://127.0.0.1:\(proxy.port)")
+        let result = await client.send(request)
+        let echo = try Echo(try #require(result.response, "\(String(describing: result.error))"))
+        #expect(echo.clientSubject.contains("commonName=PL-GW"))
+        #expect(echo.bodyLength == 9)
+        // Give the proxy's output reader a moment; the tunnel line is printed before the reply.
+        let deadline = Date().addingTimeInterval(5)
+        while proxy.reports.isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(proxy.reports == ["TUNNEL 127.0.0.1:\(server.port)"])
+    }
+
+    @Test("without a proxy setting, the connection is direct (no tunnel opened)")
+    func directWithoutProxy() async throws {
+        let server = try await TestServer.start()
+        let proxy = try await TestServer.proxy()
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        let result = await client.send(HTTPSRequest(url: server.url("/echo"), tls: try DevPKI.tls()))
+        #expect(result.response?.status == 200)
+        #expect(proxy.reports.isEmpty)
+    }
+
+    @Test("a proxy that is down is .connect")
+    func proxyDown() async throws {
+        let server = try await TestServer.start()
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        let request = HTTPSRequest(url: server.url("/echo"), tls: try DevPKI.tls(),
+                                   proxy: "http://127.0.0.1:\(unusedLoopbackPort())")
+        let error = try #require(await client.send(request).error)
+        #expect(error.kind == .connect)
+    }
+}
