@@ -8,6 +8,8 @@ public enum DefaultServices {
     public static func make(_ config: GatewayConfig) throws -> GatewayServices {
         let keys = try GatewayKeys.load(config)
         let signer = keys.messageSigner
-        return GatewayServices(validator: try SchemaServices.validator(), signer: signer, auditSigner: signer, delivery: nil)
+        return GatewayServices(validator: try SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
+            try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(), logger: logger)
+        }
     }
 }
