@@ -102,15 +102,15 @@ for name in sorted(os.listdir(src)):
     doc["recipients"] = [r for r in doc["recipients"] if r in agencies] or ["EU-EUROPOL"]
     doc["messageId"] = str(uuid.uuid4())
     doc.pop("expiresAt", None)
-    json.dump(doc, open(os.path.join(dst, f"{unit}--{name}"), "w"), indent=2)
+    json.dump(doc, open(os.path.join(dst, f"{unit}__{name}"), "w"), indent=2)
 bad = json.load(open(os.path.join(src, "alert--stolen-firearm.json")))
 bad["sender"] = "PL-KGP"; bad["messageId"] = str(uuid.uuid4()); bad["priority"] = "high"
 bad["recipients"] = ["EU-INTERPOL"]
-json.dump(bad, open(os.path.join(dst, "PL-KGP--bad-alert.json"), "w"), indent=2)
+json.dump(bad, open(os.path.join(dst, "PL-KGP__bad-alert.json"), "w"), indent=2)
 PY
 for f in "$DEMO"/samples/*.json; do
-    unit=$(basename "$f" | cut -d- -f1-2)
-    $CTL submit "$f" --unit "$unit" --name "$(basename "$f" | cut -d- -f3-)" >/dev/null
+    base=$(basename "$f")
+    $CTL submit "$f" --unit "${base%%__*}" --name "${base#*__}" >/dev/null
 done
 ls "$DEMO/samples" | sed 's/^/  /'
 
@@ -118,7 +118,8 @@ say "waiting for the outcome"
 for _ in $(seq 1 600); do
     pending=$($CTL queue stats --json | python3 -c "import json,sys; t=json.load(sys.stdin)['totals']; print(t['queued']+t['sending']+t['deferred'])")
     total=$($CTL queue stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['messages'])")
-    [ "$pending" = 0 ] && [ "$total" -gt 0 ] && [ -z "$(ls "$DEMO/spool/PL-KGP/outbox" "$DEMO/spool/PL-CBA/outbox")" ] && break
+    waiting=$(find "$DEMO/spool/PL-KGP/outbox" "$DEMO/spool/PL-CBA/outbox" -type f | wc -l)
+    [ "$pending" = 0 ] && [ "$total" -gt 0 ] && [ "$waiting" = 0 ] && break
     sleep 0.1
 done
 
