@@ -43,7 +43,7 @@ struct AuditVerify: ParsableCommand {
 struct AuditTail: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tail", abstract: "The latest audit records (optionally of one message).")
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "How many records.") var count = 20
+    @Option(name: [.customShort("n"), .customLong("count")], help: "How many records.") var count = 20
     @Option(help: "Only records of this message id (with --sender).") var message: String?
     @Option(help: "The sender of --message.") var sender: String?
 

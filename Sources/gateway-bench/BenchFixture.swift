@@ -11,9 +11,11 @@ final class BenchFixture {
     let configPath: String
     let bin: URL
     var daemon: Process?
+    let extra: String
     static let agencies = [("EU-EUROPOL", "europol"), ("EU-FRONTEX", "frontex"), ("EU-EUROJUST", "eurojust"), ("EU-CEPOL", "cepol"), ("EU-OLAF", "olaf")]
 
     init(name: String, ports: [String: Int] = [:], extra: String = "") throws {
+        self.extra = extra
         bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("gw-bench-\(name)-\(getpid())")
         try? FileManager.default.removeItem(at: root)
@@ -30,6 +32,12 @@ final class BenchFixture {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw BenchError("make-dev-pki.sh failed (run from the package root)") }
         queuePath = root.appendingPathComponent("queue/queue.sqlite").path
+        configPath = root.appendingPathComponent("gateway.yml").path
+        try rewriteConfig(ports: ports)
+    }
+
+    /// Writes gateway.yml with the agencies on `ports` (endpoint name → port).
+    func rewriteConfig(ports: [String: Int]) throws {
         var yaml = """
             gateway: { id: PL-GW, units: [PL-KGP, PL-CBA] }
             spool: { directory: spool, rescanInterval: 5s }
@@ -45,7 +53,6 @@ final class BenchFixture {
             yaml += "    receiptTrustAnchors: pki/trust/agencies/\(a)-receipts.pem\n    classificationCeiling: SECRET UE/EU SECRET\n    concurrency: 16\n"
         }
         yaml += "routes:\n" + Self.agencies.map { "  \($0.0): \($0.1)\n" }.joined() + extra
-        configPath = root.appendingPathComponent("gateway.yml").path
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

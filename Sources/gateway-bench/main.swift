@@ -10,6 +10,8 @@ let suites: [(String, (Bool) throws -> Void)] = [
     ("schema", { try runSchemaBench(quick: $0) }),
     ("store", { try runStoreBench(quick: $0) }),
     ("pickup", { try runPickupBench(quick: $0) }),
+    ("e2e", { try runEndToEndBench(quick: $0) }),
+    ("console", { try runConsoleBench(quick: $0) }),
 ]
 for (name, run) in suites where selected.isEmpty || selected.contains(name) {
     do {

@@ -1,15 +1,14 @@
 import Foundation
 import GatewayJSON
-import GatewayTestSupport
 
 /// Valid messages of every type, from schemas/examples/valid, made to come from `unit`.
-enum Samples {
-    static let validDirectory = TestPaths.packageRoot.appendingPathComponent("schemas/examples/valid")
-    static let invalidDirectory = TestPaths.packageRoot.appendingPathComponent("schemas/examples/invalid")
-    static let agencyIds = Set(GatewayFixture.agencies.map(\.id))
+public enum Samples {
+    public static let validDirectory = TestPaths.packageRoot.appendingPathComponent("schemas/examples/valid")
+    public static let invalidDirectory = TestPaths.packageRoot.appendingPathComponent("schemas/examples/invalid")
+    public static let agencyIds = Set(GatewayFixture.agencies.map(\.id))
 
     /// (file name, message) for every valid example that is a message.
-    static func valid() throws -> [(String, JSON)] {
+    public static func valid() throws -> [(String, JSON)] {
         try FileManager.default.contentsOfDirectory(atPath: validDirectory.path).sorted().compactMap { name in
             guard name.hasSuffix(".json") else { return nil }
             let doc = try JSON.parse(Data(contentsOf: validDirectory.appendingPathComponent(name)))
@@ -19,7 +18,7 @@ enum Samples {
     }
 
     /// The example as sent by `unit`, to known agencies, with a fresh id and no expiry.
-    static func adapt(_ message: JSON, unit: String, id: String = UUID().uuidString.lowercased(),
+    public static func adapt(_ message: JSON, unit: String, id: String = UUID().uuidString.lowercased(),
                       recipients: [String]? = nil) -> JSON {
         guard case .object(var m) = message else { return message }
         m["sender"] = .string(unit)
@@ -31,9 +30,9 @@ enum Samples {
         return .object(m)
     }
 
-    static func bytes(_ json: JSON) -> [UInt8] { Array(json.prettyString().utf8) }
+    public static func bytes(_ json: JSON) -> [UInt8] { Array(json.prettyString().utf8) }
 
-    static func set(_ json: JSON, _ key: String, _ value: JSON?) -> JSON {
+    public static func set(_ json: JSON, _ key: String, _ value: JSON?) -> JSON {
         guard case .object(var m) = json else { return json }
         m[key] = value
         return .object(m)

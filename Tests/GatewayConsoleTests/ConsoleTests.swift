@@ -1,0 +1,170 @@
+import Foundation
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+/// gatewayctl as a real process against a real queue, while gatewayd delivers to agency-mock.
+@Suite("gatewayctl against a running gateway", .serialized)
+struct ConsoleTests {
+    /// A running gateway with some traffic: `held` messages to OLAF are held before delivery.
+    final class Running {
+        let mock: MockProcess
+        let fixture: GatewayFixture
+        let daemon: DaemonProcess
+        var ids: [String] = []
+
+        init() throws {
+            mock = try MockProcess.start(config: MockProcess.configuration(agencies: GatewayFixture.agencies.map(\.id)))
+            var ports: [String: Int] = [:]
+            for (id, name) in GatewayFixture.agencies { ports[name] = mock.ports[id] }
+            fixture = try GatewayFixture(ports: ports, extra: "retry:\n  initialBackoff: 100ms\n  maxBackoff: 500ms\n")
+            // A breaker that reopens quickly, so that steering shows at once.
+            let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+                .replacingOccurrences(of: "    classificationCeiling:", with: "    breaker: { failureThreshold: 5, openFor: 200ms }\n    classificationCeiling:")
+            try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+            daemon = try DaemonProcess.start(fixture)
+            let samples = try Samples.valid()
+            for i in 0..<12 {
+                let id = String(format: "ctl-%05d", i)
+                let message = Samples.adapt(samples[i % samples.count].1, unit: "PL-KGP", id: id, recipients: ["EU-EUROPOL"])
+                try fixture.drop(Samples.bytes(message), unit: "PL-KGP", name: "\(id).json")
+                ids.append(id)
+            }
+            let store = try QueueStore(path: fixture.queuePath)
+            _ = waitUntil(timeout: 30) { (try? store.list(Self.delivered, limit: 100).count) == 12 }
+        }
+
+        static var delivered: DeliveryFilter {
+            var f = DeliveryFilter()
+            f.states = [.delivered]
+            return f
+        }
+
+        func ctl(_ args: String...) -> ProcessRunner.Result { fixture.ctl(args) }
+
+        deinit {
+            daemon.stop()
+            mock.stop()
+        }
+    }
+
+    @Test("queue list, show and stats (human and --json) while the daemon runs")
+    func inspect() throws {
+        let g = try Running()
+        let list = g.ctl("queue", "list", "--state", "delivered")
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("DELIVERY") && list.stdout.contains("ctl-00011") && list.stdout.contains("EU-EUROPOL"))
+        let json = try JSON.parse(g.ctl("--json", "queue", "list", "--limit", "5").stdout)
+        #expect(json.arrayValue?.count == 5)
+        #expect(json[0]?["state"] == "delivered")
+        let page2 = try JSON.parse(g.ctl("queue", "list", "--json", "--limit", "5", "--page", "3").stdout)
+        #expect(page2.arrayValue?.count == 2)
+        let show = g.ctl("queue", "show", "ctl-00003")
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("HTTP 201") && show.stdout.contains("receipt received") && show.stdout.contains("audit trail"))
+        let showJSON = try JSON.parse(g.ctl("queue", "show", "ctl-00003", "--json", "--payload").stdout)
+        #expect(showJSON["payload"]?["messageId"] == "ctl-00003")
+        #expect(showJSON["deliveries"]?[0]?["receipt"]?["jws"] != nil)
+        let missing = g.ctl("queue", "show", "no-such-message")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no message no-such-message"))
+        let stats = g.ctl("queue", "stats")
+        #expect(stats.status == 0 && stats.stdout.contains("europol") && stats.stdout.contains("pending deliveries by age"))
+        let statsJSON = try JSON.parse(g.ctl("queue", "stats", "--json").stdout)
+        #expect(statsJSON["totals"]?["delivered"] == 12)
+    }
+
+    @Test("hold, release, retry, cancel, requeue: by id and by filter, confirmed, audited with the operator's name")
+    func steer() throws {
+        let g = try Running()
+        // Make OLAF unreachable so that new messages wait, then steer them.
+        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":503}"#)
+        let samples = try Samples.valid()
+        for i in 0..<4 {
+            let id = String(format: "olaf-%05d", i)
+            try g.fixture.drop(Samples.bytes(Samples.adapt(samples[i].1, unit: "PL-CBA", id: id, recipients: ["EU-OLAF"])), unit: "PL-CBA", name: "\(id).json")
+        }
+        let store = try QueueStore(path: g.fixture.queuePath)
+        var olaf = DeliveryFilter()
+        olaf.recipients = ["EU-OLAF"]
+        olaf.states = [.deferred]
+        #expect(waitUntil(timeout: 20) { (try? store.countDeliveries(olaf)) == 4 })
+        // By filter, without --yes and without a terminal: refused, nothing changed.
+        let unconfirmed = g.ctl("hold", "--recipient", "EU-OLAF")
+        #expect(unconfirmed.status == 1)
+        #expect(unconfirmed.stdout.contains("hold: 4 deliveries match") && unconfirmed.stderr.contains("--yes"))
+        let held = g.ctl("hold", "--recipient", "EU-OLAF", "--yes", "--reason", "investigating OLAF outage")
+        #expect(held.status == 0 && held.stdout.contains("4 deliveries changed"))
+        var heldFilter = DeliveryFilter()
+        heldFilter.states = [.held]
+        #expect(try store.countDeliveries(heldFilter) == 4)
+        // By id.
+        #expect(g.ctl("release", "olaf-00000").status == 0)
+        #expect(g.ctl("cancel", "olaf-00001", "--reason", "sent in error").status == 0)
+        // Nothing to do is a failed check.
+        #expect(g.ctl("release", "olaf-00001").status == 1)
+        // Failed deliveries come back with requeue; deferred ones are retried now.
+        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":422}"#)
+        #expect(g.ctl("release", "--state", "held", "--yes").status == 0)
+        var failed = DeliveryFilter()
+        failed.states = [.failed]
+        #expect(waitUntil(timeout: 20) { (try? store.countDeliveries(failed)) == 3 })
+        g.mock.control("DELETE", "/faults")
+        let requeue = g.ctl("requeue", "--recipient", "EU-OLAF", "--since", "2020-01-01", "--yes")
+        #expect(requeue.status == 0 && requeue.stdout.contains("3 deliveries changed"))
+        #expect(waitUntil(timeout: 20) { (try? store.countDeliveries({ var f = DeliveryFilter(); f.recipients = ["EU-OLAF"]; f.states = [.delivered]; return f }())) == 3 })
+        #expect(g.ctl("retry", "--state", "deferred", "--yes").status == 1, "nothing deferred any more")
+        // The audit log names the operator and the reason; the unit got a cancellation report.
+        let tail = try JSON.parse(g.ctl("audit", "tail", "-n", "200", "--json").stdout).arrayValue ?? []
+        let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "root"
+        #expect(tail.contains { $0["event"] == "held" && $0["actor"]?.stringValue == operatorName && $0["details"]?["reason"] == "investigating OLAF outage" })
+        #expect(tail.contains { $0["event"] == "cancelled" })
+        #expect(waitUntil(timeout: 10) { g.fixture.files(g.fixture.reports("PL-CBA")).contains { $0.contains(".cancelled.EU-OLAF") } })
+        #expect(g.ctl("audit", "verify").status == 0)
+    }
+
+    @Test("validate, verify, submit, config check, certs, and bad usage")
+    func filesAndChecks() throws {
+        let g = try Running()
+        let valid = Samples.validDirectory.appendingPathComponent("alert--stolen-firearm.json").path
+        let invalid = Samples.invalidDirectory.appendingPathComponent("envelope--priority-high.json").path
+        #expect(g.ctl("validate", valid).status == 0)
+        let bad = g.ctl("validate", invalid)
+        #expect(bad.status == 1 && bad.stdout.contains("/priority"))
+        let receipt = Samples.validDirectory.appendingPathComponent("receipt--received.json").path
+        #expect(g.ctl("validate", "--schema", "receipt", receipt).status == 0)
+        // verify: a report signed by the gateway; a tampered copy fails.
+        let report = g.fixture.reports("PL-KGP").appendingPathComponent("ctl-00000.accepted.json")
+        let verified = g.ctl("verify", report.path)
+        #expect(verified.status == 0 && verified.stdout.contains("VALID") && verified.stdout.contains("chain         verified"))
+        let original = String(decoding: try Data(contentsOf: report), as: UTF8.self)
+        let text = original.replacingOccurrences(of: "\"payload\":\"ey", with: "\"payload\":\"ez")
+        #expect(text != original)
+        let bytes = Array(text.utf8)
+        let tampered = g.fixture.root.appendingPathComponent("tampered.json")
+        try Data(bytes).write(to: tampered)
+        #expect(g.ctl("verify", tampered.path).status == 1)
+        // submit: the atomic drop, then the daemon takes it.
+        let message = Samples.adapt(try JSON.parse(Data(contentsOf: URL(fileURLWithPath: valid))), unit: "PL-CBA", id: "submitted-00001")
+        let file = g.fixture.root.appendingPathComponent("to-submit.json")
+        try Data(Samples.bytes(message)).write(to: file)
+        let submitted = g.ctl("submit", file.path, "--unit", "PL-CBA")
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(waitUntil(timeout: 20) { g.fixture.files(g.fixture.reports("PL-CBA")).contains("to-submit.accepted.json") })
+        #expect(g.ctl("submit", file.path, "--unit", "PL-NOPE").status == 1)
+        // config check and certs.
+        let check = g.ctl("config", "check")
+        #expect(check.status == 0 && check.stdout.contains("OK"))
+        let certs = g.ctl("certs")
+        #expect(certs.status == 0 && certs.stdout.contains("signing") && certs.stdout.contains("ok"))
+        // Bad usage is 64; help works.
+        #expect(g.ctl("queue", "list", "--state", "lost").status == 64)
+        #expect(g.ctl("frobnicate").status == 64)
+        #expect(g.ctl("queue", "list", "--help").status == 0)
+        // Without a configuration: a failed check that says what to do.
+        let none = ProcessRunner.run(TestPaths.product("gatewayctl").path, ["queue", "list"], environment: ["GATEWAY_CONFIG": "/nonexistent.yml"])
+        #expect(none.status == 1 && none.stderr.contains("cannot read the file"))
+    }
+}
