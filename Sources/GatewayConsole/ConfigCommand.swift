@@ -17,14 +17,17 @@ struct ConfigCheck: ParsableCommand {
     func run() throws {
         let config: GatewayConfig
         do {
-            config = try ConfigLoader.load(path: global.configPath, checkFiles: true)
-        } catch {
+            config = try GatewayConfiguration.load(path: global.configPath, checkFiles: true)
+        } catch let error as ConfigError {
             if global.json {
                 Console.json(["valid": false, "problems": .array(error.problems.map { .string("\(error.file)\($0.line.map { ":\($0)" } ?? ""): \($0.description)") })])
             } else {
                 Console.out("\(global.configPath): INVALID")
                 Console.out(error.description)
             }
+            throw ExitCode(1)
+        } catch {
+            Console.error("\(error)")
             throw ExitCode(1)
         }
         do {

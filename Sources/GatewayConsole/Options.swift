@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import GatewayDaemon
 import GatewayModel
 import GatewayStore
 
@@ -23,7 +24,7 @@ public struct GlobalOptions: ParsableArguments {
     /// The configuration, or a clear failure (exit 1) saying how to point at it.
     func loadConfig(checkFiles: Bool = false) throws -> GatewayConfig {
         do {
-            return try ConfigLoader.load(path: configPath, checkFiles: checkFiles)
+            return try GatewayConfiguration.load(path: configPath, checkFiles: checkFiles)
         } catch {
             Console.error("\(error)")
             if config == nil && ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] == nil {

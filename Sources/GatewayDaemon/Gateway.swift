@@ -130,7 +130,7 @@ public final class Gateway: @unchecked Sendable {
     /// Re-reads the configuration file. Errors keep the running configuration.
     public func reload() {
         do {
-            let next = try ConfigLoader.load(path: config.file)
+            let next = try GatewayConfiguration.load(path: config.file)
             let nextServices = try makeServices(next)
             if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
             if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {

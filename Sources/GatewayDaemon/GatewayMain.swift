@@ -41,7 +41,7 @@ public enum GatewayMain {
         guard let configPath else { return fail("gatewayd: no configuration: give --config FILE or set GATEWAY_CONFIG\n\(usage)", 64) }
         let config: GatewayConfig
         do {
-            config = try ConfigLoader.load(path: configPath)
+            config = try GatewayConfiguration.load(path: configPath)
         } catch {
             return fail("gatewayd: refusing to start: the configuration has problems:\n\(error)", 78)
         }

@@ -30,7 +30,11 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 public enum ConfigLoader {
     /// Loads and checks `path`. `checkFiles: false` skips the existence and permission
     /// checks of key and certificate files (for validating a config on another machine).
-    public static func load(path: String, checkFiles: Bool = true) throws(ConfigError) -> GatewayConfig {
+    /// - Parameter schema: checks the document against schemas/config.schema.json and
+    ///   returns (JSON Pointer, message) per problem; problems at a key the loader already
+    ///   explained are not repeated.
+    public static func load(path: String, checkFiles: Bool = true,
+                            schema: (@Sendable (JSON) -> [(pointer: String, message: String)])? = nil) throws(ConfigError) -> GatewayConfig {
         let url = URL(fileURLWithPath: path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, problems: [.init(key: "", line: nil, message: "cannot read the file (does it exist, is it readable?)")])
@@ -45,7 +49,16 @@ public enum ConfigLoader {
             throw ConfigError(file: path, problems: [.init(key: "", line: error.line, message: error.message)])
         }
         var reader = ConfigReader(document: document, base: url.deletingLastPathComponent().path)
-        let config = reader.read(file: path)
+        var config = reader.read(file: path)
+        if let schema {
+            let explained = Set(reader.problems.map(\.key))
+            for (pointer, message) in schema(document.value) {
+                let key = (JSONPointer.tokens(pointer) ?? []).joined(separator: ".")
+                guard !explained.contains(where: { $0 == key || $0.hasPrefix(key + ".") || key.hasPrefix($0 + ".") }) else { continue }
+                reader.problem(JSONPointer.tokens(pointer) ?? [], "does not match the configuration schema: \(message)")
+            }
+            if !reader.problems.isEmpty { config = nil }
+        }
         if checkFiles, let config { reader.checkFiles(config) }
         guard reader.problems.isEmpty, let config else {
             throw ConfigError(file: path, problems: reader.problems)

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
 import GatewayStore
@@ -95,5 +96,25 @@ struct PickupIntegrationTests {
         #expect(d.log.contains("gateway.yml:"))
         #expect(d.log.contains("endpoints.europol.url"))
         #expect(d.log.contains("must be an https:// URL"))
+    }
+}
+
+@Suite("configuration schema")
+struct ConfigSchemaTests {
+    @Test("schemas/config.schema.json accepts the fixture's configuration and names what it refuses")
+    func schema() throws {
+        let fixture = try GatewayFixture()
+        _ = try GatewayConfiguration.load(path: fixture.configPath)
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "    classificationCeiling: SECRET UE/EU SECRET\n", with: "    classificationCeiling: SECRET UE/EU SECRET\n    concurrency: 0\n    pinnedKey: md5//abc\n")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        do {
+            _ = try GatewayConfiguration.load(path: fixture.configPath)
+            Issue.record("accepted")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("endpoints.europol.concurrency: must be a whole number from 1 to 1024"), "\(message)")
+            #expect(message.contains("endpoints.europol.pinnedKey"), "\(message)")
+        }
     }
 }

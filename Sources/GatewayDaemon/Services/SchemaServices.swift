@@ -6,6 +6,7 @@
 
 import Foundation
 import GatewayJSON
+import GatewayModel
 import GatewaySchema
 
 public enum SchemaServices {
@@ -54,5 +55,21 @@ public struct SchemaMessageValidator: MessageValidating {
             ValidationProblem(instanceLocation: $0.instanceLocation, keywordLocation: $0.keywordLocation, message: $0.description,
                               absoluteKeywordLocation: $0.absoluteKeywordLocation)
         }
+    }
+}
+
+/// The configuration as gatewayd and gatewayctl load it: the loader's own checks plus
+/// schemas/config.schema.json.
+public enum GatewayConfiguration {
+    public static func load(path: String, checkFiles: Bool = true) throws -> GatewayConfig {
+        let schema: Schema?
+        do {
+            schema = try SchemaServices.validator().validator.schema(named: "config")
+        } catch {
+            schema = nil  // no schemas installed: the loader's own checks still apply
+        }
+        return try ConfigLoader.load(path: path, checkFiles: checkFiles, schema: schema.map { s in
+            { @Sendable document in s.validate(document).errors.map { ($0.instanceLocation, $0.message) } }
+        })
     }
 }
