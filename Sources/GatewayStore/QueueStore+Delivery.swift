@@ -34,30 +34,63 @@ extension QueueStore {
     /// `maxRank` limits the claim to the most urgent priorities (0: immediate only).
     public func claimDue(endpoint: String, limit: Int, now: Millis = Date().millis, maxRank: Int = 2) throws -> [DeliveryJob] {
         guard limit > 0 else { return [] }
-        return try pool.write { db in
-            let ids = try Self.selectDue(db, endpoint: endpoint, limit: limit, now: now, maxRank: maxRank)
-            guard !ids.isEmpty else { return [] }
-            let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
-            let fetch = try db.cachedStatement(sql: """
-                SELECT d.id, d.message, d.recipient, d.endpoint, d.priority_rank, d.attempts,
-                       m.sender, m.message_id, m.content_digest, m.expires_at, m.source_file, m.jws
-                FROM delivery d JOIN message m ON m.id = d.message WHERE d.id = ?
-                """)
-            var jobs: [DeliveryJob] = []
-            jobs.reserveCapacity(ids.count)
-            for id in ids {
-                try mark.execute(arguments: [now, id])
-                guard let row = try Row.fetchOne(fetch, arguments: [id]) else { continue }
-                let jws: Data = row["jws"]
-                jobs.append(DeliveryJob(
-                    deliveryId: row["id"], messageRowId: row["message"], sender: row["sender"], messageId: row["message_id"],
-                    recipient: row["recipient"], endpoint: row["endpoint"],
-                    priority: Priority(rank: row["priority_rank"]) ?? .routine, attempts: row["attempts"],
-                    contentDigest: row["content_digest"], expiresAt: row["expires_at"], sourceFile: row["source_file"],
-                    jws: [UInt8](jws)))
-            }
-            return jobs
+        return try pool.write { db in try Self.claim(db, endpoint: endpoint, limit: limit, now: now, maxRank: maxRank) }
+    }
+
+    /// What the scheduler wants from one endpoint in one pass.
+    public struct ClaimRequest: Sendable {
+        public var endpoint: String
+        /// Immediate-priority deliveries at most (they may use the reserved slot).
+        public var immediate: Int
+        /// Deliveries of any priority at most, after the immediate ones.
+        public var regular: Int
+        public init(endpoint: String, immediate: Int, regular: Int) {
+            self.endpoint = endpoint
+            self.immediate = immediate
+            self.regular = regular
         }
+    }
+
+    /// Claims for several endpoints in ONE transaction (one fsync per scheduler pass).
+    public func claimDue(_ requests: [ClaimRequest], now: Millis = Date().millis) throws -> [String: [DeliveryJob]] {
+        let wanted = requests.filter { $0.immediate + $0.regular > 0 }
+        guard !wanted.isEmpty else { return [:] }
+        return try pool.write { db in
+            var result: [String: [DeliveryJob]] = [:]
+            for r in wanted {
+                var jobs = try Self.claim(db, endpoint: r.endpoint, limit: r.immediate, now: now, maxRank: 0)
+                // An immediate one takes a regular slot when one is free, else the reserved one.
+                jobs += try Self.claim(db, endpoint: r.endpoint, limit: max(0, r.regular - jobs.count), now: now, maxRank: 2)
+                if !jobs.isEmpty { result[r.endpoint] = jobs }
+            }
+            return result
+        }
+    }
+
+    static func claim(_ db: Database, endpoint: String, limit: Int, now: Millis, maxRank: Int) throws -> [DeliveryJob] {
+        guard limit > 0 else { return [] }
+        let ids = try selectDue(db, endpoint: endpoint, limit: limit, now: now, maxRank: maxRank)
+        guard !ids.isEmpty else { return [] }
+        let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
+        let fetch = try db.cachedStatement(sql: """
+            SELECT d.id, d.message, d.recipient, d.endpoint, d.priority_rank, d.attempts,
+                   m.sender, m.message_id, m.content_digest, m.expires_at, m.source_file, m.jws
+            FROM delivery d JOIN message m ON m.id = d.message WHERE d.id = ?
+            """)
+        var jobs: [DeliveryJob] = []
+        jobs.reserveCapacity(ids.count)
+        for id in ids {
+            try mark.execute(arguments: [now, id])
+            guard let row = try Row.fetchOne(fetch, arguments: [id]) else { continue }
+            let jws: Data = row["jws"]
+            jobs.append(DeliveryJob(
+                deliveryId: row["id"], messageRowId: row["message"], sender: row["sender"], messageId: row["message_id"],
+                recipient: row["recipient"], endpoint: row["endpoint"],
+                priority: Priority(rank: row["priority_rank"]) ?? .routine, attempts: row["attempts"],
+                contentDigest: row["content_digest"], expiresAt: row["expires_at"], sourceFile: row["source_file"],
+                jws: [UInt8](jws)))
+        }
+        return jobs
     }
 
     /// The ids of the next `limit` due deliveries of `endpoint`, in sending order, without

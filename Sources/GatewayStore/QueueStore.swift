@@ -43,7 +43,19 @@ public final class QueueStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if !readOnly {
-                try StoreSchema.migrator().migrate(pool)
+                // Two processes (gatewayd and gatewayctl) may open a new queue at the same
+                // moment; the loser of the race finds the schema made and checks again.
+                var attempt = 0
+                while true {
+                    do {
+                        try StoreSchema.migrator().migrate(pool)
+                        break
+                    } catch let error as DatabaseError where attempt < 5 {
+                        attempt += 1
+                        _ = error
+                        usleep(50_000)
+                    }
+                }
             }
         } catch let error as DatabaseError {
             throw QueueStoreError(.io, "cannot open the queue at \(path): \(error.message ?? error.description)")

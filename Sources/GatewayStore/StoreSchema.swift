@@ -45,7 +45,9 @@ enum StoreSchema {
                 -- that have come due. Partial indexes keep them small whatever the backlog.
                 CREATE INDEX delivery_queued ON delivery(endpoint, priority_rank, id) WHERE state = 'queued';
                 CREATE INDEX delivery_deferred ON delivery(endpoint, priority_rank, next_attempt_at) WHERE state = 'deferred';
-                CREATE INDEX delivery_state ON delivery(state, updated_at);
+                -- Covers queue stats (counts by endpoint and state, pending ages) without
+                -- touching the table; also the operator's filters by state.
+                CREATE INDEX delivery_state ON delivery(state, endpoint, accepted_at);
                 CREATE INDEX delivery_recipient ON delivery(recipient);
 
                 CREATE TABLE attempt (

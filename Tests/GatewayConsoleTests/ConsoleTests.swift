@@ -80,7 +80,8 @@ struct ConsoleTests {
     func steer() throws {
         let g = try Running()
         // Make OLAF unreachable so that new messages wait, then steer them.
-        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":503}"#)
+        // 503 with a long Retry-After: the deliveries stay deferred while we steer them.
+        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":503,"retryAfter":"60"}"#)
         let samples = try Samples.valid()
         for i in 0..<4 {
             let id = String(format: "olaf-%05d", i)

@@ -209,45 +209,49 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         // another process, and deferred deliveries come due.
         let fullScan = Date().timeIntervalSince(lastFullScan) >= 1
         if fullScan { lastFullScan = Date() }
+        var requests: [QueueStore.ClaimRequest] = []
         for name in runtimes.keys.sorted() {
             var r = runtimes[name]!
             defer { runtimes[name] = r }
             let due = r.nextDeferredDue.map { $0 <= now } ?? false
             guard r.wanted || due || fullScan else { continue }
             r.wanted = false
+            if fullScan || due { r.nextDeferredDue = try? store.nextDeferredDue(endpoint: name) }
             // One slot beyond the limit is kept for immediate traffic.
             let limit = r.config.concurrency
             var budget = r.breaker.permits(now: seconds, limit: max(0, limit + 1 - r.inFlight))
-            if let _ = r.limiter { budget = min(budget, r.limiter!.take(now: seconds, limit: budget)) }
+            if r.limiter != nil { budget = min(budget, r.limiter!.take(now: seconds, limit: budget)) }
             guard budget > 0 else {
-                if r.inFlight >= limit { continue }
-                r.wanted = true  // rate-limited or breaker: look again after the wait
+                if r.inFlight < limit { r.wanted = true }  // rate-limited or breaker: look again after the wait
                 continue
             }
-            var jobs: [DeliveryJob] = []
-            do {
-                jobs = try store.claimDue(endpoint: name, limit: 1, now: now, maxRank: 0)
-                let regular = min(budget - jobs.count, limit - r.inFlight - jobs.count)
-                if regular > 0 { jobs += try store.claimDue(endpoint: name, limit: regular, now: now) }
-            } catch {
-                logger.error("cannot claim deliveries", metadata: ["endpoint": "\(name)", "error": "\(error)"])
-                continue
-            }
-            if r.limiter != nil && jobs.count < budget {
-                // Unused tokens are not refunded precisely; a limiter errs on the slow side.
-            }
-            if jobs.count == budget || jobs.count == limit - r.inFlight { r.wanted = true }
-            if fullScan || due { r.nextDeferredDue = try? store.nextDeferredDue(endpoint: name) }
+            requests.append(.init(endpoint: name, immediate: min(1, budget), regular: min(budget, max(0, limit - r.inFlight))))
+        }
+        let claimed: [String: [DeliveryJob]]
+        do {
+            claimed = try store.claimDue(requests, now: now)
+        } catch {
+            logger.error("cannot claim deliveries", metadata: ["error": "\(error)"])
+            return
+        }
+        for request in requests {
+            let jobs = claimed[request.endpoint] ?? []
+            guard var r = runtimes[request.endpoint] else { continue }
+            // A full claim means more may be waiting: look again on the next pass.
+            if jobs.count >= request.regular && request.regular > 0 { r.wanted = true }
             for job in jobs {
                 if let expires = job.expiresAt, expires <= now {
+                    runtimes[request.endpoint] = r
                     record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,
                                      result: .failure(DeliveryFailure(kind: .cancelled, message: "expired")))], expiredAt: now)
+                    r = runtimes[request.endpoint]!
                     continue
                 }
                 r.inFlight += 1
                 r.breaker.started()
                 send(job, endpoint: r.config)
             }
+            runtimes[request.endpoint] = r
         }
         publishBreakers()
     }
