@@ -195,9 +195,25 @@ public final class Gateway: @unchecked Sendable {
                 lastCheckpoint = Date()
             }
             checkBackpressure(config)
+            if Date().timeIntervalSince(lastCertificateCheck) >= 86_400 {
+                lastCertificateCheck = Date()
+                warnAboutCertificates(config)
+            }
             reports.flush()
         } catch {
             logger.error("housekeeping failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Logs a warning for every configured certificate within `certificates.warnDays` of
+    /// its expiry (and an error for an expired one), at start and then daily.
+    private func warnAboutCertificates(_ config: GatewayConfig) {
+        for (use, days, subject) in CertificateExpiry.check(config) where days < config.certificateWarningDays {
+            if days < 0 {
+                logger.error("certificate expired", metadata: ["use": "\(use)", "subject": "\(subject)", "days": "\(days)"])
+            } else {
+                logger.warning("certificate expires soon", metadata: ["use": "\(use)", "subject": "\(subject)", "days": "\(days)"])
+            }
         }
     }
 

@@ -118,3 +118,40 @@ struct ConfigSchemaTests {
         }
     }
 }
+
+@Suite("gatewayd operations", .serialized)
+struct OperationsTests {
+    @Test("backpressure: pickup pauses while the queue is full, files wait in the outbox, and resumes")
+    func backpressure() throws {
+        // Endpoints are unreachable, so deliveries stay pending; at most 3 may be pending.
+        let fixture = try GatewayFixture(extra: "retry:\n  initialBackoff: 10m\n  maxBackoff: 10m\n")
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "  checkpointInterval: 1s", with: "  checkpointInterval: 1s\n  maxPending: 3")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let sample = try Samples.valid().first { $0.1["type"] == "alert" }!.1
+        for i in 0..<3 {
+            try fixture.drop(Samples.bytes(Samples.adapt(sample, unit: "PL-KGP", id: "full-0000\(i)", recipients: ["EU-EUROPOL"])), unit: "PL-KGP", name: "a\(i).json")
+        }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
+        for i in 3..<8 {
+            try fixture.drop(Samples.bytes(Samples.adapt(sample, unit: "PL-KGP", id: "full-0000\(i)", recipients: ["EU-EUROPOL"])), unit: "PL-KGP", name: "a\(i).json")
+        }
+        usleep(2_500_000)
+        #expect(fixture.files(fixture.outbox("PL-KGP")).count == 5, "files wait while paused")
+        #expect(fixture.ctl(["cancel", "--state", "queued", "deferred", "--yes"]).status == 0)
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(daemon.log.contains("pickup resumed"))
+        let store = try QueueStore(path: fixture.queuePath)
+        #expect(try store.stats().messages == 8, "nothing lost")
+    }
+
+    @Test("certificates close to expiry are warned about in the log")
+    func certificateWarnings() throws {
+        let fixture = try GatewayFixture(extra: "certificates:\n  warnDays: 3650\n")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("certificate expires soon") && daemon.log.contains("use=signing") }, "\(daemon.log)")
+    }
+}
