@@ -41,6 +41,7 @@ public final class PickupPipeline: @unchecked Sendable {
     let processor: Locked<PickupProcessor>
     let candidates = BlockingQueue<Candidate>()
     let outcomes = BlockingQueue<Outcome>()
+    let finishing = BlockingQueue<Finish>()
     let inFlight = Locked(Set<String>())
     let paused = Locked<String?>(nil)
     let pauseCondition = NSCondition()
@@ -86,6 +87,13 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         committer.name = "pickup-commit"
         threads.append(committer)
+        finished.enter()
+        let finisher = Thread { [self] in
+            self.finisherLoop()
+            self.finished.leave()
+        }
+        finisher.name = "pickup-finish"
+        threads.append(finisher)
         for t in threads { t.start() }
     }
 
@@ -161,18 +169,46 @@ public final class PickupPipeline: @unchecked Sendable {
     private func committerLoop() {
         while true {
             let batch = outcomes.takeBatch(max: batchSize)
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                finishing.close()
+                return
+            }
             commit(batch)
+        }
+    }
+
+    /// What is left to do for a committed batch: its reports, then its files.
+    struct Finish: Sendable {
+        let toRemove: [Candidate]
+        let keys: [String]
+    }
+
+    /// Runs beside the committer, so that the next batch's transaction overlaps this
+    /// batch's file work: reports written (and flushed) first, then the outbox files
+    /// removed, then the names released for pickup.
+    private func finisherLoop() {
+        while true {
+            let work = finishing.takeBatch(max: 16)
+            if work.isEmpty { return }
+            reports.flush()
+            for finish in work {
+                for candidate in finish.toRemove where !candidate.unit.outbox.remove(candidate.name) {
+                    logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(candidate.name)", "error": "\(String(cString: strerror(errno)))"])
+                }
+            }
+            inFlight.withLock { set in
+                for finish in work { for key in finish.keys { set.remove(key) } }
+            }
         }
     }
 
     private func commit(_ batch: [Outcome]) {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        var tCommit: UInt64 = 0, tReports: UInt64 = 0
+        var tCommit: UInt64 = 0
         defer {
             let ms = { (ns: UInt64) in String(format: "%.1f", Double(ns) / 1e6) }
             let total = DispatchTime.now().uptimeNanoseconds - t0
-            logger.debug("pickup batch", metadata: ["files": "\(batch.count)", "commitMs": "\(ms(tCommit))", "reportsMs": "\(ms(tReports))",
+            logger.debug("pickup batch", metadata: ["files": "\(batch.count)", "commitMs": "\(ms(tCommit))",
                                                     "totalMs": "\(ms(total))", "waiting": "\(outcomes.count)"])
         }
         var accepted: [(Candidate, NewMessage)] = []
@@ -242,19 +278,10 @@ public final class PickupPipeline: @unchecked Sendable {
         if !events.isEmpty {
             do { try store.audit(events) } catch { logger.error("cannot audit refusals", metadata: ["error": "\(error)"]) }
         }
-        // Reports (accepted and duplicates) are written and flushed before the files go.
-        let tr = DispatchTime.now().uptimeNanoseconds
-        reports.flush()
-        tReports = DispatchTime.now().uptimeNanoseconds - tr
-        for candidate in toRemove {
-            if !candidate.unit.outbox.remove(candidate.name) {
-                logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(candidate.name)", "error": "\(String(cString: strerror(errno)))"])
-            }
-        }
-        inFlight.withLock { set in
-            for outcome in batch { set.remove(outcome.candidate.unit.unit + "/" + outcome.candidate.name) }
-        }
+        // The deliveries are durable: delivery may start now. Reports and file removal
+        // follow on the finisher thread (reports before files).
         if !endpoints.isEmpty { onCommitted(endpoints) }
+        finishing.put(Finish(toRemove: toRemove, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
     }
 
     /// Writes NAME.error.json into rejected/ and moves the file beside it, never replacing
