@@ -409,7 +409,9 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         }
         let schedule = reportPending.withLock { p -> Bool in if p { return false }; p = true; return true }
         guard schedule else { return }
-        reportQueue.async { [reports, reportPending] in
+        // A short delay gathers the reports of several passes into one flush (one syncfs,
+        // one transaction) under load.
+        reportQueue.asyncAfter(deadline: .now() + .milliseconds(20)) { [reports, reportPending] in
             reportPending.withLock { $0 = false }
             reports.flush()
         }
