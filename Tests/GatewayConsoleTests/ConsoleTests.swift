@@ -92,6 +92,11 @@ struct ConsoleTests {
         olaf.recipients = ["EU-OLAF"]
         olaf.states = [.deferred]
         #expect(waitUntil(timeout: 20) { (try? store.countDeliveries(olaf)) == 4 })
+        // retry: a deferred delivery is tried again now (and deferred again by the fault).
+        let retried = g.ctl("retry", "olaf-00002")
+        #expect(retried.status == 0 && retried.stdout.contains("retry: 1 delivery changed"), "\(retried.stdout)\(retried.stderr)")
+        #expect(waitUntil(timeout: 20) { (try? store.message("olaf-00002", sender: "PL-CBA"))??.deliveries.first?.attempts.count == 2 })
+        #expect(waitUntil(timeout: 20) { (try? store.countDeliveries(olaf)) == 4 })
         // By filter, without --yes and without a terminal: refused, nothing changed.
         let unconfirmed = g.ctl("hold", "--recipient", "EU-OLAF")
         #expect(unconfirmed.status == 1)
@@ -122,6 +127,7 @@ struct ConsoleTests {
         let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "root"
         #expect(tail.contains { $0["event"] == "held" && $0["actor"]?.stringValue == operatorName && $0["details"]?["reason"] == "investigating OLAF outage" })
         #expect(tail.contains { $0["event"] == "cancelled" })
+        #expect(tail.contains { $0["event"] == "retried" && $0["messageId"] == "olaf-00002" })
         #expect(waitUntil(timeout: 10) { g.fixture.files(g.fixture.reports("PL-CBA")).contains { $0.contains(".cancelled.EU-OLAF") } })
         #expect(g.ctl("audit", "verify").status == 0)
     }
