@@ -107,7 +107,7 @@ let package = Package(
 
         // MARK: tests
         .executableTarget(name: "queue-torture", dependencies: ["GatewayStore", "GatewayModel"], path: "Sources/queue-torture"),
-        .target(name: "GatewayTestSupport", dependencies: ["GatewayJSON"], path: "Tests/GatewayTestSupport"),
+        .target(name: "GatewayTestSupport", dependencies: ["GatewayJSON", "GatewayCrypto"], path: "Tests/GatewayTestSupport"),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayTestSupport", "GatewayJSON"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewayTestSupport", "GatewaySchema", "GatewayJSON"]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayTestSupport", "GatewayCrypto", "GatewayJSON"]),

@@ -1,5 +1,6 @@
 // Keys and certificates from the development PKI: loading, facts, and every bad
 // certificate refused with its reason.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

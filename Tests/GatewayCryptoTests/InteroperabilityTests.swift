@@ -1,6 +1,7 @@
 // Interoperability with an independent implementation: Python's joserfc (on pyca/cryptography).
 // Both directions, all four algorithms. The Python side is a small inline script run with
 // python3; it reads one JSON document on stdin and writes one on stdout.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

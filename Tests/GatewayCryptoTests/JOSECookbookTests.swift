@@ -1,4 +1,5 @@
 // Known-answer JWS from RFC 7520 (JOSE cookbook), RFC 8037 (Ed25519) and RFC 7515 A.3/A.7.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

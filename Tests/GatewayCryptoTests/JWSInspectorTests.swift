@@ -1,4 +1,5 @@
 // The library side of `gatewayctl verify FILE`.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

@@ -1,4 +1,5 @@
 // The gateway's JWS: round trip, header contents, and every refusal the policy promises.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

@@ -7,7 +7,7 @@ enum Vectors {
     static func json(_ relative: String) throws -> JSON {
         let url = TestPaths.vector(relative)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DevPKI.Failure(description: "vector file missing: \(url.path)")
+            throw DevPKIFixture.Failure(description: "vector file missing: \(url.path)")
         }
         return try JSON.parse(Array(data))
     }

@@ -1,6 +1,7 @@
 // Wycheproof (C2SP) signature-verification vectors for the four JWS primitives.
 // Every vector must give its expected result; "acceptable" vectors (none in these files
 // today) would be counted and reported, never silently passed (see docs/signing.md).
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import GatewayJSON

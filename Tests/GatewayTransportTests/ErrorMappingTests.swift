@@ -1,5 +1,6 @@
 // The CURLcode → kind table, as a table: each row is a code libcurl 7.88 can return to the
 // gateway and the kind the delivery engine will act on.
+import GatewayTestSupport
 import Testing
 @testable import GatewayTransport
 

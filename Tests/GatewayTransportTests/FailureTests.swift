@@ -1,6 +1,7 @@
 // Exchanges that fail, each with its kind and within bounded time: refused connections,
 // stalls past the timeout, oversized responses, broken connections, invalid requests,
 // and shutdown or task cancellation while requests are in flight.
+import GatewayTestSupport
 import Foundation
 import Testing
 @testable import GatewayTransport

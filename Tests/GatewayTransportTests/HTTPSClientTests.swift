@@ -1,6 +1,7 @@
 // Exchanges that succeed, against the Python mutual-TLS server on loopback: the request
 // arrives as sent (method, headers, body, our client certificate), responses come back
 // whole, connections are reused, and many concurrent requests each complete once.
+import GatewayTestSupport
 import Foundation
 import GatewayCrypto
 import Testing

@@ -1,5 +1,6 @@
 // Requests through a proxy tunnel (HTTP CONNECT): TLS stays end to end, so the server
 // still sees our client certificate and the proxy sees only ciphertext.
+import GatewayTestSupport
 import Foundation
 import Testing
 @testable import GatewayTransport

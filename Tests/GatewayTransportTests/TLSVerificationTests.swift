@@ -1,6 +1,7 @@
 // Certificates on both sides: the server's must chain to the endpoint's anchors, be valid,
 // name the host and match the pin when one is set; ours must be accepted by the server,
 // and our own unreadable material is a local configuration error.
+import GatewayTestSupport
 import Foundation
 import Testing
 @testable import GatewayTransport

@@ -2,6 +2,7 @@
 // the GIL) is the bottleneck here, so this proves that thousands of requests flow through
 // the engine without loss or stalls, and prints the rate; it does not assert a rate, which
 // would depend on the machine's load.
+import GatewayTestSupport
 import Foundation
 import Testing
 @testable import GatewayTransport
