@@ -60,54 +60,47 @@ struct ActionRunner {
     }
 }
 
-struct HoldCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Hold queued or deferred deliveries (they are not sent until released).")
+/// The options every action command takes.
+struct ActionOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filter: FilterOptions
     @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
     @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Option(help: "Why (kept in the audit log).") var reason: String?
-    func run() throws { try ActionRunner(action: .hold, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+    @Option(help: "Why (kept in the audit log; told to the unit on cancel).") var reason: String?
+
+    func run(_ action: OperatorAction) throws {
+        try ActionRunner(action: action, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run()
+    }
+}
+
+struct HoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Hold queued or deferred deliveries (they are not sent until released).")
+    @OptionGroup var options: ActionOptions
+    func run() throws { try options.run(.hold) }
 }
 
 struct ReleaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "release", abstract: "Release held deliveries back to the queue.")
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var filter: FilterOptions
-    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
-    @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Option(help: "Why (kept in the audit log).") var reason: String?
-    func run() throws { try ActionRunner(action: .release, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+    @OptionGroup var options: ActionOptions
+    func run() throws { try options.run(.release) }
 }
 
 struct RetryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "retry", abstract: "Retry deferred deliveries now instead of at their next attempt time.")
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var filter: FilterOptions
-    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
-    @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Option(help: "Why (kept in the audit log).") var reason: String?
-    func run() throws { try ActionRunner(action: .retry, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+    @OptionGroup var options: ActionOptions
+    func run() throws { try options.run(.retry) }
 }
 
 struct CancelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel deliveries that are not delivered yet (the unit gets a report).")
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var filter: FilterOptions
-    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
-    @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Option(help: "Why (kept in the audit log and told to the unit).") var reason: String?
-    func run() throws { try ActionRunner(action: .cancel, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+    @OptionGroup var options: ActionOptions
+    func run() throws { try options.run(.cancel) }
 }
 
 struct RequeueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "requeue", abstract: "Put failed deliveries back in the queue.",
         discussion: "Example: gatewayctl requeue --recipient EU-FRONTEX --since 2026-11-28 --until 2026-11-29 --yes")
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var filter: FilterOptions
-    @Argument(help: "Message ids, or #DELIVERY numbers.") var ids: [String] = []
-    @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Option(help: "Why (kept in the audit log).") var reason: String?
-    func run() throws { try ActionRunner(action: .requeue, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run() }
+    @OptionGroup var options: ActionOptions
+    func run() throws { try options.run(.requeue) }
 }
