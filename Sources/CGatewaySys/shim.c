@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -14,6 +15,21 @@ int gw_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const
 }
 
 int gw_syncfs(int fd) { return syncfs(fd); }
+
+int gw_open_tmpfile(int dirfd, unsigned int mode) {
+#ifdef O_TMPFILE
+    return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+int gw_link_tmpfile(int fd, int dirfd, const char *name) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
+}
 
 unsigned int gw_in_watch_mask(void) {
     /* MOVED_TO: the write-then-rename a unit is asked to do; CLOSE_WRITE: a unit that

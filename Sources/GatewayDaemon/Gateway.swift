@@ -72,14 +72,19 @@ public final class Gateway: @unchecked Sendable {
 
     /// Starts every part. Throws (and starts nothing further) when a part cannot start.
     public func start() throws {
+        Self.raiseOpenFileLimit()
         ownerLock = try QueueOwnerLock(queuePath: config.queue.path)
         store = try QueueStore(path: config.queue.path)
         let recovered = try store.recoverInterrupted()
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
         spool = try Spool(root: config.spool.directory, units: config.units)
-        reports = ReportWriter(store: store, spool: spool, signer: services.signer, logger: logger)
+        for unit in spool.units.values { unit.reports.removeStaleStaging() }
+        reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)
+        let rewritten = try reports.recover()
+        if rewritten > 0 { logger.notice("accepted reports not yet on disk at the last stop written again", metadata: ["count": "\(rewritten)"]) }
         reports.flush()
+        reports.sync()
         if let make = services.delivery {
             delivery = try make(config, store, reports, logger)
         }
@@ -102,6 +107,14 @@ public final class Gateway: @unchecked Sendable {
         ])
     }
 
+    /// Pickup keeps a staged report open per file in flight: allow what the hard limit allows.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 1 << 16)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     /// Blocks until `requestStop`, then stops cleanly.
     public func runUntilStopped() {
         stopSignal.wait()
@@ -117,6 +130,7 @@ public final class Gateway: @unchecked Sendable {
         pipeline?.stop()
         delivery?.stop()
         reports?.flush()
+        reports?.sync()
         do {
             try store?.audit([AuditEvent("stopped", actor: "gatewayd")])
             try store?.checkpointAudit(signer: services.auditSigner)
@@ -200,6 +214,7 @@ public final class Gateway: @unchecked Sendable {
                 warnAboutCertificates(config)
             }
             reports.flush()
+            reports.sync()
         } catch {
             logger.error("housekeeping failed", metadata: ["error": "\(error)"])
         }

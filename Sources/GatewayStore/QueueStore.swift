@@ -65,8 +65,9 @@ public final class QueueStore: Sendable {
     // MARK: enqueue
 
     /// Commits a batch of accepted messages in ONE transaction (one fsync), each with one
-    /// delivery per route, its audit record and its "accepted" report. Idempotent per
-    /// (sender, messageId): the same content again is a no-op, other content a conflict.
+    /// delivery per route and its audit record. Idempotent per (sender, messageId): the
+    /// same content again is a no-op, other content a conflict. A message that
+    /// `tracksAcceptedReport` (accepted or duplicate) is listed until `confirmDurable`.
     public func enqueue(_ batch: [NewMessage], actor: String = "gatewayd", now: Millis = Date().millis) throws -> [EnqueueOutcome] {
         try pool.write { db in
             var audit = try AuditAppender(db, at: now)
@@ -82,21 +83,28 @@ public final class QueueStore: Sendable {
                 INSERT INTO delivery (message, recipient, endpoint, state, priority_rank, accepted_at, next_attempt_at, updated_at, reason)
                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, 'accepted')
                 """)
+            let trackReport = try db.cachedStatement(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)")
             for message in batch {
                 if let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) {
                     let id: Int64 = existing["id"]
                     let digest: String = existing["content_digest"]
-                    outcomes.append(digest == message.contentDigest ? .duplicate(id: id) : .conflict(id: id, existingDigest: digest))
+                    if digest == message.contentDigest {
+                        if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.execute(arguments: [id, file]) }
+                        outcomes.append(.duplicate(id: id))
+                    } else {
+                        outcomes.append(.conflict(id: id, existingDigest: digest))
+                    }
                     continue
                 }
+                let acceptedAt = message.acceptedAt ?? now
                 try insertMessage.execute(arguments: [
                     message.sender, message.messageId, message.type, message.priority.rawValue,
-                    message.classification.rawValue, message.subject, message.caseReference, message.createdAt, now,
+                    message.classification.rawValue, message.subject, message.caseReference, message.createdAt, acceptedAt,
                     message.expiresAt, message.contentDigest, message.sourceFile, Data(message.jws),
                 ])
                 let id = db.lastInsertedRowID
                 for route in message.routes {
-                    try insertDelivery.execute(arguments: [id, route.recipient, route.endpoint, message.priority.rank, now, now, now])
+                    try insertDelivery.execute(arguments: [id, route.recipient, route.endpoint, message.priority.rank, acceptedAt, now, now])
                 }
                 var details: [String: JSON] = [
                     "type": .string(message.type), "priority": .string(message.priority.rawValue),
@@ -107,10 +115,7 @@ public final class QueueStore: Sendable {
                 ]
                 if let file = message.sourceFile { details["file"] = .string(file) }
                 try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId, details: details), in: db)
-                if let body = message.acceptedReport {
-                    try Self.oweReport(db, unit: message.sender, kind: "accepted", message: id, recipient: nil, body: body, now: now,
-                                       signed: message.acceptedReportName != nil, fileName: message.acceptedReportName)
-                }
+                if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.execute(arguments: [id, file]) }
                 outcomes.append(.accepted(id: id))
             }
             return outcomes
@@ -135,28 +140,46 @@ public final class QueueStore: Sendable {
 
     // MARK: reports owed
 
-    /// Records reports owed to units outside a transition (a duplicate drop's new copy of
-    /// its "accepted" report), with their audit events, in one transaction.
-    public func oweReports(_ reports: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String, fileName: String?)],
-                           events: [AuditEvent] = [], now: Millis = Date().millis) throws {
-        guard !reports.isEmpty || !events.isEmpty else { return }
-        try pool.write { db in
-            for r in reports {
-                try Self.oweReport(db, unit: r.unit, kind: r.kind, message: r.messageRowId, recipient: r.recipient, body: r.body, now: now,
-                                   signed: r.fileName != nil, fileName: r.fileName)
+    /// Accepted reports published but not yet confirmed on disk, oldest first.
+    public func unsyncedAcceptedReports(limit: Int = 500) throws -> [UnsyncedAcceptedReport] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT u.message, u.source_file, m.sender, m.message_id, m.content_digest, m.accepted_at, m.expires_at,
+                       (SELECT group_concat(recipient, char(10)) FROM (SELECT recipient FROM delivery WHERE message = m.id ORDER BY id)) AS recipients
+                FROM accepted_report_unsynced u JOIN message m ON m.id = u.message
+                ORDER BY u.message LIMIT ?
+                """, arguments: [limit])
+            return rows.map { row in
+                let recipients: String? = row["recipients"]
+                return UnsyncedAcceptedReport(messageRowId: row["message"], sourceFile: row["source_file"], sender: row["sender"],
+                                              messageId: row["message_id"], contentDigest: row["content_digest"],
+                                              acceptedAt: row["accepted_at"], expiresAt: row["expires_at"],
+                                              recipients: recipients.map { $0.split(separator: "\n").map(String.init) } ?? [])
             }
-            var audit = try AuditAppender(db, at: now)
-            for event in events { try audit.append(event, in: db) }
+        }
+    }
+
+    /// After a file system sync: these accepted reports and these owed reports are on disk.
+    /// One transaction.
+    public func confirmDurable(acceptedReports: [(messageRowId: Int64, sourceFile: String)], writtenReports: [Int64],
+                               now: Millis = Date().millis) throws {
+        guard !acceptedReports.isEmpty || !writtenReports.isEmpty else { return }
+        try pool.write { db in
+            let forget = try db.cachedStatement(sql: "DELETE FROM accepted_report_unsynced WHERE message = ? AND source_file = ?")
+            for r in acceptedReports { try forget.execute(arguments: [r.messageRowId, r.sourceFile]) }
+            let written = try db.cachedStatement(sql: "UPDATE report SET written_at = ? WHERE id = ?")
+            for id in writtenReports { try written.execute(arguments: [now, id]) }
         }
     }
 
     /// Reports recorded but not yet written to the units' folders, oldest first.
-    public func owedReports(limit: Int = 500) throws -> [OwedReport] {
+    /// `after`: skip those up to this id (written already, awaiting the sync).
+    public func owedReports(limit: Int = 500, after: Int64 = 0) throws -> [OwedReport] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, unit, kind, message, recipient, body, created_at, signed, file_name FROM report
-                WHERE written_at IS NULL ORDER BY id LIMIT ?
-                """, arguments: [limit]).map {
+                WHERE written_at IS NULL AND id > ? ORDER BY id LIMIT ?
+                """, arguments: [after, limit]).map {
                 OwedReport(id: $0["id"], unit: $0["unit"], kind: $0["kind"], messageRowId: $0["message"],
                            recipient: $0["recipient"], body: $0["body"], createdAt: $0["created_at"],
                            signed: $0["signed"], fileName: $0["file_name"])

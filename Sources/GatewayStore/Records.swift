@@ -40,14 +40,16 @@ public struct NewMessage: Sendable {
     /// The spool file it came from, for the reports and the audit trail.
     public var sourceFile: String?
     public var routes: [Route]
-    /// The "accepted" report owed to the unit, if any: the final file content (the
-    /// pickup workers sign it, off the committer's path) and its file name.
-    public var acceptedReport: String?
-    public var acceptedReportName: String?
+    /// When the gateway took it (the accepted report's time); the commit's time if nil.
+    public var acceptedAt: Millis?
+    /// The caller writes an "accepted" report for `sourceFile` itself after the commit:
+    /// the queue remembers it (also for a duplicate) until `confirmDurable` says the report
+    /// is on disk, so that a crash in between has it written again at the next start.
+    public var tracksAcceptedReport: Bool
 
     public init(sender: String, messageId: String, type: String, priority: Priority, classification: Classification,
                 subject: String? = nil, caseReference: String? = nil, createdAt: Millis, expiresAt: Millis? = nil,
-                contentDigest: String, jws: [UInt8], sourceFile: String? = nil, routes: [Route], acceptedReport: String? = nil, acceptedReportName: String? = nil)
+                contentDigest: String, jws: [UInt8], sourceFile: String? = nil, routes: [Route], acceptedAt: Millis? = nil, tracksAcceptedReport: Bool = false)
     {
         self.sender = sender
         self.messageId = messageId
@@ -62,8 +64,8 @@ public struct NewMessage: Sendable {
         self.jws = jws
         self.sourceFile = sourceFile
         self.routes = routes
-        self.acceptedReport = acceptedReport
-        self.acceptedReportName = acceptedReportName
+        self.acceptedAt = acceptedAt
+        self.tracksAcceptedReport = tracksAcceptedReport && sourceFile != nil
     }
 }
 
@@ -148,4 +150,18 @@ public struct OwedReport: Sendable, Equatable {
     /// The body is the final, signed file content.
     public var signed: Bool
     public var fileName: String?
+}
+
+/// An "accepted" report the gateway published but has not yet seen on disk: what is
+/// needed to write it again after a crash.
+public struct UnsyncedAcceptedReport: Sendable, Equatable {
+    public var messageRowId: Int64
+    /// The unit's file the report answers (a duplicate drop may have another name).
+    public var sourceFile: String
+    public var sender: String
+    public var messageId: String
+    public var contentDigest: String
+    public var acceptedAt: Millis
+    public var expiresAt: Millis?
+    public var recipients: [String]
 }

@@ -116,6 +116,18 @@ enum StoreSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v2: accepted reports awaiting their file system sync") { db in
+            // The pickup writes each accepted report itself right after the commit and
+            // flushes the file system about once a second; until then the report is listed
+            // here, and a start after a crash writes it again.
+            try db.execute(sql: """
+                CREATE TABLE accepted_report_unsynced (
+                    message INTEGER NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+                    source_file TEXT NOT NULL,
+                    PRIMARY KEY (message, source_file)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

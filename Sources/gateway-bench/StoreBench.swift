@@ -21,7 +21,7 @@ func runStoreBench(quick: Bool) throws {
             return NewMessage(sender: "PL-KGP", messageId: "bench-\(n)", type: "operational-report", priority: priority,
                               classification: .restricted, subject: nil, createdAt: 0, expiresAt: nil,
                               contentDigest: String(repeating: "0", count: 64), jws: jws, sourceFile: "bench-\(n).json",
-                              routes: [Route(recipient: "EU-EUROPOL", endpoint: endpoint)], acceptedReport: nil)
+                              routes: [Route(recipient: "EU-EUROPOL", endpoint: endpoint)])
         }
     }
 

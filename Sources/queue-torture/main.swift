@@ -21,8 +21,9 @@ while true {
             sender: "PL-KGP", messageId: id, type: "alert", priority: Priority.allCases.randomElement()!,
             classification: .restricted, createdAt: Date().millis, contentDigest: String(repeating: "a", count: 64),
             jws: Array(repeating: 0x41, count: Int.random(in: 100...3000)),
+            sourceFile: "\(id).json",
             routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol"), Route(recipient: "EU-FRONTEX", endpoint: "frontex")],
-            acceptedReport: "{}"))
+            tracksAcceptedReport: true))
     }
     _ = try store.enqueue(batch)
     say(batch.map { "committed \($0.messageId)" }.joined(separator: "\n"))

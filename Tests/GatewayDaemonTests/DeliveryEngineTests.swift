@@ -82,7 +82,7 @@ struct DeliveryEngineTests {
             let keys = try GatewayKeys.load(config)
             signer = keys.messageSigner
             let spool = try Spool(root: config.spool.directory, units: config.units)
-            let reports = ReportWriter(store: store, spool: spool, signer: signer, logger: Logger(label: "test"))
+            let reports = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
             transport = ScriptedTransport(respond: respond)
             engine = try DeliveryEngine(config: config, store: store, reports: reports, transport: transport, logger: Logger(label: "test"))
         }

@@ -16,7 +16,7 @@ func message(_ id: String, sender: String = "PL-KGP", priority: Priority = .rout
     NewMessage(sender: sender, messageId: id, type: "alert", priority: priority, classification: .restricted,
                subject: "s", createdAt: 1_000, expiresAt: expiresAt, contentDigest: digest, jws: Array("jws-\(id)".utf8),
                sourceFile: "\(id).json", routes: recipients.map { Route(recipient: $0.0, endpoint: $0.1) },
-               acceptedReport: #"{"kind":"accepted"}"#)
+               tracksAcceptedReport: true)
 }
 
 /// A keyed-digest twin of the gateway's JWS checkpoint signer: enough to tell a checkpoint

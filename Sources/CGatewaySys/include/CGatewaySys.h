@@ -7,6 +7,12 @@
 int gw_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 /* syncfs(2): flush the file system holding fd. */
 int gw_syncfs(int fd);
+/* open(dirfd, O_TMPFILE|O_WRONLY|O_CLOEXEC): an unnamed file in that directory's file
+   system; -1 with errno (EOPNOTSUPP/EISDIR where the file system lacks it). */
+int gw_open_tmpfile(int dirfd, unsigned int mode);
+/* Gives the unnamed file `fd` the name `name` in `dirfd` (linkat through /proc/self/fd,
+   which needs no privilege); -1 with errno (EEXIST when the name is taken). */
+int gw_link_tmpfile(int fd, int dirfd, const char *name);
 /* IN_ALL_EVENTS-style masks are macros; the ones the watcher uses. */
 unsigned int gw_in_watch_mask(void);
 #endif

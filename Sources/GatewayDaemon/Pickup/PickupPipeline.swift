@@ -2,16 +2,20 @@
 //   PickupPipeline: spool files in, durable signed messages out, nothing lost in between.
 //
 // DESCRIPTION
-//   watcher ──announce──► candidates ──N worker threads (read, parse, validate, sign)──►
-//   results ──committer thread──► ONE queue transaction per batch ──► reports written ──►
-//   outbox files removed.
-//   A file is "in flight" from its announcement until the committer is done with it, so
-//   inotify and the rescan never process it twice at once.
+//   watcher ──announce──► candidates ──N worker threads (read, parse, validate, sign the
+//   message and its accepted report, stage the report file)──► outcomes ──committer
+//   thread──► ONE queue transaction per batch ──finisher thread──► reports published
+//   (named), then outbox files removed.
+//   A file is "in flight" from its announcement until the finisher is done with it, so
+//   inotify and the rescan never process it twice at once. At most `maxInFlight` files
+//   are between a worker and the finisher (each may hold a staged report open).
 //
 // SECURITY
 //   A file leaves outbox/ only after its message is committed (or it has been moved to
-//   rejected/ with its error file). A crash anywhere leaves it in outbox/; the queue's
-//   idempotency check recognises it when it is picked up again.
+//   rejected/ with its error file), and after its accepted report has its name. A crash
+//   anywhere leaves it in outbox/ (the queue's idempotency check recognises it when it is
+//   picked up again, and its report is published again) or, once it is gone, leaves the
+//   report listed as unsynced in the queue until the next file system sync (ReportWriter).
 
 import Foundation
 import GatewayJSON
@@ -27,9 +31,19 @@ public final class PickupPipeline: @unchecked Sendable {
         let announcedAt: UInt64
     }
 
+    enum Result: Sendable {
+        /// Signed, with its accepted report staged (not yet named).
+        case ready(PickupProcessor.Prepared, StagedFile)
+        case refused(Refusal)
+        /// The file disappeared before it could be read.
+        case vanished
+        /// The gateway could not handle it now (the file stays for the next rescan).
+        case retryLater(String)
+    }
+
     struct Outcome: Sendable {
         let candidate: Candidate
-        let result: Result<PickupProcessor.Prepared, Refusal>?  // nil: the file vanished
+        let result: Result
     }
 
     let store: QueueStore
@@ -46,6 +60,9 @@ public final class PickupPipeline: @unchecked Sendable {
     let paused = Locked<String?>(nil)
     let pauseCondition = NSCondition()
     let inFlightWorkers: Locked<Int>
+    /// Files between a worker and the finisher (bounds staged reports and memory).
+    let slots: DispatchSemaphore
+    let maxInFlight: Int
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
     public let stats = Locked((accepted: 0, duplicates: 0, refused: 0))
@@ -62,7 +79,17 @@ public final class PickupPipeline: @unchecked Sendable {
         batchSize = config.spool.batchSize
         workerCount = config.spool.workers
         inFlightWorkers = Locked(config.spool.workers)
+        maxInFlight = Self.maxInFlight(batchSize: config.spool.batchSize)
+        slots = DispatchSemaphore(value: maxInFlight)
         self.onCommitted = onCommitted
+    }
+
+    /// Four batches in flight, within what the process may have open (each holds a staged
+    /// report's descriptor).
+    static func maxInFlight(batchSize: Int) -> Int {
+        var limit = rlimit()
+        let open = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 1024
+        return max(1, min(4 * batchSize, (open - 256) / 2))
     }
 
     /// Replaces the processor (configuration reload: routes, ceilings, lifetimes).
@@ -141,6 +168,7 @@ public final class PickupPipeline: @unchecked Sendable {
     private func workerLoop() {
         while let candidate = candidates.take() {
             waitWhilePaused()
+            slots.wait()
             outcomes.put(Outcome(candidate: candidate, result: prepare(candidate)))
         }
         // The last worker out closes the outcome queue.
@@ -149,19 +177,28 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
 
-    private func prepare(_ c: Candidate) -> Result<PickupProcessor.Prepared, Refusal>? {
+    private func prepare(_ c: Candidate) -> Result {
         if Spool.classify(c.name) == .other {
-            return .failure(Refusal(.file, "the file name must end in .json (write to a dot-prefixed or .tmp name, then rename to NAME.json)"))
+            return .refused(Refusal(.file, "the file name must end in .json (write to a dot-prefixed or .tmp name, then rename to NAME.json)"))
         }
         let bytes: [UInt8]
         do {
             bytes = try c.unit.outbox.readHostileFile(c.name, maxBytes: maxFileSize)
         } catch {
-            if error.reason == .vanished { return nil }
-            return .failure(Refusal(.file, error.description))
+            if error.reason == .vanished { return .vanished }
+            return .refused(Refusal(.file, error.description))
         }
         let processor = self.processor.withLock { $0 }
-        return processor.process(unit: c.unit.unit, file: c.name, bytes: bytes, now: Date().millis)
+        switch processor.process(unit: c.unit.unit, file: c.name, bytes: bytes, now: Date().millis) {
+        case .failure(let refusal):
+            return .refused(refusal)
+        case .success(let prepared):
+            do {
+                return .ready(prepared, try c.unit.reports.stage(prepared.report))
+            } catch {
+                return .retryLater("cannot write the accepted report: \(error)")
+            }
+        }
     }
 
     // MARK: committer
@@ -177,28 +214,53 @@ public final class PickupPipeline: @unchecked Sendable {
         }
     }
 
-    /// What is left to do for a committed batch: its reports, then its files.
+    /// What is left to do for a committed batch: name its reports, then remove its files.
     struct Finish: Sendable {
-        let toRemove: [Candidate]
+        struct Accepted: Sendable {
+            let candidate: Candidate
+            let report: StagedFile
+            let reportName: String
+            let messageRowId: Int64
+        }
+        let accepted: [Accepted]
         let keys: [String]
     }
 
     /// Runs beside the committer, so that the next batch's transaction overlaps this
-    /// batch's file work: reports written (and flushed) first, then the outbox files
-    /// removed, then the names released for pickup.
+    /// batch's file work: each report named first, then its outbox file removed; then the
+    /// names released for pickup.
     private func finisherLoop() {
         while true {
             let work = finishing.takeBatch(max: 16)
             if work.isEmpty { return }
-            reports.flush()
+            var published: [(messageRowId: Int64, sourceFile: String)] = []
+            var units = Set<String>()
             for finish in work {
-                for candidate in finish.toRemove where !candidate.unit.outbox.remove(candidate.name) {
-                    logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(candidate.name)", "error": "\(String(cString: strerror(errno)))"])
+                for a in finish.accepted {
+                    do {
+                        try a.report.publish(as: a.reportName)
+                    } catch {
+                        // Queued, but the unit has no report yet: the file stays, and the
+                        // next rescan finds it a duplicate and writes the report again.
+                        logger.error("cannot write an accepted report; the file stays in the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(error)"])
+                        continue
+                    }
+                    published.append((a.messageRowId, a.candidate.name))
+                    units.insert(a.candidate.unit.unit)
+                    if !a.candidate.unit.outbox.remove(a.candidate.name) {
+                        logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(String(cString: strerror(errno)))"])
+                    }
                 }
             }
+            reports.published(accepted: published, units: units)
+            var released = 0
             inFlight.withLock { set in
-                for finish in work { for key in finish.keys { set.remove(key) } }
+                for finish in work {
+                    for key in finish.keys { set.remove(key) }
+                    released += finish.keys.count
+                }
             }
+            for _ in 0..<released { slots.signal() }
         }
     }
 
@@ -211,39 +273,39 @@ public final class PickupPipeline: @unchecked Sendable {
             logger.debug("pickup batch", metadata: ["files": "\(batch.count)", "commitMs": "\(ms(tCommit))",
                                                     "totalMs": "\(ms(total))", "waiting": "\(outcomes.count)"])
         }
-        var accepted: [(Candidate, NewMessage)] = []
+        var ready: [(Candidate, PickupProcessor.Prepared, StagedFile)] = []
         var refused: [(Candidate, Refusal)] = []
-        var vanished: [Candidate] = []
         for outcome in batch {
             switch outcome.result {
-            case .success(let prepared)?: accepted.append((outcome.candidate, prepared.message))
-            case .failure(let refusal)?: refused.append((outcome.candidate, refusal))
-            case nil: vanished.append(outcome.candidate)
+            case .ready(let prepared, let staged): ready.append((outcome.candidate, prepared, staged))
+            case .refused(let refusal): refused.append((outcome.candidate, refusal))
+            case .vanished: break
+            case .retryLater(let why):
+                logger.error("file left in the outbox for the next rescan", metadata: ["unit": "\(outcome.candidate.unit.unit)", "file": "\(outcome.candidate.name)", "reason": "\(why)"])
             }
         }
-        var toRemove: [Candidate] = []
+        var accepted: [Finish.Accepted] = []
         var endpoints = Set<String>()
-        var duplicates: [(unit: String, kind: String, messageRowId: Int64?, recipient: String?, body: String, fileName: String?)] = []
         var duplicateEvents: [AuditEvent] = []
-        if !accepted.isEmpty {
+        if !ready.isEmpty {
             do {
                 let tc = DispatchTime.now().uptimeNanoseconds
-                let results = try store.enqueue(accepted.map(\.1))
+                let results = try store.enqueue(ready.map(\.1.message))
                 tCommit = DispatchTime.now().uptimeNanoseconds - tc
+                var newlyAccepted = 0
                 for (i, result) in results.enumerated() {
-                    let (candidate, message) = accepted[i]
+                    let (candidate, prepared, staged) = ready[i]
+                    let message = prepared.message
                     switch result {
-                    case .accepted:
-                        toRemove.append(candidate)
+                    case .accepted(let id):
+                        newlyAccepted += 1
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id))
                         endpoints.formUnion(message.routes.map(\.endpoint))
                         logger.info("accepted", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
                                                            "messageId": "\(message.messageId)", "recipients": "\(message.routes.count)",
                                                            "priority": "\(message.priority.rawValue)"])
                     case .duplicate(let id):
-                        toRemove.append(candidate)
-                        if let body = message.acceptedReport {
-                            duplicates.append((message.sender, "accepted", id, nil, body, message.acceptedReportName))
-                        }
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id))
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))
                         logger.notice("duplicate of a queued message, file removed", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)", "messageId": "\(message.messageId)"])
@@ -252,36 +314,37 @@ public final class PickupPipeline: @unchecked Sendable {
                                                            at: "/messageId", messageId: message.messageId)))
                     }
                 }
-                stats.withLock { $0.accepted += results.filter { if case .accepted = $0 { return true }; return false }.count }
-                stats.withLock { $0.duplicates += duplicates.count }
-                if !duplicates.isEmpty || !duplicateEvents.isEmpty { try store.oweReports(duplicates, events: duplicateEvents) }
+                stats.withLock {
+                    $0.accepted += newlyAccepted
+                    $0.duplicates += duplicateEvents.count
+                }
             } catch {
                 // Nothing was committed: the files stay in the outbox and come back with the rescan.
-                logger.error("queue commit failed; files stay in the outbox", metadata: ["error": "\(error)", "files": "\(accepted.count)"])
+                logger.error("queue commit failed; files stay in the outbox", metadata: ["error": "\(error)", "files": "\(ready.count)"])
                 accepted.removeAll()
             }
         }
         // Refusals: error file into rejected/, then the file beside it, then the audit.
-        var events: [AuditEvent] = []
+        var events: [AuditEvent] = duplicateEvents
         for (candidate, refusal) in refused {
             do {
                 let moved = try reject(candidate, refusal)
                 events.append(AuditEvent("refused", actor: "gatewayd", sender: candidate.unit.unit, messageId: refusal.messageId,
                                          details: ["file": .string(candidate.name), "rejectedAs": .string(moved), "stage": .string(refusal.stage.rawValue),
                                                    "where": .string(refusal.items.first?.instanceLocation ?? "")]))
+                stats.withLock { $0.refused += 1 }
                 logger.notice("refused", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)", "reason": "\(refusal.summary)"])
             } catch {
                 logger.error("cannot move a refused file to rejected/; it stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
             }
         }
-        stats.withLock { $0.refused += events.count }
         if !events.isEmpty {
-            do { try store.audit(events) } catch { logger.error("cannot audit refusals", metadata: ["error": "\(error)"]) }
+            do { try store.audit(events) } catch { logger.error("cannot audit refusals and duplicates", metadata: ["error": "\(error)"]) }
         }
         // The deliveries are durable: delivery may start now. Reports and file removal
         // follow on the finisher thread (reports before files).
         if !endpoints.isEmpty { onCommitted(endpoints) }
-        finishing.put(Finish(toRemove: toRemove, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
+        finishing.put(Finish(accepted: accepted, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
     }
 
     /// Writes NAME.error.json into rejected/ and moves the file beside it, never replacing

@@ -44,6 +44,9 @@ public struct PickupProcessor: Sendable {
     /// A message ready for the queue.
     public struct Prepared: Sendable {
         public var message: NewMessage
+        /// The signed "accepted" report and its file name.
+        public var report: [UInt8]
+        public var reportName: String
     }
 
     public func process(unit: String, file: String, bytes: [UInt8], now: Int64) -> Result<Prepared, Refusal> {
@@ -137,16 +140,12 @@ public struct PickupProcessor: Sendable {
             return .failure(Refusal(.signing, "the gateway could not sign the message (\(error)); it will be retried when the file is dropped again",
                                     messageId: messageId))
         }
-        let report: JSON = [
-            "kind": "accepted", "gateway": .string(gatewayId), "messageId": .string(messageId), "sender": .string(sender),
-            "file": .string(file), "digest": .string(digest), "at": .string(RFC3339.format(millis: now)),
-            "recipients": .array(routed.map { .string($0.recipient) }),
-            "expiresAt": .string(RFC3339.format(millis: expiresAt)),
-        ]
+        let report = ReportWriter.acceptedBody(gatewayId: gatewayId, messageId: messageId, sender: sender, file: file, digest: digest,
+                                               at: now, recipients: routed.map(\.recipient), expiresAt: expiresAt)
         // The accepted report is signed here, on the worker, not on the committer's path.
-        let signedReport: String
+        let signedReport: [UInt8]
         do {
-            signedReport = String(decoding: try signer.sign(payload: try report.canonicalBytes()), as: UTF8.self)
+            signedReport = try signer.sign(payload: try report.canonicalBytes())
         } catch {
             return .failure(Refusal(.signing, "the gateway could not sign the accepted report (\(error))", messageId: messageId))
         }
@@ -154,7 +153,7 @@ public struct PickupProcessor: Sendable {
             sender: sender, messageId: messageId, type: type, priority: priority, classification: classification,
             subject: message["subject"]?.stringValue, caseReference: message["caseReference"]?.stringValue,
             createdAt: createdAt, expiresAt: expiresAt, contentDigest: digest, jws: jws, sourceFile: file,
-            routes: routed, acceptedReport: signedReport,
-            acceptedReportName: ReportWriter.name(file: file, kind: "accepted", recipient: nil))))
+            routes: routed, acceptedAt: now, tracksAcceptedReport: true),
+            report: signedReport, reportName: ReportWriter.name(file: file, kind: "accepted", recipient: nil)))
     }
 }

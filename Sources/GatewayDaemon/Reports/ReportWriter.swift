@@ -1,18 +1,26 @@
 // NAME
-//   ReportWriter: writes the reports owed to units into SPOOL/<unit>/reports/.
+//   ReportWriter: writes the reports owed to units into SPOOL/<unit>/reports/, and makes
+//   them durable.
 //
 // DESCRIPTION
-//   Reports are recorded in the queue in the same transaction as the change they report
-//   (accepted, delivered, failed, expired, cancelled); this writes them out afterwards
-//   (transactional outbox): sign as the gateway (JWS, flattened JSON), write atomically,
-//   one syncfs for the batch, then mark them written. A crash in between only means a
-//   report is written twice (same name, same content apart from the signing time).
+//   Two kinds of report reach the units' folders:
+//   - "accepted": signed and staged by the pickup workers, published by the pickup right
+//     after the commit (`published(accepted:)`); the queue lists them as unsynced.
+//   - delivered, failed, expired, cancelled: recorded in the queue in the same transaction
+//     as the change they report (transactional outbox); `flush` signs them (on every
+//     core), writes them and remembers them.
+//   `sync` (housekeeping, about once a second, and at stop) flushes the file system once
+//   and only then tells the queue that what was written is on disk. A crash before that
+//   means a report is written again at the next start (`recover`): same name, same
+//   content apart from the signature. One flush a second instead of one per batch keeps
+//   the disk out of the pickup's and the delivery's way.
 //
 //   Name: <file stem>.<kind>.json for acceptance, <file stem>.<kind>.<RECIPIENT>.json for
 //   per-recipient outcomes, where the stem is the unit's own file name without ".json".
 
 import Foundation
 import GatewayJSON
+import GatewayModel
 import GatewayStore
 import Logging
 
@@ -20,63 +28,185 @@ public final class ReportWriter: Sendable {
     let store: QueueStore
     let spool: Spool
     let signer: any GatewaySigning
+    let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
+    private let syncing = NSLock()
 
-    public init(store: QueueStore, spool: Spool, signer: any GatewaySigning, logger: Logger) {
+    /// Written or published since the last sync, and the highest owed-report id written.
+    private struct Unsynced {
+        var accepted: [(messageRowId: Int64, sourceFile: String)] = []
+        var written: [Int64] = []
+        var highWater: Int64 = 0
+        var units: Set<String> = []
+    }
+    private let unsynced = Locked(Unsynced())
+
+    public init(store: QueueStore, spool: Spool, signer: any GatewaySigning, gatewayId: String, logger: Logger) {
         self.store = store
         self.spool = spool
         self.signer = signer
+        self.gatewayId = gatewayId
         self.logger = logger
     }
 
-    /// Writes everything owed now. Returns how many reports were written. Concurrent calls
-    /// collapse into one (the second returns 0 at once).
+    /// The body of an "accepted" report (signed by the pickup workers, or again by `recover`).
+    public static func acceptedBody(gatewayId: String, messageId: String, sender: String, file: String, digest: String,
+                                    at: Millis, recipients: [String], expiresAt: Millis?) -> JSON {
+        var body: [String: JSON] = [
+            "kind": "accepted", "gateway": .string(gatewayId), "messageId": .string(messageId), "sender": .string(sender),
+            "file": .string(file), "digest": .string(digest), "at": .string(RFC3339.format(millis: at)),
+            "recipients": .array(recipients.map(JSON.string)),
+        ]
+        if let expiresAt { body["expiresAt"] = .string(RFC3339.format(millis: expiresAt)) }
+        return .object(body)
+    }
+
+    /// The pickup published these accepted reports (queued or duplicate messages).
+    public func published(accepted: [(messageRowId: Int64, sourceFile: String)], units: Set<String>) {
+        guard !accepted.isEmpty else { return }
+        unsynced.withLock {
+            $0.accepted.append(contentsOf: accepted)
+            $0.units.formUnion(units)
+        }
+    }
+
+    /// Writes everything owed now (without waiting for the disk: see `sync`). Returns how
+    /// many reports were written. Concurrent calls collapse into one (the second returns 0).
     @discardableResult
     public func flush() -> Int {
         guard busy.withLock({ b -> Bool in if b { return false }; b = true; return true }) else { return 0 }
         defer { busy.withLock { $0 = false } }
         var total = 0
         while true {
+            let after = unsynced.withLock { $0.highWater }
             let owed: [OwedReport]
             do {
-                owed = try store.owedReports(limit: 500)
+                owed = try store.owedReports(limit: 500, after: after)
             } catch {
                 logger.error("cannot read owed reports", metadata: ["error": "\(error)"])
                 return total
             }
             if owed.isEmpty { return total }
-            var written: [Int64] = []
-            var touched: [SpoolUnit] = []
-            for report in owed {
-                guard let unit = spool.units[report.unit] else {
-                    logger.warning("report owed to a unit not in the configuration; kept", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
-                    continue
+            // Sign on every core: the owed reports of a busy delivery come in hundreds.
+            let files = Locked([(Int, String, [UInt8])?](repeating: nil, count: owed.count))
+            let chunks = min(owed.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                var i = chunk
+                while i < owed.count {
+                    if let file = prepare(owed[i]) { files.withLock { $0[i] = (i, file.0, file.1) } }
+                    i += chunks
                 }
+            }
+            var written: [Int64] = []
+            var units: Set<String> = []
+            for case let (i, name, bytes)? in files.withLock({ $0 }) {
+                let report = owed[i]
+                guard let unit = spool.units[report.unit] else { continue }
                 do {
-                    if report.signed, let name = report.fileName {
-                        try unit.reports.writeAtomically(Self.sanitize(name), Array(report.body.utf8))
-                    } else {
-                        let body = try JSON.parse(report.body)
-                        let signed = try signer.sign(payload: try body.canonicalBytes())
-                        try unit.reports.writeAtomically(Self.fileName(report, body: body), signed)
-                    }
+                    try unit.reports.stage(bytes).publish(as: name)
                     written.append(report.id)
-                    if !touched.contains(where: { $0 === unit }) { touched.append(unit) }
+                    units.insert(report.unit)
                 } catch {
                     logger.error("cannot write report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
                 }
             }
-            // One flush of the file system for the whole batch, before the queue says "written".
-            for unit in touched { unit.reports.syncFileSystem() }
-            do {
-                try store.markReportsWritten(written)
-            } catch {
-                logger.error("cannot mark reports written", metadata: ["error": "\(error)"])
-                return total
+            unsynced.withLock {
+                $0.written.append(contentsOf: written)
+                $0.units.formUnion(units)
+                $0.highWater = max($0.highWater, owed.last!.id)
             }
             total += written.count
-            if written.count < owed.count { return total }  // the rest failed; try again later
+            if owed.count < 500 { return total }
+        }
+    }
+
+    /// The file name and signed content of one owed report; nil (logged) when it cannot be made.
+    private func prepare(_ report: OwedReport) -> (String, [UInt8])? {
+        guard spool.units[report.unit] != nil else {
+            logger.warning("report owed to a unit not in the configuration; kept", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+            return nil
+        }
+        do {
+            if report.signed, let name = report.fileName { return (Self.sanitize(name), Array(report.body.utf8)) }
+            let body = try JSON.parse(report.body)
+            return (Self.fileName(report, body: body), try signer.sign(payload: try body.canonicalBytes()))
+        } catch {
+            logger.error("cannot sign report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Flushes the file system once for everything written since the last sync, then tells
+    /// the queue. Owed reports that could not be written are tried again afterwards.
+    public func sync() {
+        syncing.lock()
+        defer { syncing.unlock() }
+        let pending = unsynced.withLock { u -> Unsynced in
+            let taken = u
+            u.accepted = []
+            u.written = []
+            u.units = []
+            return taken
+        }
+        guard !pending.accepted.isEmpty || !pending.written.isEmpty else {
+            unsynced.withLock { if $0.written.isEmpty { $0.highWater = 0 } }
+            return
+        }
+        syncFileSystems(units: pending.units)
+        do {
+            try store.confirmDurable(acceptedReports: pending.accepted, writtenReports: pending.written)
+        } catch {
+            // Not confirmed: written again at the next start (harmless) unless a later sync confirms.
+            logger.error("cannot confirm reports on disk", metadata: ["error": "\(error)"])
+            unsynced.withLock {
+                $0.accepted.append(contentsOf: pending.accepted)
+                $0.written.append(contentsOf: pending.written)
+                $0.units.formUnion(pending.units)
+            }
+            return
+        }
+        // Everything up to the high-water mark is now either on disk or failed: look again
+        // from the start so that failed ones are retried.
+        unsynced.withLock { if $0.written.isEmpty { $0.highWater = 0 } }
+    }
+
+    private func syncFileSystems(units: Set<String>) {
+        var devices = Set<UInt64>()
+        for name in units.sorted() {
+            guard let unit = spool.units[name] else { continue }
+            var st = stat()
+            if fstat(unit.reports.fd, &st) == 0, !devices.insert(UInt64(st.st_dev)).inserted { continue }
+            unit.reports.syncFileSystem()
+        }
+    }
+
+    /// At start: writes again the accepted reports a crash may have lost (published but not
+    /// confirmed on disk), then syncs. Returns how many.
+    @discardableResult
+    public func recover() throws -> Int {
+        var total = 0
+        while true {
+            let lost = try store.unsyncedAcceptedReports(limit: 500)
+            if lost.isEmpty { return total }
+            var done: [(messageRowId: Int64, sourceFile: String)] = []
+            var units: Set<String> = []
+            for r in lost {
+                guard let unit = spool.units[r.sender] else {
+                    logger.warning("accepted report for a unit not in the configuration; dropped", metadata: ["unit": "\(r.sender)", "messageId": "\(r.messageId)"])
+                    done.append((r.messageRowId, r.sourceFile))
+                    continue
+                }
+                let body = Self.acceptedBody(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
+                                             digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
+                let signed = try signer.sign(payload: try body.canonicalBytes())
+                try unit.reports.stage(signed).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
+                done.append((r.messageRowId, r.sourceFile))
+                units.insert(r.sender)
+            }
+            syncFileSystems(units: units)
+            try store.confirmDurable(acceptedReports: done, writtenReports: [])
+            total += lost.count
         }
     }
 

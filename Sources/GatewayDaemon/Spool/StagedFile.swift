@@ -1,0 +1,127 @@
+// NAME
+//   StagedFile: a file written now and given its name later, or never.
+//
+// DESCRIPTION
+//   The pickup workers write each accepted report before the queue commits its message;
+//   the finisher names it once the commit is durable. Where the file system offers
+//   O_TMPFILE the staged file has no name at all until it is published (linkat), so a
+//   crash leaves nothing behind; elsewhere it is a dot-prefixed temporary that publish
+//   renames and `DirectoryHandle.removeStaleStaging()` clears at start.
+//   Publishing never shows a partial file: the content is complete before the name
+//   appears, and an existing file of that name is replaced in one rename.
+//
+// SECURITY
+//   Created with O_EXCL (named fallback) or O_TMPFILE, relative to a directory descriptor;
+//   nothing is followed. Durability is the caller's (one syncfs for many files).
+
+import CGatewaySys
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class StagedFile: @unchecked Sendable {
+    // The descriptor and the temporary name are owned here and released exactly once
+    // (publish or deinit); a staged file is handed from one thread to the next, never shared.
+    let directory: DirectoryHandle
+    private var fd: Int32
+    private var tempName: String?
+    public private(set) var published = false
+
+    /// The prefix of fallback temporaries (cleared at start).
+    static let stagingPrefix = ".gw-staged-"
+    private static let counter = Locked(0)
+    /// Tests force the named fallback to cover file systems without O_TMPFILE.
+    nonisolated(unsafe) static var forceNamedFallback = false
+
+    init(directory: DirectoryHandle, bytes: [UInt8], mode: mode_t) throws {
+        self.directory = directory
+        var fd: Int32 = Self.forceNamedFallback ? -1 : gw_open_tmpfile(directory.fd, UInt32(mode))
+        var tempName: String? = nil
+        if fd < 0 {
+            let n = Self.counter.withLock { c -> Int in c += 1; return c }
+            let name = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
+            fd = openat(directory.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            guard fd >= 0 else {
+                throw SafeFileError(reason: .unreadable, description: "cannot create a file in \(directory.path): \(String(cString: strerror(errno)))")
+            }
+            tempName = name
+        }
+        self.fd = fd
+        self.tempName = tempName
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                release()
+                throw SafeFileError(reason: .unreadable, description: "cannot write in \(directory.path): \(String(cString: strerror(e)))")
+            }
+            written += n
+        }
+        if tempName != nil {
+            close(fd)
+            self.fd = -1
+        }
+    }
+
+    deinit { release() }
+
+    /// Gives the file its name, replacing a file of that name if there is one.
+    public func publish(as name: String) throws {
+        precondition(!published, "a staged file is published once")
+        if let tempName {
+            guard renameat(directory.fd, tempName, directory.fd, name) == 0 else {
+                throw SafeFileError(reason: .unreadable, description: "cannot rename to \(directory.path)/\(name): \(String(cString: strerror(errno)))")
+            }
+            self.tempName = nil
+        } else if gw_link_tmpfile(fd, directory.fd, name) != 0 {
+            guard errno == EEXIST else {
+                throw SafeFileError(reason: .unreadable, description: "cannot create \(directory.path)/\(name): \(String(cString: strerror(errno)))")
+            }
+            // The name is taken (a report written again): link beside it, then replace it.
+            let n = Self.counter.withLock { c -> Int in c += 1; return c }
+            let beside = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
+            guard gw_link_tmpfile(fd, directory.fd, beside) == 0 else {
+                throw SafeFileError(reason: .unreadable, description: "cannot create a file in \(directory.path): \(String(cString: strerror(errno)))")
+            }
+            guard renameat(directory.fd, beside, directory.fd, name) == 0 else {
+                let e = errno
+                unlinkat(directory.fd, beside, 0)
+                throw SafeFileError(reason: .unreadable, description: "cannot rename to \(directory.path)/\(name): \(String(cString: strerror(e)))")
+            }
+        }
+        published = true
+        release()
+    }
+
+    private func release() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        if let tempName {
+            unlinkat(directory.fd, tempName, 0)
+            self.tempName = nil
+        }
+    }
+}
+
+extension DirectoryHandle {
+    /// Writes `bytes` into a file without a (visible) name yet; see StagedFile.
+    public func stage(_ bytes: [UInt8], mode: mode_t = 0o640) throws -> StagedFile {
+        try StagedFile(directory: self, bytes: bytes, mode: mode)
+    }
+
+    /// Removes temporaries a crash left behind (the named fallback of StagedFile and
+    /// writeAtomically's). Returns how many.
+    @discardableResult
+    public func removeStaleStaging() -> Int {
+        var removed = 0
+        for name in entries() where name.hasPrefix(StagedFile.stagingPrefix) || (name.hasPrefix(".") && name.hasSuffix(".tmp")) {
+            if unlinkat(fd, name, 0) == 0 { removed += 1 }
+        }
+        return removed
+    }
+}
