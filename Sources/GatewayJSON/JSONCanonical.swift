@@ -44,42 +44,73 @@ enum JSONWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in sortedKeys(members).enumerated() {
+            for (i, member) in sortedMembers(members).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out)
+                writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                try writeCanonical(members[key]!, into: &out)
+                try writeCanonical(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Members in RFC 8785 order: by the UTF-16 code units of their names.
+    static func sortedMembers(_ members: [String: JSON]) -> [(key: String, value: JSON)] {
+        var list = Array(members)
+        list.sort { precedesInUTF16($0.key, $1.key) }
+        return list
+    }
+
     /// Keys in RFC 8785 order: by UTF-16 code units.
     static func sortedKeys(_ members: [String: JSON]) -> [String] {
-        members.keys.sorted { a, b in
-            // Fast path: pure ASCII compares the same in UTF-8 and UTF-16.
-            a.utf16.lexicographicallyPrecedes(b.utf16)
+        members.keys.sorted(by: precedesInUTF16)
+    }
+
+    /// UTF-16 code unit order. UTF-8 byte order is code point order, which is the same
+    /// except where a character from U+E000...U+FFFF meets one beyond U+FFFF (a
+    /// surrogate pair sorts below U+E000 in UTF-16): only then compare UTF-16 units.
+    static func precedesInUTF16(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        let byBytes: Bool? = a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n && x[i] == y[i] { i += 1 }
+                if i == n { return x.count < y.count }
+                // Lead bytes 0xEE/0xEF start U+E000...U+FFFF; 0xF0... start U+10000 and up.
+                if x[i] >= 0xEE && y[i] >= 0xEE { return nil }
+                return x[i] < y[i]
+            }
         }
+        if let byBytes { return byBytes }
+        return a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
+        var s = s
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x08: out.append(0x5C); out.append(UInt8(ascii: "b"))
-            case 0x0C: out.append(0x5C); out.append(UInt8(ascii: "f"))
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
-            default: out.append(byte)
+        s.withUTF8 { bytes in
+            // Copy runs that need no escape in one go.
+            var start = 0
+            for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
+                start = i + 1
+                switch byte {
+                case 0x22: out.append(0x5C); out.append(0x22)
+                case 0x5C: out.append(0x5C); out.append(0x5C)
+                case 0x08: out.append(0x5C); out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(0x5C); out.append(UInt8(ascii: "f"))
+                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                            hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+                }
             }
+            if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
         }
         out.append(UInt8(ascii: "\""))
     }

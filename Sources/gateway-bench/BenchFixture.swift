@@ -117,9 +117,19 @@ final class BenchFixture {
         daemon = nil
     }
 
+    /// Stops the daemon; the files go at the end of the run (`removeAll`): deleting tens
+    /// of thousands of files slows the next suite's file creation on this machine's ext4
+    /// (it skips recently freed inodes one by one), which would blame the gateway for the
+    /// harness.
     func cleanUp() {
         stopDaemon()
-        try? FileManager.default.removeItem(at: root)
+        Self.leftovers.withLock { $0.append(root) }
+    }
+
+    static let leftovers = BenchLocked<[URL]>([])
+
+    static func removeAll() {
+        for root in leftovers.withLock({ $0 }) { try? FileManager.default.removeItem(at: root) }
     }
 }
 
@@ -134,4 +144,15 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
     return sorted[max(0, min(sorted.count - 1, rank))]
+}
+
+final class BenchLocked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
 }

@@ -18,6 +18,8 @@ for (name, run) in suites where selected.isEmpty || selected.contains(name) {
         try run(quick)
     } catch {
         FileHandle.standardError.write("bench \(name) failed: \(error)\n".data(using: .utf8)!)
+        BenchFixture.removeAll()
         exit(1)
     }
 }
+BenchFixture.removeAll()

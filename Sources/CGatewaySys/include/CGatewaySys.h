@@ -13,6 +13,9 @@ int gw_open_tmpfile(int dirfd, unsigned int mode);
 /* Gives the unnamed file `fd` the name `name` in `dirfd` (linkat through /proc/self/fd,
    which needs no privilege); -1 with errno (EEXIST when the name is taken). */
 int gw_link_tmpfile(int fd, int dirfd, const char *name);
+/* Sets FS_TOPDIR_FL (chattr +T) on the directory `fd`: ext4 then spreads the directories
+   made in it over the file system as it does top-level ones. 0, or -1 with errno. */
+int gw_set_topdir(int fd);
 /* IN_ALL_EVENTS-style masks are macros; the ones the watcher uses. */
 unsigned int gw_in_watch_mask(void);
 #endif

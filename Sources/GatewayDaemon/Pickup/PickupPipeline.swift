@@ -194,7 +194,7 @@ public final class PickupPipeline: @unchecked Sendable {
             return .refused(refusal)
         case .success(let prepared):
             do {
-                return .ready(prepared, try c.unit.reports.stage(prepared.report))
+                return .ready(prepared, try c.unit.reports.stage(prepared.report, in: c.unit.staging))
             } catch {
                 return .retryLater("cannot write the accepted report: \(error)")
             }

@@ -104,7 +104,7 @@ public final class ReportWriter: Sendable {
                 let report = owed[i]
                 guard let unit = spool.units[report.unit] else { continue }
                 do {
-                    try unit.reports.stage(bytes).publish(as: name)
+                    try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
                     written.append(report.id)
                     units.insert(report.unit)
                 } catch {
@@ -200,7 +200,7 @@ public final class ReportWriter: Sendable {
                 let body = Self.acceptedBody(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
                                              digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
                 let signed = try signer.sign(payload: try body.canonicalBytes())
-                try unit.reports.stage(signed).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
+                try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
                 done.append((r.messageRowId, r.sourceFile))
                 units.insert(r.sender)
             }

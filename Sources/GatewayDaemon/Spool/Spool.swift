@@ -5,7 +5,13 @@
 //   SPOOL/<UNIT>/outbox, rejected, reports, inbox. Created at start when missing (mode
 //   0770: the deployment gives each unit's folder to that unit's group). Every folder is
 //   held open by descriptor and checked to be a real directory, not a link.
+//   SPOOL/.staging/files (mode 0700, the gateway's own): reports are written there as
+//   unnamed files (O_TMPFILE) and linked into a unit's reports/ when they are due. The
+//   folder is made under a "top directory" (chattr +T), so ext4 places it away from the
+//   outboxes: without a journal, ext4 skips every recently freed inode of a group one by
+//   one when it allocates, and the outboxes free one inode per message.
 
+import CGatewaySys
 import Foundation
 
 public final class SpoolUnit: Sendable {
@@ -14,8 +20,11 @@ public final class SpoolUnit: Sendable {
     public let rejected: DirectoryHandle
     public let reports: DirectoryHandle
     public let inbox: DirectoryHandle
+    /// Where this unit's reports are staged: the spool's staging folder when it is on the
+    /// same file system as reports/, else reports/ itself.
+    public let staging: DirectoryHandle
 
-    init(root: String, unit: String) throws {
+    init(root: String, unit: String, staging: DirectoryHandle?) throws {
         self.unit = unit
         let base = root + "/" + unit
         for sub in ["", "/outbox", "/rejected", "/reports", "/inbox"] {
@@ -25,6 +34,12 @@ public final class SpoolUnit: Sendable {
         rejected = try DirectoryHandle(path: base + "/rejected")
         reports = try DirectoryHandle(path: base + "/reports")
         inbox = try DirectoryHandle(path: base + "/inbox")
+        var a = stat(), b = stat()
+        if let staging, fstat(staging.fd, &a) == 0, fstat(reports.fd, &b) == 0, a.st_dev == b.st_dev {
+            self.staging = staging
+        } else {
+            self.staging = reports
+        }
     }
 }
 
@@ -35,9 +50,28 @@ public final class Spool: Sendable {
     public init(root: String, units: [String]) throws {
         self.root = root
         try Spool.ensureDirectory(root)
+        let staging = Spool.openStaging(root: root)
         var map: [String: SpoolUnit] = [:]
-        for unit in units { map[unit] = try SpoolUnit(root: root, unit: unit) }
+        for unit in units { map[unit] = try SpoolUnit(root: root, unit: unit, staging: staging) }
         self.units = map
+    }
+
+    /// SPOOL/.staging/files, made under a top directory; nil (reports staged in place) when
+    /// it cannot be made.
+    static func openStaging(root: String) -> DirectoryHandle? {
+        let top = root + "/.staging"
+        do {
+            if mkdir(top, 0o700) == 0 {
+                if let dir = try? DirectoryHandle(path: top) { _ = gw_set_topdir(dir.fd) }
+            }
+            let files = top + "/files"
+            guard mkdir(files, 0o700) == 0 || errno == EEXIST else { return nil }
+            let handle = try DirectoryHandle(path: files)
+            handle.removeStaleStaging()
+            return handle
+        } catch {
+            return nil
+        }
     }
 
     static func ensureDirectory(_ path: String) throws {

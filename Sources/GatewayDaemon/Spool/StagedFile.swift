@@ -34,9 +34,10 @@ public final class StagedFile: @unchecked Sendable {
     /// Tests force the named fallback to cover file systems without O_TMPFILE.
     nonisolated(unsafe) static var forceNamedFallback = false
 
-    init(directory: DirectoryHandle, bytes: [UInt8], mode: mode_t) throws {
+    /// `staging`: where the unnamed file is made (same file system as `directory`).
+    init(directory: DirectoryHandle, staging: DirectoryHandle, bytes: [UInt8], mode: mode_t) throws {
         self.directory = directory
-        var fd: Int32 = Self.forceNamedFallback ? -1 : gw_open_tmpfile(directory.fd, UInt32(mode))
+        var fd: Int32 = Self.forceNamedFallback ? -1 : gw_open_tmpfile(staging.fd, UInt32(mode))
         var tempName: String? = nil
         if fd < 0 {
             let n = Self.counter.withLock { c -> Int in c += 1; return c }
@@ -109,9 +110,10 @@ public final class StagedFile: @unchecked Sendable {
 }
 
 extension DirectoryHandle {
-    /// Writes `bytes` into a file without a (visible) name yet; see StagedFile.
-    public func stage(_ bytes: [UInt8], mode: mode_t = 0o640) throws -> StagedFile {
-        try StagedFile(directory: self, bytes: bytes, mode: mode)
+    /// Writes `bytes` into a file without a (visible) name yet, to be published in this
+    /// directory; made in `staging` (same file system) when given. See StagedFile.
+    public func stage(_ bytes: [UInt8], in staging: DirectoryHandle? = nil, mode: mode_t = 0o640) throws -> StagedFile {
+        try StagedFile(directory: self, staging: staging ?? self, bytes: bytes, mode: mode)
     }
 
     /// Removes temporaries a crash left behind (the named fallback of StagedFile and
