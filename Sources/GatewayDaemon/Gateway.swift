@@ -50,6 +50,7 @@ public final class Gateway: @unchecked Sendable {
     let logger: Logger
     let lock = NSLock()
     private var ownerLock: QueueOwnerLock?
+    private var checkpointer: WALCheckpointer?
     public private(set) var store: QueueStore!
     private var spool: Spool!
     private var reports: ReportWriter!
@@ -74,7 +75,8 @@ public final class Gateway: @unchecked Sendable {
     public func start() throws {
         Self.raiseOpenFileLimit()
         ownerLock = try QueueOwnerLock(queuePath: config.queue.path)
-        store = try QueueStore(path: config.queue.path)
+        store = try QueueStore(path: config.queue.path, checkpointsInBackground: true)
+        checkpointer = try store.startCheckpointer()
         let recovered = try store.recoverInterrupted()
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
@@ -137,6 +139,7 @@ public final class Gateway: @unchecked Sendable {
         } catch {
             logger.error("cannot checkpoint the audit log at stop", metadata: ["error": "\(error)"])
         }
+        checkpointer?.stop()
         ownerLock = nil
         logger.notice("gatewayd stopped")
     }
@@ -184,6 +187,11 @@ public final class Gateway: @unchecked Sendable {
     private func tick() {
         let config = lock.withLock { self.config }
         let now = Date().millis
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            if ms >= 50 { logger.debug("slow housekeeping", metadata: ["ms": "\(Int(ms))"]) }
+        }
         do {
             let expired = try store.expireDue(now: now) { e in
                 let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),

@@ -231,7 +231,15 @@ extension QueueStore {
     @discardableResult
     public func expireDue(now: Millis = Date().millis, limit: Int = 1000, actor: String = "gatewayd",
                           report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
-        try pool.write { db in
+        // Look without the write lock first: nearly always nothing is due.
+        let due = try pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM message m JOIN delivery d ON d.message = m.id
+                               WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held'))
+                """, arguments: [now]) ?? false
+        }
+        guard due else { return [] }
+        return try pool.write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file
                 FROM message m JOIN delivery d ON d.message = m.id

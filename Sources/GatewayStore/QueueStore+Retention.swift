@@ -13,7 +13,17 @@ extension QueueStore {
     /// Returns how many messages went; call again until it returns 0.
     @discardableResult
     public func prune(before cutoff: Millis, batchSize: Int = 500, actor: String = "gatewayd", now: Millis = Date().millis) throws -> Int {
-        try pool.write { db in
+        // Look without the write lock first: nearly always nothing is due.
+        let due = try pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
+                                   SELECT 1 FROM delivery d WHERE d.message = m.id
+                                   AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?)))
+                    OR EXISTS (SELECT 1 FROM report WHERE written_at IS NOT NULL AND written_at < ?)
+                """, arguments: [cutoff, cutoff, cutoff]) ?? false
+        }
+        guard due else { return 0 }
+        return try pool.write { db in
             let ids = try Int64.fetchAll(db, sql: """
                 SELECT m.id FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
                     SELECT 1 FROM delivery d WHERE d.message = m.id

@@ -128,6 +128,14 @@ enum StoreSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3: indexes for the once-a-second housekeeping") { db in
+            // Expiry and retention look every second: by index, not by reading every row
+            // while the writers wait.
+            try db.execute(sql: """
+                CREATE INDEX message_expires ON message(expires_at) WHERE expires_at IS NOT NULL;
+                CREATE INDEX report_written ON report(written_at) WHERE written_at IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

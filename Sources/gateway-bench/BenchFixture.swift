@@ -11,6 +11,7 @@ final class BenchFixture {
     let configPath: String
     let bin: URL
     var daemon: Process?
+    var starts = 0
     let extra: String
     static let agencies = [("EU-EUROPOL", "europol"), ("EU-FRONTEX", "frontex"), ("EU-EUROJUST", "eurojust"), ("EU-CEPOL", "cepol"), ("EU-OLAF", "olaf")]
 
@@ -44,7 +45,7 @@ final class BenchFixture {
             queue: { path: queue/queue.sqlite }
             signing: { key: pki/gateway/signing.key, chain: pki/gateway/signing-chain.pem, trustAnchors: pki/trust/gateway-signing.pem }
             tls: { clientKey: pki/gateway/tls-client.key, clientCertificate: pki/gateway/tls-client-chain.pem }
-            log: { level: warning }
+            log: { level: \(ProcessInfo.processInfo.environment["BENCH_LOG_LEVEL"] ?? "warning") }
             endpoints:
 
             """
@@ -85,7 +86,8 @@ final class BenchFixture {
         let p = Process()
         p.executableURL = bin.appendingPathComponent("gatewayd")
         p.arguments = ["--config", configPath]
-        let log = root.appendingPathComponent("gatewayd.log")
+        starts += 1
+        let log = root.appendingPathComponent("gatewayd-\(starts).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
@@ -129,6 +131,7 @@ final class BenchFixture {
     static let leftovers = BenchLocked<[URL]>([])
 
     static func removeAll() {
+        if ProcessInfo.processInfo.environment["BENCH_KEEP"] != nil { return }
         for root in leftovers.withLock({ $0 }) { try? FileManager.default.removeItem(at: root) }
     }
 }

@@ -229,7 +229,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         }
         let claimed: [String: [DeliveryJob]]
         do {
+            let t0 = DispatchTime.now().uptimeNanoseconds
             claimed = try store.claimDue(requests, now: now)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            if ms >= 20 { logger.debug("slow claim", metadata: ["ms": "\(Int(ms))", "claimed": "\(claimed.values.reduce(0) { $0 + $1.count })"]) }
         } catch {
             logger.error("cannot claim deliveries", metadata: ["error": "\(error)"])
             return

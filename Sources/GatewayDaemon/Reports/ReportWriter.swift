@@ -153,7 +153,14 @@ public final class ReportWriter: Sendable {
             unsynced.withLock { if $0.written.isEmpty { $0.highWater = 0 } }
             return
         }
+        let t0 = DispatchTime.now().uptimeNanoseconds
         syncFileSystems(units: pending.units)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let ms = { (a: UInt64, b: UInt64) in String(format: "%.1f", Double(b - a) / 1e6) }
+            logger.debug("reports synced", metadata: ["accepted": "\(pending.accepted.count)", "written": "\(pending.written.count)",
+                                                      "syncMs": "\(ms(t0, t1))", "confirmMs": "\(ms(t1, DispatchTime.now().uptimeNanoseconds))"])
+        }
         do {
             try store.confirmDurable(acceptedReports: pending.accepted, writtenReports: pending.written)
         } catch {

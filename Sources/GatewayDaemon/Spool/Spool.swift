@@ -5,11 +5,12 @@
 //   SPOOL/<UNIT>/outbox, rejected, reports, inbox. Created at start when missing (mode
 //   0770: the deployment gives each unit's folder to that unit's group). Every folder is
 //   held open by descriptor and checked to be a real directory, not a link.
-//   SPOOL/.staging/files (mode 0700, the gateway's own): reports are written there as
-//   unnamed files (O_TMPFILE) and linked into a unit's reports/ when they are due. The
-//   folder is made under a "top directory" (chattr +T), so ext4 places it away from the
-//   outboxes: without a journal, ext4 skips every recently freed inode of a group one by
-//   one when it allocates, and the outboxes free one inode per message.
+//   SPOOL/.staging/run-* (mode 0700, the gateway's own, new at each start): reports are
+//   written there as unnamed files (O_TMPFILE) and linked into a unit's reports/ when
+//   they are due. The folder is made under a "top directory" (chattr +T), so ext4 places
+//   it away from the outboxes: without a journal, ext4 skips every recently freed inode of
+//   a group one by one when it allocates a new one, and the outboxes free one inode per
+//   message (measured: file creation from ~20 µs to over 150 µs after mass deletions).
 
 import CGatewaySys
 import Foundation
@@ -56,22 +57,26 @@ public final class Spool: Sendable {
         self.units = map
     }
 
-    /// SPOOL/.staging/files, made under a top directory; nil (reports staged in place) when
-    /// it cannot be made.
+    /// A new SPOOL/.staging/run-<pid>-<random> for this run, made under a top directory;
+    /// the folders of earlier runs are removed. A new name each start puts the new files
+    /// in another part of the disk (ext4 places a top directory's subfolders by the hash
+    /// of their name), away from where reports were deleted lately. nil (reports staged in
+    /// place) when it cannot be made.
     static func openStaging(root: String) -> DirectoryHandle? {
         let top = root + "/.staging"
-        do {
-            if mkdir(top, 0o700) == 0 {
-                if let dir = try? DirectoryHandle(path: top) { _ = gw_set_topdir(dir.fd) }
+        guard mkdir(top, 0o700) == 0 || errno == EEXIST, let topHandle = try? DirectoryHandle(path: top) else { return nil }
+        _ = gw_set_topdir(topHandle.fd)
+        for name in topHandle.entries() {
+            let path = top + "/" + name
+            if let old = try? DirectoryHandle(path: path) {
+                old.removeStaleStaging()
+                for leftover in old.entries() { unlinkat(old.fd, leftover, 0) }
             }
-            let files = top + "/files"
-            guard mkdir(files, 0o700) == 0 || errno == EEXIST else { return nil }
-            let handle = try DirectoryHandle(path: files)
-            handle.removeStaleStaging()
-            return handle
-        } catch {
-            return nil
+            rmdir(path)
         }
+        let name = "run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdirat(topHandle.fd, name, 0o700) == 0 else { return nil }
+        return try? DirectoryHandle(path: top + "/" + name)
     }
 
     static func ensureDirectory(_ path: String) throws {
