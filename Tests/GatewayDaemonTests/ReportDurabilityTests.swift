@@ -1,0 +1,158 @@
+import Foundation
+import GatewayCrypto
+@testable import GatewayDaemon
+import GatewayJSON
+import GatewayModel
+import GatewayStore
+import GatewayTestSupport
+import Logging
+import Testing
+
+/// Staged files, the once-a-second sync of reports, and the accepted reports a crash
+/// would have lost, written again at start.
+@Suite("report durability", .serialized)
+struct ReportDurabilityTests {
+    func temporaryDirectory() throws -> (URL, DirectoryHandle) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("staged-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return (url, try DirectoryHandle(path: url.path))
+    }
+
+    func names(_ url: URL) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted() }
+
+    @Test("a staged file has no name until published; publishing replaces a file of that name", arguments: [false, true])
+    func stagedFiles(namedFallback: Bool) throws {
+        StagedFile.forceNamedFallback = namedFallback
+        defer { StagedFile.forceNamedFallback = false }
+        let (url, dir) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let staged = try dir.stage(Array("first".utf8))
+        if !namedFallback { #expect(names(url).isEmpty, "an O_TMPFILE file has no name before it is published") }
+        try staged.publish(as: "r.json")
+        #expect(names(url) == ["r.json"])
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "first")
+        // The same name again (a report written twice): replaced whole, nothing left beside it.
+        try dir.stage(Array("second".utf8)).publish(as: "r.json")
+        #expect(names(url) == ["r.json"])
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "second")
+        // One that is never published leaves nothing behind.
+        do { _ = try dir.stage(Array("dropped".utf8)) }
+        #expect(names(url) == ["r.json"])
+        // Written through another folder of the same file system (the spool's staging folder).
+        let (otherURL, other) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: otherURL) }
+        try dir.stage(Array("third".utf8), in: other).publish(as: "s.json")
+        #expect(names(url) == ["r.json", "s.json"])
+        #expect(names(otherURL).isEmpty)
+    }
+
+    @Test("leftover temporaries of a crashed run are removed at start, nothing else")
+    func staleStaging() throws {
+        let (url, dir) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        for name in [".gw-staged-123-4.tmp", ".m1.accepted.json.99.tmp", "m1.accepted.json", "notes.txt"] {
+            FileManager.default.createFile(atPath: url.appendingPathComponent(name).path, contents: Data("x".utf8))
+        }
+        #expect(dir.removeStaleStaging() == 2)
+        #expect(names(url) == ["m1.accepted.json", "notes.txt"])
+    }
+
+    @Test("each start stages in a new folder under SPOOL/.staging and removes the old ones")
+    func stagingFolder() throws {
+        let (url, _) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let first = try Spool(root: url.path, units: ["PL-KGP"])
+        let firstStaging = first.units["PL-KGP"]!.staging.path
+        #expect(firstStaging.hasPrefix(url.path + "/.staging/run-"))
+        let second = try Spool(root: url.path, units: ["PL-KGP"])
+        let secondStaging = second.units["PL-KGP"]!.staging.path
+        #expect(secondStaging != firstStaging)
+        #expect(names(url.appendingPathComponent(".staging")) == [URL(fileURLWithPath: secondStaging).lastPathComponent])
+    }
+
+    @Test("accepted reports lost in a crash are written again at start, signed, then confirmed")
+    func recoverAcceptedReports() throws {
+        let fixture = try GatewayFixture()
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let store = try QueueStore(path: config.queue.path)
+        let signer = try GatewayKeys.load(config).messageSigner
+        let spool = try Spool(root: config.spool.directory, units: config.units)
+        // Queued (and its outbox file removed) but the report never reached the disk.
+        var batch: [NewMessage] = []
+        for (i, unit) in ["PL-KGP", "PL-CBA"].enumerated() {
+            let doc: JSON = ["messageId": .string("lost-\(i)"), "sender": .string(unit)]
+            let canonical = try doc.canonicalBytes()
+            batch.append(NewMessage(sender: unit, messageId: "lost-\(i)", type: "alert", priority: .urgent, classification: .restricted,
+                                    createdAt: 0, expiresAt: 1_900_000_000_000, contentDigest: SHA256.hex(canonical),
+                                    jws: try signer.sign(payload: canonical), sourceFile: "drop-\(i).json",
+                                    routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol"), Route(recipient: "EU-OLAF", endpoint: "olaf")],
+                                    acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true))
+        }
+        _ = try store.enqueue(batch)
+        #expect(try store.unsyncedAcceptedReports().count == 2)
+
+        let writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        #expect(try writer.recover() == 2)
+        #expect(try store.unsyncedAcceptedReports().isEmpty, "confirmed once on disk")
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        for (i, unit) in ["PL-KGP", "PL-CBA"].enumerated() {
+            let file = fixture.reports(unit).appendingPathComponent("drop-\(i).accepted.json")
+            let verified = try JWSVerifier().verify([UInt8](Data(contentsOf: file)), trustStore: trust)
+            let report = try JSON.parse(verified.payload)
+            #expect(report["kind"] == "accepted")
+            #expect(report["messageId"] == .string("lost-\(i)"))
+            #expect(report["sender"] == .string(unit))
+            #expect(report["file"] == .string("drop-\(i).json"))
+            #expect(report["recipients"] == ["EU-EUROPOL", "EU-OLAF"])
+            #expect(report["at"] == .string(RFC3339.format(millis: 1_800_000_000_000)), "the time the gateway took it, not the time of the rewrite")
+            #expect(report["digest"] == .string(batch[i].contentDigest))
+        }
+        #expect(try writer.recover() == 0)
+    }
+
+    @Test("written reports are confirmed only by the sync, and not written twice meanwhile")
+    func syncConfirms() throws {
+        let fixture = try GatewayFixture()
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let store = try QueueStore(path: config.queue.path)
+        let signer = try GatewayKeys.load(config).messageSigner
+        let spool = try Spool(root: config.spool.directory, units: config.units)
+        let writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        let doc: JSON = ["messageId": "m-1", "sender": "PL-KGP"]
+        let canonical = try doc.canonicalBytes()
+        _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "m-1", type: "alert", priority: .routine, classification: .restricted,
+                                          createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                          sourceFile: "m-1.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")])])
+        let job = try #require(try store.claimDue(endpoint: "europol", limit: 1).first)
+        let body: JSON = ["kind": "failed", "messageId": "m-1", "sender": "PL-KGP", "recipient": "EU-EUROPOL", "file": "m-1.json", "reason": "HTTP 422"]
+        try store.resolve([.init(job: job, attempt: nil, resolution: .failed(reason: "HTTP 422"), report: try body.canonicalString())])
+        #expect(writer.flush() == 1)
+        #expect(FileManager.default.fileExists(atPath: fixture.reports("PL-KGP").appendingPathComponent("m-1.failed.EU-EUROPOL.json").path))
+        #expect(try store.owedReports().count == 1, "written, not yet known to be on disk")
+        #expect(writer.flush() == 0, "not written twice while it waits for the sync")
+        writer.sync()
+        #expect(try store.owedReports().isEmpty)
+    }
+
+    @Test("the background checkpointer copies the WAL back and empties it at stop")
+    func checkpointer() throws {
+        let fixture = try GatewayFixture()
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let store = try QueueStore(path: config.queue.path, checkpointsInBackground: true)
+        let checkpointer = try store.startCheckpointer(interval: 0.05)
+        var batch: [NewMessage] = []
+        for i in 0..<2_000 {
+            batch.append(NewMessage(sender: "PL-KGP", messageId: "c-\(i)", type: "alert", priority: .routine, classification: .restricted,
+                                    createdAt: 0, contentDigest: "d", jws: Array(repeating: 0x41, count: 2_000),
+                                    routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")]))
+        }
+        _ = try store.enqueue(batch)
+        let wal = config.queue.path + "-wal"
+        func walSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int) ?? -1 }
+        #expect(walSize() > 4_000_000, "the commit itself did not checkpoint")
+        checkpointer.stop()
+        #expect(walSize() == 0, "truncated at stop")
+        #expect(checkpointer.lastError == nil)
+        #expect(try store.countDeliveries() == 2_000)
+    }
+}
