@@ -28,6 +28,10 @@ int gw_open_tmpfile(int dirfd, unsigned int mode) {
 }
 
 int gw_link_tmpfile(int fd, int dirfd, const char *name) {
+    /* Directly where the kernel allows it (privileged, or Linux 6.10+ for the opener of
+       the file); through /proc otherwise. */
+    if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT && errno != EPERM && errno != EINVAL) return -1;
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
