@@ -283,7 +283,7 @@ public final class WALCheckpointer: @unchecked Sendable {
     private func loop() {
         condition.lock()
         while !stopped {
-            condition.wait(until: Date().addingTimeInterval(interval))
+            _ = condition.wait(until: Date().addingTimeInterval(interval))
             if stopped { break }
             condition.unlock()
             checkpoint(.passive)
