@@ -1,6 +1,9 @@
 // Spool pickup benchmarks (issue #5): throughput from spool to durable signed queue for
 // 1 KB messages with the real gatewayd, rename-to-accepted latency, peak RSS.
 import Foundation
+import GatewayDaemon
+import GatewayJSON
+import GatewayModel
 import GatewayStore
 
 func runPickupBench(quick: Bool) throws {
@@ -12,6 +15,7 @@ func runPickupBench(quick: Bool) throws {
         let unit = i % 2 == 0 ? "PL-KGP" : "PL-CBA"
         try fixture.drop(BenchFixture.message(id: String(format: "bench-%08d", i), unit: unit), unit: unit, name: String(format: "m%08d.json", i))
     }
+    try measureProcessing(fixture: fixture, quick: quick)
     let start = DispatchTime.now().uptimeNanoseconds
     try fixture.startDaemon()
     let store = try QueueStore(path: fixture.queuePath, readOnly: false)
@@ -57,4 +61,37 @@ func runPickupBench(quick: Bool) throws {
     report("pickup_latency_p50_ms", percentile(latencies, 50), "ms")
     report("pickup_latency_p99_ms", percentile(latencies, 99), "ms")
     if let rss = fixture.daemonPeakRSSMB() { report("pickup_gatewayd_peak_rss_mb", rss, "MB") }
+}
+
+/// What one pickup worker spends on one 1 KB message, on one core, without the file
+/// system or the queue: parse, validate, canonicalise, sign the message and the accepted
+/// report. With BENCH_DETAIL=1, the parts.
+func measureProcessing(fixture: BenchFixture, quick: Bool) throws {
+    let config = try ConfigLoader.load(path: fixture.configPath)
+    let services = try DefaultServices.make(config)
+    let processor = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+    let bytes = BenchFixture.message(id: "processing-1", unit: "PL-KGP")
+    let count = quick ? 2_000 : 10_000
+    for _ in 0..<200 { _ = processor.process(unit: "PL-KGP", file: "m.json", bytes: bytes, now: Date().millis) }
+    let seconds = measure {
+        for _ in 0..<count { _ = processor.process(unit: "PL-KGP", file: "m.json", bytes: bytes, now: Date().millis) }
+    }
+    report("pickup_process_us", seconds / Double(count) * 1e6, "µs/msg (one core)")
+    // The same on every core at once: the ceiling for the whole pickup on this machine
+    // (it still has the files, the queue and the reports to do).
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    let parallel = measure {
+        DispatchQueue.concurrentPerform(iterations: cores) { _ in
+            for _ in 0..<count { _ = processor.process(unit: "PL-KGP", file: "m.json", bytes: bytes, now: Date().millis) }
+        }
+    }
+    report("pickup_process_all_cores_msgs_per_s", Double(count * cores) / parallel, "msgs/s")
+    guard ProcessInfo.processInfo.environment["BENCH_DETAIL"] != nil else { return }
+    let parser = JSONParser()
+    let parsed = try parser.parse(bytes)
+    report("detail_parse_us", try measure { for _ in 0..<count { _ = try parser.parse(bytes) } } / Double(count) * 1e6, "µs")
+    report("detail_validate_us", measure { for _ in 0..<count { _ = services.validator.validate(message: parsed) } } / Double(count) * 1e6, "µs")
+    report("detail_jcs_us", try measure { for _ in 0..<count { _ = try parsed.canonicalBytes() } } / Double(count) * 1e6, "µs")
+    let canonical = try parsed.canonicalBytes()
+    report("detail_sign_us", try measure { for _ in 0..<count { _ = try services.signer.sign(payload: canonical) } } / Double(count) * 1e6, "µs")
 }
