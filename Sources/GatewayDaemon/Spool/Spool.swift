@@ -58,7 +58,7 @@ public final class Spool: Sendable {
     }
 
     /// A new SPOOL/.staging/run-<pid>-<random> for this run, made under a top directory;
-    /// the folders of earlier runs are removed. A new name each start puts the new files
+    /// the folders of earlier runs (whose process is gone) are removed. A new name each start puts the new files
     /// in another part of the disk (ext4 places a top directory's subfolders by the hash
     /// of their name), away from where reports were deleted lately. nil (reports staged in
     /// place) when it cannot be made.
@@ -67,6 +67,9 @@ public final class Spool: Sendable {
         guard mkdir(top, 0o700) == 0 || errno == EEXIST, let topHandle = try? DirectoryHandle(path: top) else { return nil }
         _ = gw_set_topdir(topHandle.fd)
         for name in topHandle.entries() {
+            // Another live process's folder (a second spool user in tests) is left alone.
+            let parts = name.split(separator: "-")
+            if parts.count == 3, parts[0] == "run", let pid = Int32(parts[1]), pid != getpid(), kill(pid, 0) == 0 || errno == EPERM { continue }
             let path = top + "/" + name
             if let old = try? DirectoryHandle(path: path) {
                 old.removeStaleStaging()
