@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -43,6 +44,12 @@ int gw_set_topdir(int fd) {
     if (flags & FS_TOPDIR_FL) return 0;
     flags |= FS_TOPDIR_FL;
     return ioctl(fd, FS_IOC_SETFLAGS, &flags);
+}
+
+void gw_set_thread_name(const char *name) {
+    char short_name[16];
+    snprintf(short_name, sizeof short_name, "%s", name);
+    pthread_setname_np(pthread_self(), short_name);
 }
 
 unsigned int gw_in_watch_mask(void) {

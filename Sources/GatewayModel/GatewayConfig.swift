@@ -14,7 +14,7 @@ public struct GatewayConfig: Sendable {
         public var directory: String
         public var maxFileSize: Int
         public var rescanInterval: Double
-        /// Pickup workers (parse, validate, sign); default: the number of cores.
+        /// Pickup workers (parse, validate, sign); default: the number of cores plus one.
         public var workers: Int
         /// Messages per durable commit at most.
         public var batchSize: Int

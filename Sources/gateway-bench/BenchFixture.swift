@@ -41,7 +41,7 @@ final class BenchFixture {
     func rewriteConfig(ports: [String: Int]) throws {
         var yaml = """
             gateway: { id: PL-GW, units: [PL-KGP, PL-CBA] }
-            spool: { directory: spool, rescanInterval: 5s }
+            spool: { directory: spool, rescanInterval: 5s\(ProcessInfo.processInfo.environment["BENCH_WORKERS"].map { ", workers: \($0)" } ?? "") }
             queue: { path: queue/queue.sqlite }
             signing: { key: pki/gateway/signing.key, chain: pki/gateway/signing-chain.pem, trustAnchors: pki/trust/gateway-signing.pem }
             tls: { clientKey: pki/gateway/tls-client.key, clientCertificate: pki/gateway/tls-client-chain.pem }

@@ -79,7 +79,7 @@ func runEndToEndBench(quick: Bool) throws {
     while Date() < deadline {
         let done = countDelivered(store)
         if done >= count { break }
-        usleep(done < count * 9 / 10 ? 250_000 : 10_000)
+        usleep(done < count * 9 / 10 ? 500_000 : 10_000)
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     let delivered = countDelivered(store)

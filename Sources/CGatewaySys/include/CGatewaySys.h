@@ -16,6 +16,8 @@ int gw_link_tmpfile(int fd, int dirfd, const char *name);
 /* Sets FS_TOPDIR_FL (chattr +T) on the directory `fd`: ext4 then spreads the directories
    made in it over the file system as it does top-level ones. 0, or -1 with errno. */
 int gw_set_topdir(int fd);
+/* Names the calling thread (15 characters at most are kept): top -H and perf show it. */
+void gw_set_thread_name(const char *name);
 /* IN_ALL_EVENTS-style masks are macros; the ones the watcher uses. */
 unsigned int gw_in_watch_mask(void);
 #endif

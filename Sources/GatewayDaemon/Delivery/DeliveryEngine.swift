@@ -15,6 +15,7 @@
 //   (ReceiptCheck). TLS settings come from the configuration and cannot disable
 //   verification (the transport has no such switch).
 
+import CGatewaySys
 import Foundation
 import GatewayJSON
 import GatewayModel
@@ -98,6 +99,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         condition.unlock()
         stoppedGroup.enter()
         let t = Thread { [self] in
+            gw_set_thread_name("delivery")
             self.loop()
             self.stoppedGroup.leave()
         }

@@ -17,6 +17,7 @@
 //   picked up again, and its report is published again) or, once it is gone, leaves the
 //   report listed as unsynced in the queue until the next file system sync (ReportWriter).
 
+import CGatewaySys
 import Foundation
 import GatewayJSON
 import GatewayModel
@@ -101,6 +102,7 @@ public final class PickupPipeline: @unchecked Sendable {
         for i in 0..<workerCount {
             finished.enter()
             let t = Thread { [self] in
+                gw_set_thread_name("pickup-\(i)")
                 self.workerLoop()
                 self.finished.leave()
             }
@@ -109,6 +111,7 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         finished.enter()
         let committer = Thread { [self] in
+            gw_set_thread_name("pickup-commit")
             self.committerLoop()
             self.finished.leave()
         }
@@ -116,6 +119,7 @@ public final class PickupPipeline: @unchecked Sendable {
         threads.append(committer)
         finished.enter()
         let finisher = Thread { [self] in
+            gw_set_thread_name("pickup-finish")
             self.finisherLoop()
             self.finished.leave()
         }

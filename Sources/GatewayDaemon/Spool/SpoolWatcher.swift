@@ -60,7 +60,10 @@ public final class SpoolWatcher: @unchecked Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in self.loop() }
+        let t = Thread { [self] in
+            gw_set_thread_name("spool-watcher")
+            self.loop()
+        }
         t.name = "spool-watcher"
         thread = t
         t.start()
