@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -39,13 +40,23 @@ enum AgencyListener {
             await handle(request, context: context, intake: intake, state: state)
         }
         let tls = agency.tls
-        // TLS over HTTP/1.1, behind the gate that implements the `down` fault.
-        let server = HTTPServerBuilder { responder in
-            let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(300)))
-            return GatedChannel(base: try TLSChannel(http, tlsConfiguration: tls)) {
-                guard state.faults(for: id).down else { return false }
-                state.countFault(agency: id, kind: "down")
-                return true
+        // TLS offering HTTP/2 and HTTP/1.1 by ALPN (or HTTP/1.1 only), behind the gate that
+        // implements the `down` fault.
+        let refuse: @Sendable () -> Bool = {
+            guard state.faults(for: id).down else { return false }
+            state.countFault(agency: id, kind: "down")
+            return true
+        }
+        let server: HTTPServerBuilder
+        if agency.http2 {
+            server = HTTPServerBuilder { responder in
+                GatedChannel(base: try HTTP2UpgradeChannel(
+                    tlsConfiguration: tls, configuration: .init(idleTimeout: .seconds(300)), responder: responder), refuse: refuse)
+            }
+        } else {
+            server = HTTPServerBuilder { responder in
+                let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(300)))
+                return GatedChannel(base: try TLSChannel(http, tlsConfiguration: tls), refuse: refuse)
             }
         }
         return Application(
@@ -57,6 +68,9 @@ enum AgencyListener {
 
     static func handle(_ request: Request, context: AgencyRequestContext, intake: MessageIntake, state: MockState) async -> Response {
         let id = intake.agency
+        // An HTTP/2 request arrives on a stream channel whose parent is the connection
+        // (an HTTP/1.1 request on the connection itself, whose parent is the listener).
+        state.countRequest(agency: id, protocol: context.channel.parent?.parent != nil ? "HTTP/2" : "HTTP/1.1")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > MessageIntake.maxBodyBytes {
             state.countRejection(agency: id, reason: "tooLarge")
             return response(tooLarge)

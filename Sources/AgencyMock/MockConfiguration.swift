@@ -18,6 +18,9 @@ public struct MockConfiguration: Sendable {
         public var tlsKey: String
         public var receiptKey: String
         public var receiptChain: String
+        /// Offer HTTP/2 in the TLS handshake (ALPN "h2", with "http/1.1" for clients
+        /// without it), as an agency's front end may; false (the default): HTTP/1.1 only.
+        public var http2: Bool = false
     }
 
     public var controlPort: Int
@@ -114,7 +117,7 @@ private struct Reader {
     func agency(_ value: JSON, index i: Int) throws(Error) -> MockConfiguration.Agency {
         let key = "agencies[\(i)]", pointer = "/agencies/\(i)"
         let members = try object(value, key: key, pointer: pointer,
-                                 allowed: ["id", "port", "tlsCertificate", "tlsKey", "receiptKey", "receiptChain"])
+                                 allowed: ["id", "port", "tlsCertificate", "tlsKey", "receiptKey", "receiptChain", "http2"])
         guard case .string(let id)? = members["id"] else {
             throw fail("\(key).id", "\(pointer)/id", "required: the agency's participant id, e.g. EU-EUROPOL")
         }
@@ -125,9 +128,14 @@ private struct Reader {
         func file(_ name: String) throws(Error) -> String {
             try path(members[name], key: "\(key).\(name)", pointer: "\(pointer)/\(name)")
         }
+        var http2 = false
+        if let value = members["http2"] {
+            guard case .bool(let b) = value else { throw fail("\(key).http2", "\(pointer)/http2", "expected true or false") }
+            http2 = b
+        }
         return MockConfiguration.Agency(id: id, port: port, tlsCertificate: try file("tlsCertificate"),
                                         tlsKey: try file("tlsKey"), receiptKey: try file("receiptKey"),
-                                        receiptChain: try file("receiptChain"))
+                                        receiptChain: try file("receiptChain"), http2: http2)
     }
 
     func object(_ value: JSON, key: String, pointer: String, allowed: Set<String>) throws(Error) -> [String: JSON] {

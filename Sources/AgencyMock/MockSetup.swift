@@ -12,6 +12,7 @@ struct AgencySetup: Sendable {
     let id: String
     let port: Int
     let tls: TLSConfiguration
+    let http2: Bool
     let intake: MessageIntake
 }
 
@@ -64,7 +65,7 @@ struct MockSetup: Sendable {
             // start-up error naming the agency, not a handshake failure later.
             _ = try attempt("\(key).tlsCertificate/tlsKey") { try NIOSSLContext(configuration: tls) }
             let intake = MessageIntake(agency: agency.id, signer: signer, anchors: anchors, validator: validator, state: state)
-            agencies.append(AgencySetup(id: agency.id, port: agency.port, tls: tls, intake: intake))
+            agencies.append(AgencySetup(id: agency.id, port: agency.port, tls: tls, http2: agency.http2, intake: intake))
         }
         self.agencies = agencies
         self.controlPort = configuration.controlPort

@@ -38,6 +38,8 @@ public final class MockState: @unchecked Sendable {
         var duplicates = 0
         var rejected: [String: Int] = [:]
         var faults: [String: Int] = [:]
+        /// Requests by protocol ("HTTP/1.1", "HTTP/2").
+        var protocols: [String: Int] = [:]
 
         var statsJSON: JSON {
             .object([
@@ -45,6 +47,7 @@ public final class MockState: @unchecked Sendable {
                 "rejected": .object(rejected.mapValues { .number(Double($0)) }),
                 "faults": .object(faults.mapValues { .number(Double($0)) }),
                 "messages": .number(Double(order.count)),
+                "protocols": .object(protocols.mapValues { .number(Double($0)) }),
             ])
         }
     }
@@ -139,6 +142,10 @@ public final class MockState: @unchecked Sendable {
         locked { ledgers[agency, default: Ledger()].rejected[reason, default: 0] += 1 }
     }
 
+    public func countRequest(agency: String, protocol name: String) {
+        locked { ledgers[agency, default: Ledger()].protocols[name, default: 0] += 1 }
+    }
+
     public func countFault(agency: String, kind: String) {
         locked { ledgers[agency, default: Ledger()].faults[kind, default: 0] += 1 }
     }
@@ -153,7 +160,7 @@ public final class MockState: @unchecked Sendable {
         }
     }
 
-    /// `{"EU-EUROPOL": {received, duplicates, rejected: {reason: n}, faults: {kind: n}, messages}, ...}`
+    /// `{"EU-EUROPOL": {received, duplicates, rejected: {reason: n}, faults: {kind: n}, messages, protocols: {"HTTP/2": n}}, ...}`
     public var statsJSON: JSON {
         locked { .object(ledgers.mapValues(\.statsJSON)) }
     }

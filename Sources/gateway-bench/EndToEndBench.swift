@@ -18,7 +18,7 @@ final class BenchMock {
         var yaml = "control: { port: 0 }\nclientCA: pki/trust/gateway-tls-clients.pem\ngatewaySigningAnchors: pki/trust/gateway-signing.pem\n"
         yaml += "schemas: \(FileManager.default.currentDirectoryPath)/schemas\nagencies:\n"
         for (id, a) in BenchFixture.agencies {
-            yaml += "  - { id: \(id), port: 0, tlsCertificate: pki/agencies/\(a)/tls-server-chain.pem, tlsKey: pki/agencies/\(a)/tls-server.key, receiptKey: pki/agencies/\(a)/receipt.key, receiptChain: pki/agencies/\(a)/receipt-chain.pem }\n"
+            yaml += "  - { id: \(id), port: 0, tlsCertificate: pki/agencies/\(a)/tls-server-chain.pem, tlsKey: pki/agencies/\(a)/tls-server.key, receiptKey: pki/agencies/\(a)/receipt.key, receiptChain: pki/agencies/\(a)/receipt-chain.pem, http2: \(ProcessInfo.processInfo.environment["BENCH_HTTP2"] != nil) }\n"
         }
         let config = fixture.root.appendingPathComponent("mock.yml")
         try yaml.write(to: config, atomically: true, encoding: .utf8)

@@ -10,6 +10,18 @@ import Testing
 
 extension AgencyMockTests {
     @Suite struct Delivery {
+        @Test(arguments: [false, true])
+        func http2IsOfferedOnlyWhenConfigured(http2: Bool) async throws {
+            try await MockProcess.with(config: try MockProcess.configuration(http2: http2)) { mock in
+                let message = try Messages.make(recipients: ["EU-EUROPOL"])
+                let result = try Curl.postMessage(mock.url(), body: try Messages.sign(message).flattenedJSON, idempotencyKey: Messages.id(message))
+                #expect(result.status == 201, "\(result.stderr)")
+                // curl asks for h2 by ALPN; the mock says which protocol each request came over.
+                let protocols = try Curl.control("GET", "\(mock.controlURL)/stats").json?["EU-EUROPOL"]?["protocols"]
+                #expect(protocols == .object([http2 ? "HTTP/2" : "HTTP/1.1": 1]))
+            }
+        }
+
         @Test func firstDeliveryIsCreatedWithAVerifiableReceipt() async throws {
             try await MockProcess.with { mock in
                 let message = try Messages.make(recipients: ["EU-FRONTEX", "EU-EUROPOL"])

@@ -17,7 +17,7 @@ public final class MockProcess: @unchecked Sendable {
 
     /// The YAML for `agencies` with the dev PKI (absolute paths) and the project's schemas.
     public static func configuration(agencies: [String] = agencies, ports: [String: Int] = [:], controlPort: Int = 0,
-                              schemas: Bool = true) throws -> String {
+                              schemas: Bool = true, http2: Bool = false) throws -> String {
         let pki = try DevPKIFixture.directory().path
         var yaml = """
         control: { port: \(controlPort) }
@@ -36,6 +36,7 @@ public final class MockProcess: @unchecked Sendable {
                 tlsKey: \(pki)/agencies/\(name)/tls-server.key
                 receiptKey: \(pki)/agencies/\(name)/receipt.key
                 receiptChain: \(pki)/agencies/\(name)/receipt-chain.pem
+                http2: \(http2)
 
             """
         }

@@ -146,7 +146,7 @@ struct HTTPSClientTests {
         }
     }
 
-    @Test("this libcurl speaks HTTP/2 (exercised end to end against agency-mock)")
+    @Test("this libcurl speaks HTTP/2 (nghttp2 linked; agency-mock offers it with `http2: true`)")
     func http2Available() {
         #expect(HTTPSClient.supportsHTTP2)
         #expect(HTTPSClient.libcurlVersion.split(separator: ".").count == 3)
