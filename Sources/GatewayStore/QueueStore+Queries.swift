@@ -164,12 +164,16 @@ extension QueueStore {
             let audit = try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE sender = ? AND message_id = ? ORDER BY seq",
                                          arguments: [sender, messageId]).map(AuditRecord.init(row:))
             let jws: Data = m["jws"]
+            var header: String? = nil
+            if let headerId: Int64 = m["jws_header"] {
+                header = try String.fetchOne(db, sql: "SELECT protected FROM jws_header WHERE id = ?", arguments: [headerId])
+            }
             return MessageDetail(
                 rowId: rowId, sender: sender, messageId: messageId, type: m["type"],
                 priority: Priority(rawValue: m["priority"]) ?? .routine, classification: m["classification"],
                 subject: m["subject"], caseReference: m["case_reference"], createdAt: m["created_at"],
                 acceptedAt: m["accepted_at"], expiresAt: m["expires_at"], contentDigest: m["content_digest"],
-                sourceFile: m["source_file"], jws: [UInt8](jws), deliveries: details, audit: audit)
+                sourceFile: m["source_file"], jws: CompactJWS.wire(stored: [UInt8](jws), header: header), deliveries: details, audit: audit)
         }
     }
 

@@ -96,14 +96,23 @@ public final class QueueStore: Sendable {
             let find = try db.cachedStatement(sql: "SELECT id, content_digest FROM message WHERE sender = ? AND message_id = ?")
             let insertMessage = try db.cachedStatement(sql: """
                 INSERT INTO message (sender, message_id, type, priority, classification, subject, case_reference,
-                                     created_at, accepted_at, expires_at, content_digest, source_file, jws)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     created_at, accepted_at, expires_at, content_digest, source_file, jws, jws_header)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let insertDelivery = try db.cachedStatement(sql: """
                 INSERT INTO delivery (message, recipient, endpoint, state, priority_rank, accepted_at, next_attempt_at, updated_at, reason)
                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, 'accepted')
                 """)
             let trackReport = try db.cachedStatement(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)")
+            // The protected headers of this batch (one per signing second): looked up once each.
+            var headerIds: [String: Int64] = [:]
+            func headerId(_ header: String) throws -> Int64 {
+                if let id = headerIds[header] { return id }
+                try db.execute(sql: "INSERT OR IGNORE INTO jws_header (protected) VALUES (?)", arguments: [header])
+                let id = try Int64.fetchOne(db, sql: "SELECT id FROM jws_header WHERE protected = ?", arguments: [header])!
+                headerIds[header] = id
+                return id
+            }
             for message in batch {
                 if let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) {
                     let id: Int64 = existing["id"]
@@ -117,10 +126,16 @@ public final class QueueStore: Sendable {
                     continue
                 }
                 let acceptedAt = message.acceptedAt ?? now
+                var stored = message.jws
+                var header: Int64? = nil
+                if let split = CompactJWS.split(message.jws) {
+                    stored = split.stored
+                    header = try headerId(split.header)
+                }
                 try insertMessage.execute(arguments: [
                     message.sender, message.messageId, message.type, message.priority.rawValue,
                     message.classification.rawValue, message.subject, message.caseReference, message.createdAt, acceptedAt,
-                    message.expiresAt, message.contentDigest, message.sourceFile, Data(message.jws),
+                    message.expiresAt, message.contentDigest, message.sourceFile, Data(stored), header,
                 ])
                 let id = db.lastInsertedRowID
                 for route in message.routes {

@@ -136,6 +136,13 @@ enum StoreSchema {
                 CREATE INDEX report_written ON report(written_at) WHERE written_at IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v4: protected JWS headers stored once") { db in
+            // See CompactJWS: message.jws without its protected header, which is kept here.
+            try db.execute(sql: """
+                CREATE TABLE jws_header (id INTEGER PRIMARY KEY, protected TEXT NOT NULL UNIQUE);
+                ALTER TABLE message ADD COLUMN jws_header INTEGER REFERENCES jws_header(id);
+                """)
+        }
         return migrator
     }
 }

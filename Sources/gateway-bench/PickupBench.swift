@@ -61,6 +61,12 @@ func runPickupBench(quick: Bool) throws {
     report("pickup_latency_p50_ms", percentile(latencies, 50), "ms")
     report("pickup_latency_p99_ms", percentile(latencies, 99), "ms")
     if let rss = fixture.daemonPeakRSSMB() { report("pickup_gatewayd_peak_rss_mb", rss, "MB") }
+    // The queue on disk per message once the daemon has stopped (WAL copied back and
+    // emptied): signed message, delivery, audit record, indexes.
+    fixture.stopDaemon()
+    let queueBytes = [fixture.queuePath, fixture.queuePath + "-wal"]
+        .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
+    report("pickup_queue_bytes_per_msg", Double(queueBytes) / Double(count + samples), "bytes")
 }
 
 /// What one pickup worker spends on one 1 KB message, on one core, without the file
