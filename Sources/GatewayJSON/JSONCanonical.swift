@@ -26,6 +26,22 @@ extension JSON {
     }
 }
 
+/// Pieces of RFC 8785 output, for callers that write a fixed shape of object directly
+/// (the audit chain hashes one per record) instead of building a JSON value first.
+public enum JCS {
+    /// Appends `s` as a JCS string (quoted, escaped as JSON.stringify does).
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
+        JSONWriter.writeString(s, into: &out)
+    }
+
+    /// Appends `value` as a JCS number; nil for NaN and infinities.
+    public static func appendNumber(_ value: Double, to out: inout [UInt8]) -> Bool {
+        guard value.isFinite else { return false }
+        out.append(contentsOf: ECMAScriptNumber.format(value).utf8)
+        return true
+    }
+}
+
 enum JSONWriter {
     static func writeCanonical(_ value: JSON, into out: inout [UInt8]) throws(JSONSerializationError) {
         switch value {

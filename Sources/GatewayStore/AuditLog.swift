@@ -96,8 +96,39 @@ public struct AuditVerification: Sendable {
 enum AuditChain {
     static let genesis = String(repeating: "0", count: 64)
 
+    /// SHA-256 (hex) of the JCS of {seq, at, event, actor, sender, messageId, recipient,
+    /// details, prev}: written directly, members in JCS order (the same bytes as
+    /// `referenceHash`, which builds the JSON value; a test holds them equal).
     static func hash(seq: Int64, at: Millis, event: String, actor: String, sender: String?, messageId: String?,
                      recipient: String?, details: String, prevHash: String) -> String
+    {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + details.utf8.count + event.utf8.count)
+        func member(_ name: StaticString, _ first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        func string(_ s: String?) {
+            if let s { JCS.appendString(s, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        }
+        out.append(UInt8(ascii: "{"))
+        member("actor", true); string(actor)
+        member("at"); _ = JCS.appendNumber(Double(at), to: &out)
+        member("details"); string(details)
+        member("event"); string(event)
+        member("messageId"); string(messageId)
+        member("prev"); string(prevHash)
+        member("recipient"); string(recipient)
+        member("sender"); string(sender)
+        member("seq"); _ = JCS.appendNumber(Double(seq), to: &out)
+        out.append(UInt8(ascii: "}"))
+        return SHA256.hex(out)
+    }
+
+    static func referenceHash(seq: Int64, at: Millis, event: String, actor: String, sender: String?, messageId: String?,
+                              recipient: String?, details: String, prevHash: String) -> String
     {
         func opt(_ s: String?) -> JSON { s.map(JSON.string) ?? .null }
         let value: JSON = .object([
