@@ -26,7 +26,10 @@ final class BenchMock {
         process.executableURL = fixture.bin.appendingPathComponent("agency-mock")
         process.arguments = ["--config", config.path, "--ports-file", portsFile.path]
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        // Kept beside the fixture (BENCH_KEEP=1 keeps the fixture after the run).
+        let log = fixture.root.appendingPathComponent("agency-mock.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = (try? FileHandle(forWritingTo: log)) ?? FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
