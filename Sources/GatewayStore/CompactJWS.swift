@@ -7,6 +7,8 @@
 // only when putting it back together gives the very same bytes (checked at enqueue);
 // anything else is stored as it came.
 
+import Foundation
+
 enum CompactJWS {
     private static let opening = Array(#"{"payload":""#.utf8)
     private static let marker = Array(#"","protected":""#.utf8)
@@ -42,12 +44,19 @@ enum CompactJWS {
 
     /// Where the protected header's value starts (after `","protected":"`; base64url has no quotes).
     private static func markerEnd(in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= marker.count else { return nil }
-        var i = opening.count
-        while i + marker.count <= bytes.count {
-            if bytes[i] == marker[0] && bytes[i..<(i + marker.count)].elementsEqual(marker) { return i + marker.count }
-            i += 1
+        bytes.withUnsafeBufferPointer { b -> Int? in
+            marker.withUnsafeBufferPointer { m -> Int? in
+                guard let base = b.baseAddress, b.count >= opening.count + m.count else { return nil }
+                var i = opening.count
+                // The payload before it is base64url: the first quote after the opening ends it.
+                while i + m.count <= b.count {
+                    guard let found = memchr(base + i, Int32(UInt8(ascii: "\"")), b.count - i) else { return nil }
+                    let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                    if at + m.count <= b.count, memcmp(base + at, m.baseAddress!, m.count) == 0 { return at + m.count }
+                    i = at + 1
+                }
+                return nil
+            }
         }
-        return nil
     }
 }
