@@ -60,26 +60,21 @@ enum JSONWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (i, member) in sortedMembers(members).enumerated() {
+            for (i, key) in sortedKeys(members).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(member.key, into: &out)
+                writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                try writeCanonical(member.value, into: &out)
+                try writeCanonical(members[key]!, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
-    /// Members in RFC 8785 order: by the UTF-16 code units of their names.
-    static func sortedMembers(_ members: [String: JSON]) -> [(key: String, value: JSON)] {
-        var list = Array(members)
-        list.sort { precedesInUTF16($0.key, $1.key) }
-        return list
-    }
-
     /// Keys in RFC 8785 order: by UTF-16 code units.
     static func sortedKeys(_ members: [String: JSON]) -> [String] {
-        members.keys.sorted(by: precedesInUTF16)
+        var keys = Array(members.keys)
+        keys.sort(by: precedesInUTF16)
+        return keys
     }
 
     /// UTF-16 code unit order. UTF-8 byte order is code point order, which is the same
