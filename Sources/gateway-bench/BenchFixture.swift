@@ -88,7 +88,7 @@ final class BenchFixture {
         p.arguments = ["--config", configPath]
         starts += 1
         let log = root.appendingPathComponent("gatewayd-\(starts).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle

@@ -28,7 +28,7 @@ final class BenchMock {
         process.standardOutput = FileHandle.nullDevice
         // Kept beside the fixture (BENCH_KEEP=1 keeps the fixture after the run).
         let log = fixture.root.appendingPathComponent("agency-mock.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = (try? FileHandle(forWritingTo: log)) ?? FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(30)

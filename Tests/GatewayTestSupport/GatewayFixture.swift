@@ -95,7 +95,7 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public init(configPath: String, logURL: URL, environment: [String: String] = [:]) throws {
         self.logURL = logURL
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
         process.executableURL = TestPaths.product("gatewayd")

@@ -174,7 +174,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             condition.lock()
             if finished.isEmpty && wakeEndpoints.isEmpty && pendingConfig == nil && !(stopping && !isStopping) {
-                condition.wait(until: Date().addingTimeInterval(waitTime()))
+                _ = condition.wait(until: Date().addingTimeInterval(waitTime()))
             }
             condition.unlock()
         }

@@ -163,7 +163,7 @@ public final class PickupPipeline: @unchecked Sendable {
 
     private func waitWhilePaused() {
         pauseCondition.lock()
-        while paused.withLock({ $0 != nil }) { pauseCondition.wait(until: Date().addingTimeInterval(0.5)) }
+        while paused.withLock({ $0 != nil }) { _ = pauseCondition.wait(until: Date().addingTimeInterval(0.5)) }
         pauseCondition.unlock()
     }
 
