@@ -260,7 +260,7 @@ struct ConfigReader {
 
         var endpoints: [String: GatewayConfig.Endpoint] = [:]
         let endpointKeys: Set<String> = ["url", "ca", "pinnedKey", "classificationCeiling", "requireReceipt", "receiptTrustAnchors",
-                                         "concurrency", "rateLimit", "connectTimeout", "timeout", "proxy", "breaker", "verifyTLS", "insecure"]
+                                         "concurrency", "rateLimit", "connectTimeout", "timeout", "proxy", "breaker", "verifyTLS", "insecure", "http2"]
         if let list = object(["endpoints"], allowed: []) {
             if list.isEmpty { problem(["endpoints"], "must define at least one endpoint") }
             for name in list.keys.sorted() {
@@ -293,7 +293,8 @@ struct ConfigReader {
                     connectTimeout: duration(key + ["connectTimeout"], default: 5), timeout: duration(key + ["timeout"], default: 30),
                     proxy: optionalString(key + ["proxy"]),
                     breakerFailureThreshold: int(key + ["breaker", "failureThreshold"], default: 5, range: 1...1_000),
-                    breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30))
+                    breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30),
+                    http2: bool(key + ["http2"], default: true))
                 if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
                 }

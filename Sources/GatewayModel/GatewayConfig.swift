@@ -81,6 +81,8 @@ public struct GatewayConfig: Sendable {
         public var proxy: String?
         public var breakerFailureThreshold: Int
         public var breakerOpenFor: Double
+        /// Offer HTTP/2 to this endpoint (true) or speak HTTP/1.1 only.
+        public var http2: Bool = true
     }
     public var endpoints: [String: Endpoint]
     /// Recipient participant → endpoint name.

@@ -23,6 +23,8 @@ public struct HTTPSRequest: Sendable {
     public var proxy: String?
     /// Larger response bodies fail with `.responseTooLarge` (protects the gateway's memory).
     public var maxResponseBytes: Int = 1 << 20
+    /// Offer HTTP/2 in ALPN (true, the default) or speak HTTP/1.1 only.
+    public var allowHTTP2: Bool = true
 
     /// - Parameters:
     ///   - url: the `https://` URL.
@@ -34,9 +36,10 @@ public struct HTTPSRequest: Sendable {
     ///   - totalTimeout: seconds for the whole exchange (default 60).
     ///   - proxy: optional proxy URL.
     ///   - maxResponseBytes: the response body cap (default 1 MiB).
+    ///   - allowHTTP2: offer HTTP/2 in ALPN (default) or speak HTTP/1.1 only.
     public init(url: String, method: String = "POST", headers: [(name: String, value: String)] = [],
                 body: [UInt8] = [], tls: TLSClientSettings, connectTimeout: Double = 10,
-                totalTimeout: Double = 60, proxy: String? = nil, maxResponseBytes: Int = 1 << 20) {
+                totalTimeout: Double = 60, proxy: String? = nil, maxResponseBytes: Int = 1 << 20, allowHTTP2: Bool = true) {
         self.url = url
         self.method = method
         self.headers = headers
@@ -46,6 +49,7 @@ public struct HTTPSRequest: Sendable {
         self.totalTimeout = totalTimeout
         self.proxy = proxy
         self.maxResponseBytes = maxResponseBytes
+        self.allowHTTP2 = allowHTTP2
     }
 }
 

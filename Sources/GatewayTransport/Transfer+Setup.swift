@@ -40,7 +40,7 @@ extension Transfer {
         // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
         // request wait for a connection that is still being set up rather than open a
         // second one, so concurrent requests multiplex over one HTTP/2 connection.
-        try easy.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        try easy.set(CURLOPT_HTTP_VERSION, Int(request.allowHTTP2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1))
         try easy.set(CURLOPT_PIPEWAIT, 1)
 
         try easy.set(CURLOPT_PROXY, request.proxy ?? "")

@@ -15,7 +15,8 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
             url: request.url, method: "POST", headers: request.headers, body: request.body,
             tls: TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
                                    caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey),
-            connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy)
+            connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
+            allowHTTP2: request.http2)
         client.send(https) { result in
             switch result {
             case .success(let r):

@@ -267,7 +267,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             headers: [("Content-Type", "application/jose+json"), ("Idempotency-Key", job.messageId), ("Accept", "application/jose+json"),
                       ("X-Gateway-Sender", job.sender), ("X-Gateway-Priority", job.priority.rawValue)],
             body: job.jws, clientCertificate: config.tls.clientCertificate, clientKey: config.tls.clientKey, caBundle: endpoint.ca,
-            pinnedKey: endpoint.pinnedKey, connectTimeout: endpoint.connectTimeout, totalTimeout: endpoint.timeout, proxy: endpoint.proxy)
+            pinnedKey: endpoint.pinnedKey, connectTimeout: endpoint.connectTimeout, totalTimeout: endpoint.timeout, proxy: endpoint.proxy,
+            http2: endpoint.http2)
         let startedAt = clock()
         let started = DispatchTime.now().uptimeNanoseconds
         transport.post(request) { [weak self] result in
