@@ -35,6 +35,35 @@ struct HTTP2Tests {
         }
     }
 
+    @Test("under sustained load, connections end with GOAWAY ENHANCE_YOUR_CALM (known issue, see docs/STATUS.md)")
+    func sustainedLoad() async throws {
+        try await MockProcess.with(config: try MockProcess.configuration(http2: true)) { mock in
+            let client = HTTPSClient()
+            defer { client.shutdown() }
+            var failures: [String] = []
+            // 960 requests in bursts of 16 on one multiplexed connection.
+            for _ in 0..<60 {
+                let results = await withTaskGroup(of: Result<HTTPSResponse, TransportError>.self) { group in
+                    for _ in 0..<16 {
+                        group.addTask {
+                            guard let tls = try? DevPKI.tls() else { return .failure(TransportError(kind: .invalidRequest, message: "no dev PKI")) }
+                            return await client.send(HTTPSRequest(url: mock.url(), method: "POST", headers: [("Content-Type", "application/jose+json")],
+                                                                  body: Array(repeating: 0x41, count: 4_300), tls: tls))
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                for case .failure(let error) in results { failures.append(error.description) }
+            }
+            // Every request must get its answer. Today about one in 200–500 fails with curl
+            // error 16 when NIOHTTP2 ends the connection (a denial-of-service limit).
+            withKnownIssue("HTTP/2 connections to NIOHTTP2 end with GOAWAY ENHANCE_YOUR_CALM under load", isIntermittent: true) {
+                #expect(failures.isEmpty, "\(failures.count) of 960 failed, e.g. \(failures.first ?? "")")
+            }
+            #expect(failures.count < 96, "more than 10 % failing is a different problem: \(failures.prefix(3))")
+        }
+    }
+
     static func protocols(_ mock: MockProcess) async throws -> [String: Int] {
         let result = try Subprocess.run("/usr/bin/curl", ["-sS", "\(mock.controlURL)/stats"])
         guard let data = result.stdout.data(using: .utf8),
