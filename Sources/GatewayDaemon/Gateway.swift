@@ -81,6 +81,9 @@ public final class Gateway: @unchecked Sendable {
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
         spool = try Spool(root: config.spool.directory, units: config.units)
+        if let problem = spool.stagingProblem {
+            logger.warning("reports are staged in each unit's reports/ folder", metadata: ["reason": "\(problem)"])
+        }
         for unit in spool.units.values { unit.reports.removeStaleStaging() }
         reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)
         let rewritten = try reports.recover()

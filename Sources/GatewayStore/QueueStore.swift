@@ -222,15 +222,6 @@ public final class QueueStore: Sendable {
         }
     }
 
-    /// Marks reports as written to the spool.
-    public func markReportsWritten(_ ids: [Int64], now: Millis = Date().millis) throws {
-        guard !ids.isEmpty else { return }
-        try pool.write { db in
-            let statement = try db.cachedStatement(sql: "UPDATE report SET written_at = ? WHERE id = ?")
-            for id in ids { try statement.execute(arguments: [now, id]) }
-        }
-    }
-
     // MARK: audit
 
     /// Verifies the audit chain and its signed checkpoints.

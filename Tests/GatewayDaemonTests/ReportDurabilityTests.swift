@@ -73,13 +73,40 @@ struct ReportDurabilityTests {
         #expect(names(url.appendingPathComponent(".staging")) == ["run-1-7", URL(fileURLWithPath: secondStaging).lastPathComponent].sorted())
     }
 
+    @Test("without a staging folder, reports are staged in reports/ itself and the reason is kept")
+    func stagingFallback() throws {
+        let (url, _) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        FileManager.default.createFile(atPath: url.appendingPathComponent(".staging").path, contents: Data("not a folder".utf8))
+        let spool = try Spool(root: url.path, units: ["PL-KGP"])
+        #expect(spool.stagingProblem?.contains(".staging") == true, "\(spool.stagingProblem ?? "nil")")
+        let unit = try #require(spool.units["PL-KGP"])
+        #expect(unit.staging === unit.reports)
+        try unit.reports.stage(Array("r".utf8), in: unit.staging).publish(as: "r.json")
+        #expect(names(url.appendingPathComponent("PL-KGP/reports")) == ["r.json"])
+    }
+
+    /// A gateway installation's queue, signer and report writer, without the daemon.
+    struct Installation {
+        let fixture: GatewayFixture
+        let store: QueueStore
+        let signer: JWSGatewaySigner
+        let writer: ReportWriter
+
+        init() throws {
+            fixture = try GatewayFixture()
+            let config = try ConfigLoader.load(path: fixture.configPath)
+            store = try QueueStore(path: config.queue.path)
+            signer = try GatewayKeys.load(config).messageSigner
+            let spool = try Spool(root: config.spool.directory, units: config.units)
+            writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        }
+    }
+
     @Test("accepted reports lost in a crash are written again at start, signed, then confirmed")
     func recoverAcceptedReports() throws {
-        let fixture = try GatewayFixture()
-        let config = try ConfigLoader.load(path: fixture.configPath)
-        let store = try QueueStore(path: config.queue.path)
-        let signer = try GatewayKeys.load(config).messageSigner
-        let spool = try Spool(root: config.spool.directory, units: config.units)
+        let installation = try Installation()
+        let (fixture, store, signer, writer) = (installation.fixture, installation.store, installation.signer, installation.writer)
         // Queued (and its outbox file removed) but the report never reached the disk.
         var batch: [NewMessage] = []
         for (i, unit) in ["PL-KGP", "PL-CBA"].enumerated() {
@@ -94,7 +121,6 @@ struct ReportDurabilityTests {
         _ = try store.enqueue(batch)
         #expect(try store.unsyncedAcceptedReports().count == 2)
 
-        let writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
         #expect(try writer.recover() == 2)
         #expect(try store.unsyncedAcceptedReports().isEmpty, "confirmed once on disk")
         let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
@@ -115,12 +141,8 @@ struct ReportDurabilityTests {
 
     @Test("written reports are confirmed only by the sync, and not written twice meanwhile")
     func syncConfirms() throws {
-        let fixture = try GatewayFixture()
-        let config = try ConfigLoader.load(path: fixture.configPath)
-        let store = try QueueStore(path: config.queue.path)
-        let signer = try GatewayKeys.load(config).messageSigner
-        let spool = try Spool(root: config.spool.directory, units: config.units)
-        let writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        let installation = try Installation()
+        let (fixture, store, signer, writer) = (installation.fixture, installation.store, installation.signer, installation.writer)
         let doc: JSON = ["messageId": "m-1", "sender": "PL-KGP"]
         let canonical = try doc.canonicalBytes()
         _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "m-1", type: "alert", priority: .routine, classification: .restricted,

@@ -7,7 +7,7 @@
 //   thread──► ONE queue transaction per batch ──finisher thread──► reports published
 //   (named), then outbox files removed.
 //   A file is "in flight" from its announcement until the finisher is done with it, so
-//   inotify and the rescan never process it twice at once. At most `maxInFlight` files
+//   inotify and the rescan never process it twice at once. At most `maxInFlight(batchSize:)` files
 //   are between a worker and the finisher (each may hold a staged report open).
 //
 // SECURITY
@@ -63,7 +63,6 @@ public final class PickupPipeline: @unchecked Sendable {
     let inFlightWorkers: Locked<Int>
     /// Files between a worker and the finisher (bounds staged reports and memory).
     let slots: DispatchSemaphore
-    let maxInFlight: Int
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
     public let stats = Locked((accepted: 0, duplicates: 0, refused: 0))
@@ -80,8 +79,7 @@ public final class PickupPipeline: @unchecked Sendable {
         batchSize = config.spool.batchSize
         workerCount = config.spool.workers
         inFlightWorkers = Locked(config.spool.workers)
-        maxInFlight = Self.maxInFlight(batchSize: config.spool.batchSize)
-        slots = DispatchSemaphore(value: maxInFlight)
+        slots = DispatchSemaphore(value: Self.maxInFlight(batchSize: config.spool.batchSize))
         self.onCommitted = onCommitted
     }
 

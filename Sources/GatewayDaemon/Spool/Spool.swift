@@ -47,11 +47,20 @@ public final class SpoolUnit: Sendable {
 public final class Spool: Sendable {
     public let root: String
     public let units: [String: SpoolUnit]
+    /// Why reports are staged in reports/ itself rather than SPOOL/.staging (nil: they are not).
+    public let stagingProblem: String?
 
     public init(root: String, units: [String]) throws {
         self.root = root
         try Spool.ensureDirectory(root)
-        let staging = Spool.openStaging(root: root)
+        let staging: DirectoryHandle?
+        do {
+            staging = try Spool.openStaging(root: root)
+            stagingProblem = nil
+        } catch {
+            staging = nil
+            stagingProblem = "\(error)"
+        }
         var map: [String: SpoolUnit] = [:]
         for unit in units { map[unit] = try SpoolUnit(root: root, unit: unit, staging: staging) }
         self.units = map
@@ -60,26 +69,31 @@ public final class Spool: Sendable {
     /// A new SPOOL/.staging/run-<pid>-<random> for this run, made under a top directory;
     /// the folders of earlier runs (whose process is gone) are removed. A new name each start puts the new files
     /// in another part of the disk (ext4 places a top directory's subfolders by the hash
-    /// of their name), away from where reports were deleted lately. nil (reports staged in
-    /// place) when it cannot be made.
-    static func openStaging(root: String) -> DirectoryHandle? {
+    /// of their name), away from where reports were deleted lately. Throws when it cannot be
+    /// made (the caller then stages reports in place).
+    static func openStaging(root: String) throws -> DirectoryHandle {
         let top = root + "/.staging"
-        guard mkdir(top, 0o700) == 0 || errno == EEXIST, let topHandle = try? DirectoryHandle(path: top) else { return nil }
+        guard mkdir(top, 0o700) == 0 || errno == EEXIST else {
+            throw SafeFileError(reason: .unreadable, description: "cannot create \(top): \(String(cString: strerror(errno)))")
+        }
+        let topHandle = try DirectoryHandle(path: top)
         _ = gw_set_topdir(topHandle.fd)
         for name in topHandle.entries() {
             // Another live process's folder (a second spool user in tests) is left alone.
             let parts = name.split(separator: "-")
             if parts.count == 3, parts[0] == "run", let pid = Int32(parts[1]), pid != getpid(), kill(pid, 0) == 0 || errno == EPERM { continue }
             let path = top + "/" + name
+            // Best effort: a folder that cannot be emptied stays, and costs nothing.
             if let old = try? DirectoryHandle(path: path) {
-                old.removeStaleStaging()
                 for leftover in old.entries() { unlinkat(old.fd, leftover, 0) }
             }
             rmdir(path)
         }
         let name = "run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard mkdirat(topHandle.fd, name, 0o700) == 0 else { return nil }
-        return try? DirectoryHandle(path: top + "/" + name)
+        guard mkdirat(topHandle.fd, name, 0o700) == 0 else {
+            throw SafeFileError(reason: .unreadable, description: "cannot create \(top)/\(name): \(String(cString: strerror(errno)))")
+        }
+        return try DirectoryHandle(path: top + "/" + name)
     }
 
     static func ensureDirectory(_ path: String) throws {
