@@ -166,9 +166,14 @@ struct DeliveryEngineTests {
         defer { h.engine.stop() }
         #expect(waitUntil(timeout: 10) { h.engine.breakerStates()["europol"] == .open })
         let whileOpen = h.transport.lock.withLock { h.transport.sent.count }
+        let passesWhileOpen = h.engine.schedulingPasses
         usleep(300_000)
         let afterWait = h.transport.lock.withLock { h.transport.sent.count }
         #expect(afterWait - whileOpen <= 10, "an open breaker lets only probes through (\(afterWait - whileOpen) sent)")
+        // Deliveries come due (50 ms backoff) while the breaker is open: that must not keep
+        // the scheduler looking (it spun once a millisecond before).
+        let passes = h.engine.schedulingPasses - passesWhileOpen
+        #expect(passes < 30, "\(passes) scheduling passes in 300 ms with the breaker open")
         #expect(try h.count(.deferred) > 0)
         failing.withLock { $0 = false }
         // openFor is 30 s by default; lower it by reloading a config with 200 ms.

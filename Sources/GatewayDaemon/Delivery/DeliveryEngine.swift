@@ -34,6 +34,17 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         var wanted = true            // something may be due: look on the next pass
         var nextDeferredDue: Millis? = nil
         var publishedBreaker: String? = nil
+
+        /// Whether a transfer could start now: the breaker lets one through (closed, a
+        /// probe due) and a slot is free (the reserved immediate one included).
+        func canSend(now seconds: Double) -> Bool {
+            guard inFlight <= config.concurrency else { return false }
+            switch breaker.state {
+            case .closed: return true
+            case .open: return breaker.waitTime(now: seconds) <= 0
+            case .halfOpen: return !breaker.probeInFlight
+            }
+        }
     }
 
     struct Finished {
@@ -61,6 +72,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private let reportQueue = DispatchQueue(label: "delivery-reports")
     private let reportPending = Locked(false)
     private var lastFullScan = Date.distantPast
+    private var passes = 0
 
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
                 clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
@@ -197,14 +209,29 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         let now = clock()
         var wait = 1.0
         for r in runtimes.values {
+            if r.breaker.state == .open {
+                // Nothing goes out before the probe time, however much is due.
+                wait = min(wait, max(0.01, r.breaker.waitTime(now: Double(now) / 1000)))
+                continue
+            }
+            // A probe or a full set of transfers in flight: their outcome wakes the loop.
+            guard r.canSend(now: Double(now) / 1000) else { continue }
             if let due = r.nextDeferredDue { wait = min(wait, max(0.001, Double(due - now) / 1000)) }
-            if r.breaker.state == .open { wait = min(wait, max(0.01, r.breaker.waitTime(now: Double(now) / 1000))) }
             if let l = r.limiter, r.wanted { wait = min(wait, max(0.001, l.waitTime())) }
         }
         return wait
     }
 
+    /// Passes of the scheduler so far (tests: an endpoint that cannot send must not keep
+    /// the loop busy).
+    public var schedulingPasses: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return passes
+    }
+
     private func schedule() {
+        condition.withLock { passes += 1 }
         let now = clock()
         let seconds = Double(now) / 1000
         // Once a second look at every endpoint: operators release, retry and requeue from
@@ -215,7 +242,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         for name in runtimes.keys.sorted() {
             var r = runtimes[name]!
             defer { runtimes[name] = r }
-            let due = r.nextDeferredDue.map { $0 <= now } ?? false
+            // Due deliveries count only where something could be sent now.
+            let due = r.canSend(now: seconds) && (r.nextDeferredDue.map { $0 <= now } ?? false)
             guard r.wanted || due || fullScan else { continue }
             r.wanted = false
             if fullScan || due { r.nextDeferredDue = try? store.nextDeferredDue(endpoint: name) }
