@@ -226,26 +226,30 @@ extension QueueStore {
         }
     }
 
+    // Messages past their expiry (by the message_expires index), then their pending
+    // deliveries. CROSS JOIN keeps that order: left to itself SQLite walked every pending
+    // delivery by state and looked up its message, a read of the whole queue every second.
+    static let anyExpiredSQL = """
+        SELECT EXISTS (SELECT 1 FROM message m CROSS JOIN delivery d ON d.message = m.id
+                       WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held'))
+        """
+    static let expiredSQL = """
+        SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file
+        FROM message m CROSS JOIN delivery d ON d.message = m.id
+        WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
+        LIMIT ?
+        """
+
     /// Expires every queued, deferred or held delivery whose message is past its expiry.
     /// `report` builds the body of the "expired" report for each. Returns how many.
     @discardableResult
     public func expireDue(now: Millis = Date().millis, limit: Int = 1000, actor: String = "gatewayd",
                           report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
         // Look without the write lock first: nearly always nothing is due.
-        let due = try pool.read { db in
-            try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM message m JOIN delivery d ON d.message = m.id
-                               WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held'))
-                """, arguments: [now]) ?? false
-        }
+        let due = try pool.read { db in try Bool.fetchOne(db, sql: Self.anyExpiredSQL, arguments: [now]) ?? false }
         guard due else { return [] }
         return try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file
-                FROM message m JOIN delivery d ON d.message = m.id
-                WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
-                LIMIT ?
-                """, arguments: [now, limit])
+            let rows = try Row.fetchAll(db, sql: Self.expiredSQL, arguments: [now, limit])
             guard !rows.isEmpty else { return [] }
             var audit = try AuditAppender(db, at: now)
             var expired: [ExpiredDelivery] = []

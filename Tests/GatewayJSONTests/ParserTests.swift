@@ -1,3 +1,4 @@
+import Foundation
 import GatewayJSON
 import Testing
 
@@ -161,6 +162,37 @@ struct CodecTests {
         #expect(Base64URL.decode("AB") == nil, "non-zero trailing bits")
         #expect(Base64URL.decodeStandard("aGVsbG8=") == Array("hello".utf8))
         #expect(Base64URL.encodeStandard(Array("hello".utf8)) == "aGVsbG8=")
+    }
+
+    @Test("base64 and base64url agree with Foundation for every length up to 300; stray characters and non-canonical tails are refused")
+    func base64AgainstFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...300 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let reference = Data(bytes).base64EncodedString()
+            #expect(Base64URL.encodeStandard(bytes) == reference)
+            let url = reference.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == url)
+            #expect(Base64URL.decode(url) == bytes)
+            #expect(Base64URL.decodeStandard(reference) == bytes)
+            #expect(Base64URL.decodeStandard(reference.replacingOccurrences(of: "=", with: "")) == bytes, "unpadded standard base64 is accepted")
+            guard !url.isEmpty else { continue }
+            // One stray character anywhere is refused.
+            for position in Set([0, url.count / 2, url.count - 1]) {
+                for stray in ["=", " ", "+", "\n", "é"] {
+                    var chars = Array(url)
+                    chars[position] = Character(stray)
+                    #expect(Base64URL.decode(String(chars)) == nil, "\(stray) at \(position) of \(length) bytes")
+                }
+            }
+        }
+        // A final character with bits the decoded bytes do not use: not canonical.
+        #expect(Base64URL.decode("AB") == nil && Base64URL.decode("AA") == [0])
+        #expect(Base64URL.decode("AAB") == nil && Base64URL.decode("AAA") == [0, 0])
+        #expect(Base64URL.decode("AAAAB") == nil, "a length of 4n+1 cannot be base64")
+        #expect(Base64URL.decodeStandard("AA=") == nil, "padding must complete a group of four")
+        #expect(Base64URL.decodeStandard("A===") == nil)
     }
 
     @Test func pointer() throws {
