@@ -98,6 +98,7 @@ public final class QueueStore: Sendable {
                 INSERT INTO message (sender, message_id, type, priority, classification, subject, case_reference,
                                      created_at, accepted_at, expires_at, content_digest, source_file, jws, jws_header)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (sender, message_id) DO NOTHING
                 """)
             let insertDelivery = try db.cachedStatement(sql: """
                 INSERT INTO delivery (message, recipient, endpoint, state, priority_rank, accepted_at, next_attempt_at, updated_at, reason)
@@ -114,7 +115,24 @@ public final class QueueStore: Sendable {
                 return id
             }
             for message in batch {
-                if let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) {
+                let acceptedAt = message.acceptedAt ?? now
+                var stored = message.jws
+                var header: Int64? = nil
+                if let split = CompactJWS.split(message.jws) {
+                    stored = split.stored
+                    header = try headerId(split.header)
+                }
+                // Nearly every message is new: insert, and look at the existing row only
+                // when (sender, messageId) is taken.
+                try insertMessage.execute(arguments: [
+                    message.sender, message.messageId, message.type, message.priority.rawValue,
+                    message.classification.rawValue, message.subject, message.caseReference, message.createdAt, acceptedAt,
+                    message.expiresAt, message.contentDigest, message.sourceFile, Data(stored), header,
+                ])
+                if db.changesCount == 0 {
+                    guard let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) else {
+                        throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "message \(message.messageId) neither inserted nor found")
+                    }
                     let id: Int64 = existing["id"]
                     let digest: String = existing["content_digest"]
                     if digest == message.contentDigest {
@@ -125,18 +143,6 @@ public final class QueueStore: Sendable {
                     }
                     continue
                 }
-                let acceptedAt = message.acceptedAt ?? now
-                var stored = message.jws
-                var header: Int64? = nil
-                if let split = CompactJWS.split(message.jws) {
-                    stored = split.stored
-                    header = try headerId(split.header)
-                }
-                try insertMessage.execute(arguments: [
-                    message.sender, message.messageId, message.type, message.priority.rawValue,
-                    message.classification.rawValue, message.subject, message.caseReference, message.createdAt, acceptedAt,
-                    message.expiresAt, message.contentDigest, message.sourceFile, Data(stored), header,
-                ])
                 let id = db.lastInsertedRowID
                 for route in message.routes {
                     try insertDelivery.execute(arguments: [id, route.recipient, route.endpoint, message.priority.rank, acceptedAt, now, now])

@@ -140,12 +140,12 @@ public struct PickupProcessor: Sendable {
             return .failure(Refusal(.signing, "the gateway could not sign the message (\(error)); it will be retried when the file is dropped again",
                                     messageId: messageId))
         }
-        let report = ReportWriter.acceptedBody(gatewayId: gatewayId, messageId: messageId, sender: sender, file: file, digest: digest,
-                                               at: now, recipients: routed.map(\.recipient), expiresAt: expiresAt)
+        let report = ReportWriter.acceptedCanonical(gatewayId: gatewayId, messageId: messageId, sender: sender, file: file, digest: digest,
+                                                    at: now, recipients: routed.map(\.recipient), expiresAt: expiresAt)
         // The accepted report is signed here, on the worker, not on the committer's path.
         let signedReport: [UInt8]
         do {
-            signedReport = try signer.sign(payload: try report.canonicalBytes())
+            signedReport = try signer.sign(payload: report)
         } catch {
             return .failure(Refusal(.signing, "the gateway could not sign the accepted report (\(error))", messageId: messageId))
         }

@@ -62,6 +62,38 @@ public final class ReportWriter: Sendable {
         return .object(body)
     }
 
+    /// `acceptedBody(...).canonicalBytes()`, written directly (members in JCS order): the
+    /// pickup makes one per message.
+    public static func acceptedCanonical(gatewayId: String, messageId: String, sender: String, file: String, digest: String,
+                                         at: Millis, recipients: [String], expiresAt: Millis?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + messageId.utf8.count + file.utf8.count + recipients.count * 16)
+        func member(_ name: StaticString, _ value: String, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+            JCS.appendString(value, to: &out)
+        }
+        out.append(UInt8(ascii: "{"))
+        member("at", RFC3339.format(millis: at), first: true)
+        member("digest", digest)
+        if let expiresAt { member("expiresAt", RFC3339.format(millis: expiresAt)) }
+        member("file", file)
+        member("gateway", gatewayId)
+        member("kind", "accepted")
+        member("messageId", messageId)
+        out.append(contentsOf: ",\"recipients\":[".utf8)
+        for (i, r) in recipients.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JCS.appendString(r, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        member("sender", sender)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     /// The pickup published these accepted reports (queued or duplicate messages).
     public func published(accepted: [(messageRowId: Int64, sourceFile: String)], units: Set<String>) {
         guard !accepted.isEmpty else { return }
@@ -232,6 +264,9 @@ public final class ReportWriter: Sendable {
 
     /// A file name component that cannot climb out of the folder or hide.
     static func sanitize(_ s: String) -> String {
+        // Nearly every name is harmless as it is.
+        if let first = s.utf8.first, first != UInt8(ascii: "."), s.utf8.count <= 200,
+           !s.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == 0 }) { return s }
         var out = String(s.map { $0 == "/" || $0 == "\0" ? "_" : $0 }.prefix(200))
         while out.hasPrefix(".") { out.removeFirst() }
         return out.isEmpty ? "report" : out

@@ -1,0 +1,38 @@
+import Foundation
+@testable import GatewayDaemon
+import GatewayJSON
+import Testing
+
+@Suite("report bodies and names")
+struct ReportBodyTests {
+    @Test("the accepted report written directly is byte for byte the JCS of its JSON form")
+    func acceptedCanonicalMatchesJCS() throws {
+        let awkward = ["plain", "quote \" and backslash \\", "control \u{01}\u{1F} tab\t", "unicode żółć 😀 \u{2028}", "", "é vs e\u{301}"]
+        var generator = SystemRandomNumberGenerator()
+        for i in 0..<200 {
+            let pick = { awkward[Int.random(in: 0..<awkward.count, using: &generator)] }
+            let recipients = (0..<Int.random(in: 1...4, using: &generator)).map { _ in pick() }
+            let expiresAt: Int64? = i % 3 == 0 ? nil : 1_800_000_000_000 + Int64(i)
+            let args = (gatewayId: pick(), messageId: pick() + "\(i)", sender: pick(), file: pick() + ".json",
+                        digest: String(repeating: "a", count: 64), at: Int64(1_700_000_000_123 + i))
+            let direct = ReportWriter.acceptedCanonical(gatewayId: args.gatewayId, messageId: args.messageId, sender: args.sender, file: args.file,
+                                                        digest: args.digest, at: args.at, recipients: recipients, expiresAt: expiresAt)
+            let viaJSON = try ReportWriter.acceptedBody(gatewayId: args.gatewayId, messageId: args.messageId, sender: args.sender, file: args.file,
+                                                        digest: args.digest, at: args.at, recipients: recipients, expiresAt: expiresAt).canonicalBytes()
+            #expect(direct == viaJSON, "\(String(decoding: direct, as: UTF8.self))")
+        }
+    }
+
+    @Test("report names cannot climb out of the folder or hide")
+    func sanitizedNames() {
+        #expect(ReportWriter.sanitize("m-0001") == "m-0001")
+        #expect(ReportWriter.sanitize("../../etc/passwd") == "_.._etc_passwd")
+        #expect(ReportWriter.sanitize(".hidden") == "hidden")
+        #expect(ReportWriter.sanitize("...") == "report")
+        #expect(ReportWriter.sanitize("") == "report")
+        #expect(ReportWriter.sanitize("a\0b") == "a_b")
+        #expect(ReportWriter.sanitize(String(repeating: "x", count: 250)).count == 200)
+        #expect(ReportWriter.sanitize(String(repeating: "ż", count: 150)) == String(repeating: "ż", count: 150))
+        #expect(ReportWriter.sanitize(String(repeating: "ż", count: 250)).count == 200)
+    }
+}
