@@ -164,7 +164,12 @@ struct AuditAppender {
     }
 
     mutating func append(_ event: AuditEvent, in db: Database) throws {
-        let details = (try? JSON.object(event.details).canonicalString()) ?? "{}"
+        try append(event, canonicalDetails: (try? JSON.object(event.details).canonicalString()) ?? "{}", in: db)
+    }
+
+    /// `canonicalDetails`: the JCS text of the event's details, made by the caller (the
+    /// enqueue path writes it directly; `event.details` is then not read).
+    mutating func append(_ event: AuditEvent, canonicalDetails details: String, in db: Database) throws {
         let next = seq + 1
         let hash = AuditChain.hash(seq: next, at: at, event: event.event, actor: event.actor, sender: event.sender,
                                    messageId: event.messageId, recipient: event.recipient, details: details, prevHash: head)

@@ -21,8 +21,12 @@ enum CompactJWS {
         var stored = Array(jws[..<at])
         stored.append(contentsOf: jws[end...])
         let header = Array(jws[at..<end])
-        guard join(stored, header: header) == jws else { return nil }
+        guard let joined = join(stored, header: header), sameBytes(joined, jws) else { return nil }
         return (stored, String(decoding: header, as: UTF8.self))
+    }
+
+    private static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && (a.isEmpty || a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } })
     }
 
     /// The JWS as it was signed.

@@ -147,20 +147,50 @@ public final class QueueStore: Sendable {
                 for route in message.routes {
                     try insertDelivery.execute(arguments: [id, route.recipient, route.endpoint, message.priority.rank, acceptedAt, now, now])
                 }
-                var details: [String: JSON] = [
-                    "type": .string(message.type), "priority": .string(message.priority.rawValue),
-                    "classification": .string(message.classification.rawValue),
-                    "digest": .string(message.contentDigest),
-                    "recipients": .array(message.routes.map { .string($0.recipient) }),
-                    "endpoints": .array(message.routes.map { .string($0.endpoint) }),
-                ]
-                if let file = message.sourceFile { details["file"] = .string(file) }
-                try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId, details: details), in: db)
+                try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId),
+                                 canonicalDetails: Self.acceptedDetails(message), in: db)
                 if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.execute(arguments: [id, file]) }
                 outcomes.append(.accepted(id: id))
             }
             return outcomes
         }
+    }
+
+    /// The "accepted" audit record's details, as JCS text.
+    static func acceptedDetailsJSON(_ message: NewMessage) -> JSON {
+        var details: [String: JSON] = [
+            "type": .string(message.type), "priority": .string(message.priority.rawValue),
+            "classification": .string(message.classification.rawValue),
+            "digest": .string(message.contentDigest),
+            "recipients": .array(message.routes.map { .string($0.recipient) }),
+            "endpoints": .array(message.routes.map { .string($0.endpoint) }),
+        ]
+        if let file = message.sourceFile { details["file"] = .string(file) }
+        return .object(details)
+    }
+
+    /// `acceptedDetailsJSON(message)` made canonical, written directly (one per message
+    /// on the committer's path).
+    static func acceptedDetails(_ message: NewMessage) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(192 + message.routes.count * 32 + (message.sourceFile?.utf8.count ?? 0))
+        func list(_ values: [String]) {
+            out.append(UInt8(ascii: "["))
+            for (i, v) in values.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JCS.appendString(v, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(contentsOf: #"{"classification":"#.utf8); JCS.appendString(message.classification.rawValue, to: &out)
+        out.append(contentsOf: #","digest":"#.utf8); JCS.appendString(message.contentDigest, to: &out)
+        out.append(contentsOf: #","endpoints":"#.utf8); list(message.routes.map(\.endpoint))
+        if let file = message.sourceFile { out.append(contentsOf: #","file":"#.utf8); JCS.appendString(file, to: &out) }
+        out.append(contentsOf: #","priority":"#.utf8); JCS.appendString(message.priority.rawValue, to: &out)
+        out.append(contentsOf: #","recipients":"#.utf8); list(message.routes.map(\.recipient))
+        out.append(contentsOf: #","type":"#.utf8); JCS.appendString(message.type, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Appends audit events that are not tied to a queue change (refused files, config

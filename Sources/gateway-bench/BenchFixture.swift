@@ -112,6 +112,17 @@ final class BenchFixture {
         return kb / 1024
     }
 
+    /// CPU time gatewayd has used so far (user + system, all threads), in seconds.
+    func daemonCPUSeconds() -> Double? {
+        guard let pid = daemon?.processIdentifier,
+              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func stopDaemon() {
         guard let p = daemon else { return }
         if p.isRunning { p.terminate() }

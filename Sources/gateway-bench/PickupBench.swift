@@ -66,6 +66,9 @@ func runPickupBench(quick: Bool) throws {
     report("pickup_latency_p50_ms", percentile(latencies, 50), "ms")
     report("pickup_latency_p99_ms", percentile(latencies, 99), "ms")
     if let rss = fixture.daemonPeakRSSMB() { report("pickup_gatewayd_peak_rss_mb", rss, "MB") }
+    // What a message costs the machine, whatever else it is doing: gatewayd's CPU time
+    // (all threads, start included) over every message it took.
+    if let cpu = fixture.daemonCPUSeconds() { report("pickup_gatewayd_cpu_us_per_msg", cpu / Double(count + samples) * 1e6, "µs") }
     // The queue on disk per message once the daemon has stopped (WAL copied back and
     // emptied): signed message, delivery, audit record, indexes.
     fixture.stopDaemon()

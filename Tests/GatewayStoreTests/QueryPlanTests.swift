@@ -1,4 +1,5 @@
 import Foundation
+import GatewayModel
 import GRDB
 @testable import GatewayStore
 import Testing
@@ -28,5 +29,22 @@ struct QueryPlanTests {
         // And it still finds what is due.
         let expired = try store.expireDue(now: 1_000_010)
         #expect(expired.count == 11)
+    }
+}
+
+@Suite("accepted audit details written directly")
+struct AcceptedDetailsTests {
+    @Test("byte for byte the JCS of the JSON form, for awkward names and several routes")
+    func sameAsJSON() throws {
+        let awkward = ["EU-EUROPOL", "quote \" backslash \\", "ctl \u{01}\t", "żółć 😀 \u{2028}", ""]
+        for i in 0..<100 {
+            let routes = (0...(i % 4)).map { Route(recipient: awkward[($0 + i) % awkward.count], endpoint: awkward[($0 + 2 * i) % awkward.count]) }
+            var m = message("m\(i)", recipients: routes.map { ($0.recipient, $0.endpoint) })
+            m.type = awkward[i % awkward.count]
+            if i % 5 == 0 { m.sourceFile = nil }
+            let direct = QueueStore.acceptedDetails(m)
+            let reference = try QueueStore.acceptedDetailsJSON(m).canonicalString()
+            #expect(direct == reference)
+        }
     }
 }
