@@ -79,15 +79,19 @@ public final class JWSSigner: Sendable {
     /// Signs `payload` as given (already canonical, or not JSON at all).
     public func sign(payload: [UInt8], at date: Date = Date()) throws(JWSError) -> JWS {
         guard !payload.isEmpty else { throw JWSError(.malformed, "refusing to sign an empty payload") }
-        let header = try protectedHeader(at: Int64(date.timeIntervalSince1970.rounded(.down)))
+        let (header, prefixed) = try protectedHeader(at: Int64(date.timeIntervalSince1970.rounded(.down)))
         let payloadB64 = Base64URL.encode(payload)
-        var input = Array(header.utf8)
-        input.append(UInt8(ascii: "."))
-        input.append(contentsOf: payloadB64.utf8)
         let signature: [UInt8]
         do {
-            signature = try input.withUnsafeBytes { buffer throws(OpenSSLError) in
-                try context.sign(buffer)
+            if let prefixed {
+                // "HEADER." is already hashed: only the payload is left.
+                var rest = payloadB64
+                signature = try rest.withUTF8 { buffer throws(OpenSSLError) in try prefixed.signContinuing(UnsafeRawBufferPointer(buffer)) }
+            } else {
+                var input = Array(header.utf8)
+                input.append(UInt8(ascii: "."))
+                input.append(contentsOf: payloadB64.utf8)
+                signature = try input.withUnsafeBytes { buffer throws(OpenSSLError) in try context.sign(buffer) }
             }
         } catch {
             throw JWSError(.signingFailed, "\(algorithm.rawValue) signing failed: \(error)")
@@ -108,7 +112,9 @@ public final class JWSSigner: Sendable {
 
     /// The base64url protected header for `iat`; the last one is cached, since the daemon
     /// signs many messages within the same second and the x5c part is the bulk of it.
-    private func protectedHeader(at iat: Int64) throws(JWSError) -> String {
+    /// The protected header for `iat` (base64url) and a signing context that has absorbed
+    /// "HEADER." (nil where the algorithm signs in one shot).
+    private func protectedHeader(at iat: Int64) throws(JWSError) -> (String, SigningContext?) {
         if let cached = headerCache.get(iat) { return cached }
         var header = fixedHeader
         header["iat"] = .number(Double(iat))
@@ -118,8 +124,9 @@ public final class JWSSigner: Sendable {
             throw JWSError(.malformed, "protected header cannot be serialised: \(error)")
         }
         let encoded = Base64URL.encode(bytes)
-        headerCache.set(iat, encoded)
-        return encoded
+        let prefixed = Array((encoded + ".").utf8).withUnsafeBytes { context.absorbing($0) }
+        headerCache.set(iat, encoded, prefixed)
+        return (encoded, prefixed)
     }
 
     /// `2026-01-31T12:00:00Z`: JAdES sigT form (RFC 3339, UTC, whole seconds).
@@ -137,17 +144,19 @@ private final class HeaderCache: @unchecked Sendable {
     private let lock = NSLock()
     private var iat: Int64 = .min
     private var header = ""
+    private var prefixed: SigningContext?
 
-    func get(_ iat: Int64) -> String? {
+    func get(_ iat: Int64) -> (String, SigningContext?)? {
         lock.lock()
         defer { lock.unlock() }
-        return self.iat == iat ? header : nil
+        return self.iat == iat ? (header, prefixed) : nil
     }
 
-    func set(_ iat: Int64, _ header: String) {
+    func set(_ iat: Int64, _ header: String, _ prefixed: SigningContext?) {
         lock.lock()
         defer { lock.unlock() }
         self.iat = iat
         self.header = header
+        self.prefixed = prefixed
     }
 }

@@ -36,6 +36,20 @@ enum SignatureEngine {
         var signature = [UInt8](repeating: 0, count: length)
         try check(EVP_DigestSign(context, &signature, &length, input.baseAddress, input.count), "EVP_DigestSign")
         signature.removeLast(signature.count - length)
+        return try rawSignature(signature, algorithm: algorithm)
+    }
+
+    /// Finishes a signature whose input was given with EVP_DigestSignUpdate.
+    static func finishStreamedSigning(_ context: OpaquePointer, algorithm: JWSAlgorithm) throws(OpenSSLError) -> [UInt8] {
+        var length = 0
+        try check(EVP_DigestSignFinal(context, nil, &length), "EVP_DigestSignFinal")
+        var signature = [UInt8](repeating: 0, count: length)
+        try check(EVP_DigestSignFinal(context, &signature, &length), "EVP_DigestSignFinal")
+        signature.removeLast(signature.count - length)
+        return try rawSignature(signature, algorithm: algorithm)
+    }
+
+    static func rawSignature(_ signature: [UInt8], algorithm: JWSAlgorithm) throws(OpenSSLError) -> [UInt8] {
         switch algorithm {
         case .es256: return try ECDSASignature.rawFromDER(signature, width: 32)
         case .es384: return try ECDSASignature.rawFromDER(signature, width: 48)

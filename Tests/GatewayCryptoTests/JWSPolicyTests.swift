@@ -20,6 +20,37 @@ import Testing
         return JWS(protectedHeaderBase64URL: h, payloadBase64URL: p, signatureBase64URL: Base64URL.encode(signature))
     }
 
+    @Test("one signer on four threads across signing seconds: every signature verifies over its own payload", arguments: [
+        KeyType.ec(.p256), .ec(.p384), .rsa(bits: 2048), .ed25519,
+    ])
+    func concurrentSigning(type: KeyType) throws {
+        let key = try PrivateKey.generate(type)
+        let signer = try JWSSigner(key: key)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var items: [(Int, [UInt8])] = []
+            func append(_ item: (Int, [UInt8])) { lock.withLock { items.append(item) } }
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for i in 0..<100 {
+                let n = thread * 100 + i
+                // Ten signing seconds, visited in turn: the per-second header (and what it
+                // has already hashed) changes under the threads' feet.
+                let when = Date(timeIntervalSince1970: 1_767_225_600 + Double(n % 10))
+                let jws = try! signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: when)
+                results.append((n, jws.flattenedJSON))
+            }
+        }
+        let all = results.lock.withLock { results.items }
+        #expect(all.count == 400)
+        for (n, bytes) in all {
+            let verified = try JWSVerifier().verify(bytes, key: key.publicKey)
+            #expect(verified.payload == Array("{\"n\":\(n)}".utf8))
+            #expect(verified.signingTime == Date(timeIntervalSince1970: 1_767_225_600 + Double(n % 10)))
+        }
+    }
+
     @Test("sign then verify for every algorithm, both serialisations", arguments: [
         KeyType.ec(.p256), .ec(.p384), .rsa(bits: 2048), .ed25519,
     ])
