@@ -59,6 +59,8 @@ let package = Package(
             dependencies: [
                 "GatewayJSON", "GatewayModel", "GatewayCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for the per-message INSERTs of the enqueue path (FastInsert.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
 

@@ -176,8 +176,8 @@ struct AuditAppender {
         try db.cachedStatement(sql: """
             INSERT INTO audit (seq, at, event, actor, sender, message_id, recipient, details, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [next, at, event.event, event.actor, event.sender, event.messageId,
-                                     event.recipient, details, head, hash])
+            """).insert(.int(next), .int(at), .text(event.event), .text(event.actor), .text(event.sender), .text(event.messageId),
+                        .text(event.recipient), .text(details), .text(head), .text(hash))
         seq = next
         head = hash
     }

@@ -124,11 +124,10 @@ public final class QueueStore: Sendable {
                 }
                 // Nearly every message is new: insert, and look at the existing row only
                 // when (sender, messageId) is taken.
-                try insertMessage.execute(arguments: [
-                    message.sender, message.messageId, message.type, message.priority.rawValue,
-                    message.classification.rawValue, message.subject, message.caseReference, message.createdAt, acceptedAt,
-                    message.expiresAt, message.contentDigest, message.sourceFile, Data(stored), header,
-                ])
+                try insertMessage.insert(
+                    .text(message.sender), .text(message.messageId), .text(message.type), .text(message.priority.rawValue),
+                    .text(message.classification.rawValue), .text(message.subject), .text(message.caseReference), .int(message.createdAt),
+                    .int(acceptedAt), .int(message.expiresAt), .text(message.contentDigest), .text(message.sourceFile), .blob(stored), .int(header))
                 if db.changesCount == 0 {
                     guard let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) else {
                         throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "message \(message.messageId) neither inserted nor found")
@@ -136,7 +135,7 @@ public final class QueueStore: Sendable {
                     let id: Int64 = existing["id"]
                     let digest: String = existing["content_digest"]
                     if digest == message.contentDigest {
-                        if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.execute(arguments: [id, file]) }
+                        if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.insert(.int(id), .text(file)) }
                         outcomes.append(.duplicate(id: id))
                     } else {
                         outcomes.append(.conflict(id: id, existingDigest: digest))
@@ -145,11 +144,12 @@ public final class QueueStore: Sendable {
                 }
                 let id = db.lastInsertedRowID
                 for route in message.routes {
-                    try insertDelivery.execute(arguments: [id, route.recipient, route.endpoint, message.priority.rank, acceptedAt, now, now])
+                    try insertDelivery.insert(.int(id), .text(route.recipient), .text(route.endpoint), .int(Int64(message.priority.rank)),
+                                              .int(acceptedAt), .int(now), .int(now))
                 }
                 try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId),
                                  canonicalDetails: Self.acceptedDetails(message), in: db)
-                if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.execute(arguments: [id, file]) }
+                if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.insert(.int(id), .text(file)) }
                 outcomes.append(.accepted(id: id))
             }
             return outcomes

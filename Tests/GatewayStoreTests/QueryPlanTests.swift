@@ -48,3 +48,45 @@ struct AcceptedDetailsTests {
         }
     }
 }
+
+@Suite("inserts bound through the SQLite C API")
+struct FastInsertTests {
+    @Test("every kind of value reads back as GRDB bound it; a constraint failure throws and rolls the transaction back")
+    func roundTrip() throws {
+        let (store, _) = try makeStore()
+        try store.pool.write { db in
+            try db.execute(sql: "CREATE TABLE t (a INTEGER, b TEXT, c BLOB, d TEXT, e INTEGER UNIQUE)")
+            let insert = try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)")
+            try insert.insert(.int(Int64.max), .text("żółć 😀 \" '); DROP TABLE t; --"), .blob([0, 1, 2, 255]), .null, .int(1))
+            try insert.insert(.int(-1), .text(""), .blob([]), .text(nil), .int(2))
+            try insert.insert(.int(nil), .text("x"), .blob(Array(repeating: 7, count: 100_000)), .text("y"), .int(3))
+        }
+        let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY e") }
+        #expect(rows.count == 3)
+        #expect(rows[0]["a"] as Int64 == Int64.max)
+        #expect(rows[0]["b"] as String == "żółć 😀 \" '); DROP TABLE t; --")
+        #expect(rows[0]["c"] as Data == Data([0, 1, 2, 255]))
+        #expect((rows[0]["d"] as DatabaseValue).isNull)
+        #expect(rows[1]["b"] as String? == "", "the empty string is text, not NULL")
+        #expect(!(rows[1]["c"] as DatabaseValue).isNull, "an empty blob is a blob, not NULL")
+        #expect((rows[1]["d"] as DatabaseValue).isNull)
+        #expect((rows[2]["a"] as DatabaseValue).isNull)
+        #expect((rows[2]["c"] as Data).count == 100_000)
+        // A constraint failure: the error names it, and nothing of that transaction stays.
+        let error = #expect(throws: DatabaseError.self) {
+            try store.pool.write { db in
+                let insert = try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)")
+                try insert.insert(.int(10), .text("kept?"), .blob([1]), .null, .int(10))
+                try insert.insert(.int(11), .text("dup"), .blob([1]), .null, .int(1))
+            }
+        }
+        #expect(error?.resultCode == .SQLITE_CONSTRAINT)
+        #expect(error?.message?.contains("UNIQUE") == true)
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 3)
+        // The statement is usable again after the failure.
+        try store.pool.write { db in
+            try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)").insert(.int(4), .text("after"), .null, .null, .int(4))
+        }
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 4)
+    }
+}
