@@ -176,7 +176,7 @@ struct AuditAppender {
         try db.cachedStatement(sql: """
             INSERT INTO audit (seq, at, event, actor, sender, message_id, recipient, details, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).insert(.int(next), .int(at), .text(event.event), .text(event.actor), .text(event.sender), .text(event.messageId),
+            """).run(.int(next), .int(at), .text(event.event), .text(event.actor), .text(event.sender), .text(event.messageId),
                         .text(event.recipient), .text(details), .text(head), .text(hash))
         seq = next
         head = hash

@@ -1,6 +1,6 @@
 // NAME
-//   FastInsert: runs a prepared INSERT with its values bound straight through the SQLite
-//   C API.
+//   FastInsert: runs a prepared INSERT (or UPDATE, DELETE) with its values bound straight
+//   through the SQLite C API.
 //
 // DESCRIPTION
 //   The pickup's committer writes four rows per message (message, delivery, audit,
@@ -17,7 +17,7 @@
 import GRDB
 import GRDBSQLite
 
-/// A value for `Statement.insert`.
+/// A value for `Statement.run`.
 enum FastValue {
     case int(Int64)
     case text(String)
@@ -38,8 +38,8 @@ nonisolated(unsafe) private let emptyText: UnsafePointer<CChar> = {
 }()
 
 extension Statement {
-    /// Binds `values` to ?1, ?2, ... and steps once (an INSERT or UPDATE without rows).
-    func insert(_ values: FastValue...) throws {
+    /// Binds `values` to ?1, ?2, ... and steps once (an INSERT, UPDATE or DELETE without rows).
+    func run(_ values: FastValue...) throws {
         let s = sqliteStatement
         sqlite3_reset(s)
         precondition(values.count == Int(sqlite3_bind_parameter_count(s)), "FastInsert: \(values.count) values for \(sql)")

@@ -124,7 +124,7 @@ public final class QueueStore: Sendable {
                 }
                 // Nearly every message is new: insert, and look at the existing row only
                 // when (sender, messageId) is taken.
-                try insertMessage.insert(
+                try insertMessage.run(
                     .text(message.sender), .text(message.messageId), .text(message.type), .text(message.priority.rawValue),
                     .text(message.classification.rawValue), .text(message.subject), .text(message.caseReference), .int(message.createdAt),
                     .int(acceptedAt), .int(message.expiresAt), .text(message.contentDigest), .text(message.sourceFile), .blob(stored), .int(header))
@@ -135,7 +135,7 @@ public final class QueueStore: Sendable {
                     let id: Int64 = existing["id"]
                     let digest: String = existing["content_digest"]
                     if digest == message.contentDigest {
-                        if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.insert(.int(id), .text(file)) }
+                        if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.run(.int(id), .text(file)) }
                         outcomes.append(.duplicate(id: id))
                     } else {
                         outcomes.append(.conflict(id: id, existingDigest: digest))
@@ -144,12 +144,12 @@ public final class QueueStore: Sendable {
                 }
                 let id = db.lastInsertedRowID
                 for route in message.routes {
-                    try insertDelivery.insert(.int(id), .text(route.recipient), .text(route.endpoint), .int(Int64(message.priority.rank)),
+                    try insertDelivery.run(.int(id), .text(route.recipient), .text(route.endpoint), .int(Int64(message.priority.rank)),
                                               .int(acceptedAt), .int(now), .int(now))
                 }
                 try audit.append(AuditEvent("accepted", actor: actor, sender: message.sender, messageId: message.messageId),
                                  canonicalDetails: Self.acceptedDetails(message), in: db)
-                if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.insert(.int(id), .text(file)) }
+                if message.tracksAcceptedReport, let file = message.sourceFile { try trackReport.run(.int(id), .text(file)) }
                 outcomes.append(.accepted(id: id))
             }
             return outcomes
@@ -237,7 +237,7 @@ public final class QueueStore: Sendable {
         guard !acceptedReports.isEmpty || !writtenReports.isEmpty else { return }
         try pool.write { db in
             let forget = try db.cachedStatement(sql: "DELETE FROM accepted_report_unsynced WHERE message = ? AND source_file = ?")
-            for r in acceptedReports { try forget.execute(arguments: [r.messageRowId, r.sourceFile]) }
+            for r in acceptedReports { try forget.run(.int(r.messageRowId), .text(r.sourceFile)) }
             let written = try db.cachedStatement(sql: "UPDATE report SET written_at = ? WHERE id = ?")
             for id in writtenReports { try written.execute(arguments: [now, id]) }
         }

@@ -57,9 +57,9 @@ struct FastInsertTests {
         try store.pool.write { db in
             try db.execute(sql: "CREATE TABLE t (a INTEGER, b TEXT, c BLOB, d TEXT, e INTEGER UNIQUE)")
             let insert = try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)")
-            try insert.insert(.int(Int64.max), .text("żółć 😀 \" '); DROP TABLE t; --"), .blob([0, 1, 2, 255]), .null, .int(1))
-            try insert.insert(.int(-1), .text(""), .blob([]), .text(nil), .int(2))
-            try insert.insert(.int(nil), .text("x"), .blob(Array(repeating: 7, count: 100_000)), .text("y"), .int(3))
+            try insert.run(.int(Int64.max), .text("żółć 😀 \" '); DROP TABLE t; --"), .blob([0, 1, 2, 255]), .null, .int(1))
+            try insert.run(.int(-1), .text(""), .blob([]), .text(nil), .int(2))
+            try insert.run(.int(nil), .text("x"), .blob(Array(repeating: 7, count: 100_000)), .text("y"), .int(3))
         }
         let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY e") }
         #expect(rows.count == 3)
@@ -76,8 +76,8 @@ struct FastInsertTests {
         let error = #expect(throws: DatabaseError.self) {
             try store.pool.write { db in
                 let insert = try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)")
-                try insert.insert(.int(10), .text("kept?"), .blob([1]), .null, .int(10))
-                try insert.insert(.int(11), .text("dup"), .blob([1]), .null, .int(1))
+                try insert.run(.int(10), .text("kept?"), .blob([1]), .null, .int(10))
+                try insert.run(.int(11), .text("dup"), .blob([1]), .null, .int(1))
             }
         }
         #expect(error?.resultCode == .SQLITE_CONSTRAINT)
@@ -85,7 +85,7 @@ struct FastInsertTests {
         #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 3)
         // The statement is usable again after the failure.
         try store.pool.write { db in
-            try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)").insert(.int(4), .text("after"), .null, .null, .int(4))
+            try db.cachedStatement(sql: "INSERT INTO t (a, b, c, d, e) VALUES (?, ?, ?, ?, ?)").run(.int(4), .text("after"), .null, .null, .int(4))
         }
         #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 4)
     }
