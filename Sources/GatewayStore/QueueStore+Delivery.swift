@@ -178,7 +178,8 @@ extension QueueStore {
                 }
                 var details: [String: JSON] = ["endpoint": .string(r.job.endpoint)]
                 if let a = r.attempt {
-                    try insertAttempt.execute(arguments: [id, a.startedAt, a.durationMs, a.endpoint, a.httpStatus, a.outcome, a.error])
+                    try insertAttempt.run(.int(id), .int(a.startedAt), .int(Int64(a.durationMs)), .text(a.endpoint), .int(a.httpStatus.map(Int64.init)),
+                                          .text(a.outcome), .text(a.error))
                     details["attempt"] = .number(Double(r.job.attempts + 1))
                     details["durationMs"] = .number(Double(a.durationMs))
                     if let status = a.httpStatus { details["httpStatus"] = .number(Double(status)) }
@@ -187,28 +188,28 @@ extension QueueStore {
                 let event: String
                 switch r.resolution {
                 case .delivered(let receipt, let duplicate):
-                    try update.execute(arguments: ["delivered", counted, nil, now, duplicate ? "delivered (endpoint already had it)" : "delivered", id])
+                    try update.run(.text("delivered"), .int(Int64(counted)), .null, .int(now), .text(duplicate ? "delivered (endpoint already had it)" : "delivered"), .int(id))
                     if let receipt {
-                        try insertReceipt.execute(arguments: [id, receipt.receivedAt, receipt.status, Data(receipt.jws)])
+                        try insertReceipt.run(.int(id), .int(receipt.receivedAt), .text(receipt.status), .blob(receipt.jws))
                         details["receipt"] = true
                     }
                     if duplicate { details["duplicate"] = true }
                     event = "delivered"
                 case .deferred(let until, let reason):
-                    try update.execute(arguments: ["deferred", counted, until, now, reason, id])
+                    try update.run(.text("deferred"), .int(Int64(counted)), .int(until), .int(now), .text(reason), .int(id))
                     details["reason"] = .string(reason)
                     details["nextAttemptAt"] = .number(Double(until))
                     event = "deferred"
                 case .failed(let reason):
-                    try update.execute(arguments: ["failed", counted, nil, now, reason, id])
+                    try update.run(.text("failed"), .int(Int64(counted)), .null, .int(now), .text(reason), .int(id))
                     details["reason"] = .string(reason)
                     event = "failed"
                 case .requeued(let reason):
-                    try update.execute(arguments: ["queued", counted, now, now, reason, id])
+                    try update.run(.text("queued"), .int(Int64(counted)), .int(now), .int(now), .text(reason), .int(id))
                     details["reason"] = .string(reason)
                     event = "requeued"
                 case .expired(let reason):
-                    try update.execute(arguments: ["expired", counted, nil, now, reason, id])
+                    try update.run(.text("expired"), .int(Int64(counted)), .null, .int(now), .text(reason), .int(id))
                     details["reason"] = .string(reason)
                     event = "expired"
                 }

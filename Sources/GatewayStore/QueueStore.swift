@@ -206,7 +206,7 @@ public final class QueueStore: Sendable {
     static func oweReport(_ db: Database, unit: String, kind: String, message: Int64?, recipient: String?, body: String, now: Millis,
                           signed: Bool = false, fileName: String? = nil) throws {
         try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at, signed, file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [unit, kind, message, recipient, body, now, signed, fileName])
+            .run(.text(unit), .text(kind), .int(message), .text(recipient), .text(body), .int(now), .int(signed ? 1 : 0), .text(fileName))
     }
 
     // MARK: reports owed
