@@ -114,8 +114,12 @@ final class BenchFixture {
 
     /// CPU time gatewayd has used so far (user + system, all threads), in seconds.
     func daemonCPUSeconds() -> Double? {
-        guard let pid = daemon?.processIdentifier,
-              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        daemon.flatMap { Self.cpuSeconds(pid: $0.processIdentifier) }
+    }
+
+    /// CPU time process `pid` has used so far (user + system, all threads), in seconds.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return nil }
         // Fields after the command name: state is field 3; utime and stime are 14 and 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
