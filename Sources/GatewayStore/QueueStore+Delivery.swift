@@ -143,12 +143,17 @@ extension QueueStore {
         public var resolution: DeliveryResolution
         /// Report body for the unit (delivered / failed / expired), if owed.
         public var report: String?
+        /// The report's file name, when `report` is already canonical (JCS): the writer then
+        /// signs it as it is, without reading it back. Nil: the writer canonicalises the
+        /// body and names the file from it.
+        public var reportFile: String?
 
-        public init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, report: String? = nil) {
+        public init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, report: String? = nil, reportFile: String? = nil) {
             self.job = job
             self.attempt = attempt
             self.resolution = resolution
             self.report = report
+            self.reportFile = report == nil ? nil : reportFile
         }
     }
 
@@ -220,7 +225,8 @@ extension QueueStore {
                 try audit.append(AuditEvent(event, actor: actor, sender: r.job.sender, messageId: r.job.messageId,
                                             recipient: r.job.recipient, details: details), in: db)
                 if let body = r.report {
-                    try Self.oweReport(db, unit: r.job.sender, kind: event, message: r.job.messageRowId, recipient: r.job.recipient, body: body, now: now)
+                    try Self.oweReport(db, unit: r.job.sender, kind: event, message: r.job.messageRowId, recipient: r.job.recipient, body: body, now: now,
+                                       fileName: r.reportFile)
                 }
             }
             return skipped

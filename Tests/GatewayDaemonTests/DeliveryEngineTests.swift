@@ -129,6 +129,16 @@ struct DeliveryEngineTests {
         #expect(m.deliveries[0].receipt != nil)
         #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).count == 100 })
         #expect(h.fixture.files(h.fixture.reports("PL-KGP")).first == "ok-000000.delivered.EU-EUROPOL.json")
+        // The report is signed by the gateway over its canonical (JCS) body, which carries
+        // the agency's receipt.
+        let file = h.fixture.reports("PL-KGP").appendingPathComponent("ok-000042.delivered.EU-EUROPOL.json")
+        let bytes = Array(try Data(contentsOf: file))
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        let verified = try JWSVerifier().verify(bytes, trustStore: trust)
+        let body = try verified.payloadJSON()
+        #expect(verified.payload == (try body.canonicalBytes()), "the signed body is canonical")
+        #expect(body["kind"] == "delivered" && body["messageId"] == "ok-000042" && body["recipient"] == "EU-EUROPOL")
+        #expect(body["receipt"]?["signature"]?.stringValue != nil)
     }
 
     @Test("an immediate message overtakes a backlog of routine ones with every slot busy")

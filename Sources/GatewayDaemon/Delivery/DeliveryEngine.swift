@@ -318,7 +318,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             let durationMs = Int64((DispatchTime.now().uptimeNanoseconds - f.started) / 1_000_000)
             if expiredAt != nil {
                 resolutions.append(.init(job: job, attempt: nil, resolution: .expired(reason: "expired before it could be sent"),
-                                         report: report(job, kind: "expired", now: now, reason: "not delivered before it expired")))
+                                         owing: report(job, kind: "expired", now: now, reason: "not delivered before it expired")))
                 continue
             }
             guard var r = runtimes[job.endpoint] else { continue }
@@ -347,13 +347,13 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
-                                                 report: report(job, kind: "delivered", now: now, receipt: receipt, duplicate: duplicate)))
+                                                 owing: report(job, kind: "delivered", now: now, receipt: receipt, duplicate: duplicate)))
                     case .absent where !r.config.requireReceipt:
                         r.breaker.succeeded()
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: nil, duplicate: duplicate),
-                                                 report: report(job, kind: "delivered", now: now, duplicate: duplicate)))
+                                                 owing: report(job, kind: "delivered", now: now, duplicate: duplicate)))
                     case .absent, .invalid:
                         // The endpoint answered, so it is up; but without a valid receipt this is
                         // not a delivery. An endpoint that signs wrongly will not improve by
@@ -366,7 +366,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: "receipt-invalid", error: why)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .failed(reason: reason),
-                                                 report: report(job, kind: "failed", now: now, reason: reason, status: response.status)))
+                                                 owing: report(job, kind: "failed", now: now, reason: reason, status: response.status)))
                     }
                 case .permanent(let reason):
                     r.breaker.succeeded()
@@ -375,7 +375,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                     let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                 httpStatus: response.status, outcome: "permanent", error: full)
                     resolutions.append(.init(job: job, attempt: attempt, resolution: .failed(reason: full),
-                                             report: report(job, kind: "failed", now: now, reason: full, status: response.status)))
+                                             owing: report(job, kind: "failed", now: now, reason: full, status: response.status)))
                 case .transient(let reason, let retryAfter):
                     r.breaker.failed(now: seconds)
                     let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
@@ -408,7 +408,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         let until = now + Int64(delay * 1000)
         if let expires = job.expiresAt, until >= expires {
             return .init(job: job, attempt: attempt, resolution: .expired(reason: "\(reason); the next attempt would be after the expiry"),
-                         report: report(job, kind: "expired", now: now, reason: "not delivered before it expired (last attempt: \(reason))"))
+                         owing: report(job, kind: "expired", now: now, reason: "not delivered before it expired (last attempt: \(reason))"))
         }
         return .init(job: job, attempt: attempt, resolution: .deferred(until: until, reason: reason))
     }
@@ -420,11 +420,13 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         return text.map { String($0.prefix(500)) }
     }
 
+    /// The body (canonical) and file name of a report owed to the unit.
     private func report(_ job: DeliveryJob, kind: String, now: Millis, receipt: ReceiptRecord? = nil, duplicate: Bool = false,
-                        reason: String? = nil, status: Int? = nil) -> String? {
+                        reason: String? = nil, status: Int? = nil) -> (body: String, file: String)? {
+        let file = job.sourceFile ?? "\(job.messageId).json"
         var body: [String: JSON] = [
             "kind": .string(kind), "messageId": .string(job.messageId), "sender": .string(job.sender), "recipient": .string(job.recipient),
-            "endpoint": .string(job.endpoint), "file": .string(job.sourceFile ?? "\(job.messageId).json"),
+            "endpoint": .string(job.endpoint), "file": .string(file),
             "at": .string(RFC3339.format(millis: now)), "attempts": .number(Double(job.attempts + 1)), "gateway": .string(config.gatewayId),
             "digest": .string(job.contentDigest),
         ]
@@ -432,7 +434,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         if duplicate { body["duplicate"] = true }
         if let reason { body["reason"] = .string(String(reason.prefix(2000))) }
         if let status { body["httpStatus"] = .number(Double(status)) }
-        return try? JSON.object(body).canonicalString()
+        guard let text = try? JSON.object(body).canonicalString() else { return nil }
+        return (text, ReportWriter.name(file: file, kind: kind, recipient: job.recipient))
     }
 
     /// Writes owed reports off the scheduler thread, coalescing bursts.
@@ -459,5 +462,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             try? store.setEndpointState(name, breaker: r.breaker.state.rawValue, consecutiveFailures: r.breaker.consecutiveFailures)
         }
+    }
+}
+
+extension QueueStore.Resolution {
+    /// With the report owed for it: a canonical body and its file name.
+    init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, owing report: (body: String, file: String)?) {
+        self.init(job: job, attempt: attempt, resolution: resolution, report: report?.body, reportFile: report?.file)
     }
 }

@@ -160,7 +160,12 @@ public final class ReportWriter: Sendable {
             return nil
         }
         do {
-            if report.signed, let name = report.fileName { return (Self.sanitize(name), Array(report.body.utf8)) }
+            if let name = report.fileName {
+                // Signed already (an accepted report written again), or canonical with its
+                // name given by the producer: no need to read it back.
+                let bytes = Array(report.body.utf8)
+                return (Self.sanitize(name), report.signed ? bytes : try signer.sign(payload: bytes))
+            }
             let body = try JSON.parse(report.body)
             return (Self.fileName(report, body: body), try signer.sign(payload: try body.canonicalBytes()))
         } catch {
