@@ -251,8 +251,8 @@ public final class Gateway: @unchecked Sendable {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < config.queue.minFreeDisk { reason = "disk almost full: \(free) bytes free under \(queueDir)" }
         }
-        if reason == nil, let pending = try? store.countPending(), pending >= config.queue.maxPending {
-            reason = "queue full: \(pending) pending deliveries (queue.maxPending \(config.queue.maxPending))"
+        if reason == nil, let check = try? store.pendingReaches(config.queue.maxPending), check.reached {
+            reason = "queue full: \(check.counted ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))"
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
     }

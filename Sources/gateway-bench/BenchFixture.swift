@@ -20,6 +20,8 @@ final class BenchFixture {
         bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("gw-bench-\(name)-\(getpid())")
         try? FileManager.default.removeItem(at: root)
+        let made = root
+        Self.created.withLock { $0.append(made) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("queue"), withIntermediateDirectories: true)
         spool = root.appendingPathComponent("spool")
         try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
@@ -93,6 +95,7 @@ final class BenchFixture {
         p.standardOutput = handle
         p.standardError = handle
         try p.run()
+        childProcesses.withLock { $0.append(p) }
         daemon = p
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -144,6 +147,13 @@ final class BenchFixture {
     }
 
     static let leftovers = BenchLocked<[URL]>([])
+    /// Every fixture of this run, removed on an interrupt too (unless BENCH_KEEP is set).
+    static let created = BenchLocked<[URL]>([])
+
+    static func removeAfterInterrupt() {
+        if ProcessInfo.processInfo.environment["BENCH_KEEP"] != nil { return }
+        for root in created.withLock({ $0 }) { try? FileManager.default.removeItem(at: root) }
+    }
 
     static func removeAll() {
         if ProcessInfo.processInfo.environment["BENCH_KEEP"] != nil { return }

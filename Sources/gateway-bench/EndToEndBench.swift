@@ -31,6 +31,7 @@ final class BenchMock {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = (try? FileHandle(forWritingTo: log)) ?? FileHandle.nullDevice
         try process.run()
+        childProcesses.withLock { $0.append(process) }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let data = FileManager.default.contents(atPath: portsFile.path), let doc = try? JSON.parse(data),

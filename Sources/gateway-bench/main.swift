@@ -2,6 +2,7 @@
 // Run through `make bench` (release build). `--quick` scales sizes down.
 import Foundation
 
+installInterruptHandling()
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
 let selected = arguments.filter { !$0.hasPrefix("--") }

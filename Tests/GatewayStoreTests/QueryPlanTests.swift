@@ -90,3 +90,21 @@ struct FastInsertTests {
         #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 4)
     }
 }
+
+@Suite("backpressure check")
+struct PendingCheckTests {
+    @Test("counts only when the delivery table could hold the limit; the count decides")
+    func pendingReaches() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue((0..<5).map { message("p\($0)", recipients: [("EU-EUROPOL", "europol"), ("EU-OLAF", "olaf")]) })
+        let small = try store.pendingReaches(11)
+        #expect(small.reached == false && small.counted == nil, "10 rows cannot hold 11 pending: nothing counted")
+        let full = try store.pendingReaches(10)
+        #expect(full.reached && full.counted == 10)
+        let jobs = try store.claimDue(endpoint: "europol", limit: 3)
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) })
+        let after = try store.pendingReaches(10)
+        #expect(after.reached == false && after.counted == 7, "delivered rows still count as rows, not as pending")
+        #expect(try store.countPending() == 7)
+    }
+}
