@@ -6,8 +6,9 @@
 //   GatewaySchema -> GatewayJSON         JSON Schema 2020-12 validator
 //   GatewayCrypto -> COpenSSL, JSON      OpenSSL: digests, keys, X.509, JWS
 //   GatewayModel  -> JSON, Schema        envelope, participants, configuration
+//   CGatewaySys   (C)                  Linux calls Swift cannot make (renameat2, O_TMPFILE, thread names)
 //   GatewayStore  -> Model, Crypto, GRDB the durable queue and the audit log
-//   GatewayTransport -> CCurl            libcurl multi engine (mutual TLS HTTPS)
+//   GatewayTransport -> CCurl, CGatewaySys  libcurl multi engine (mutual TLS HTTPS)
 //   GatewayDaemon -> everything above    spool pickup, pipeline, scheduler, delivery
 //   GatewayConsole -> Daemon's parts     gatewayctl commands
 //   AgencyMock    -> JSON, Crypto, Hummingbird  the mock agency endpoint (agency-mock)
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "GatewayStore",
             dependencies: [
-                "GatewayJSON", "GatewayModel", "GatewayCrypto",
+                "GatewayJSON", "GatewayModel", "GatewayCrypto", "CGatewaySys",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The C API, for the per-message INSERTs of the enqueue path (FastInsert.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -66,7 +67,7 @@ let package = Package(
 
         // MARK: libcurl
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
-        .target(name: "GatewayTransport", dependencies: ["CCurl"]),
+        .target(name: "GatewayTransport", dependencies: ["CCurl", "CGatewaySys"]),
 
         // MARK: the daemon and the console
         .target(name: "CGatewaySys"),

@@ -9,6 +9,7 @@
 //   (gatewayd) is enforced separately by QueueOwnerLock.
 
 import Foundation
+import CGatewaySys
 import GRDB
 import GatewayJSON
 import GatewayModel
@@ -315,6 +316,8 @@ public final class WALCheckpointer: @unchecked Sendable {
         self.queue = queue
         self.interval = interval
         let thread = Thread { [self] in
+            // The kernel's name (top -H, perf).
+            gw_set_thread_name("queue-checkpt")
             self.loop()
             self.done.signal()
         }

@@ -13,6 +13,7 @@
 // it (and everything still pending) with .cancelled, and exits; `stop` waits for that,
 // unless it is called from a completion on the engine thread itself.
 import CCurl
+import CGatewaySys
 import Foundation
 
 final class CurlEngine: @unchecked Sendable {
@@ -45,7 +46,11 @@ final class CurlEngine: @unchecked Sendable {
         // The connection cache keeps this many idle connections for reuse.
         try multi.set(CURLMOPT_MAXCONNECTS, max(1, maxTotalConnections))
         try multi.set(CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            // The kernel's name (top -H, perf).
+            gw_set_thread_name("curl-engine")
+            run()
+        }
         thread.name = "gateway-curl-engine"
         thread.start()
     }
