@@ -232,15 +232,17 @@ public final class QueueStore: Sendable {
     }
 
     /// After a file system sync: these accepted reports and these owed reports are on disk.
-    /// One transaction.
+    /// One transaction. A written report's body is dropped: the unit's file is the report
+    /// now (a delivered report carries the receipt, ~4 KB, which the receipt table keeps
+    /// anyway); the row stays, as the record that it was written, until retention.
     public func confirmDurable(acceptedReports: [(messageRowId: Int64, sourceFile: String)], writtenReports: [Int64],
                                now: Millis = Date().millis) throws {
         guard !acceptedReports.isEmpty || !writtenReports.isEmpty else { return }
         try pool.write { db in
             let forget = try db.cachedStatement(sql: "DELETE FROM accepted_report_unsynced WHERE message = ? AND source_file = ?")
             for r in acceptedReports { try forget.run(.int(r.messageRowId), .text(r.sourceFile)) }
-            let written = try db.cachedStatement(sql: "UPDATE report SET written_at = ? WHERE id = ?")
-            for id in writtenReports { try written.execute(arguments: [now, id]) }
+            let written = try db.cachedStatement(sql: "UPDATE report SET written_at = ?, body = '' WHERE id = ?")
+            for id in writtenReports { try written.run(.int(now), .int(id)) }
         }
     }
 

@@ -108,3 +108,22 @@ struct PendingCheckTests {
         #expect(try store.countPending() == 7)
     }
 }
+
+@Suite("written reports")
+struct WrittenReportTests {
+    @Test("once confirmed on disk a report is no longer owed and its body is dropped; the row stays")
+    func bodyDroppedAfterSync() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("r1"), message("r2")])
+        let jobs = try store.claimDue(endpoint: "europol", limit: 2)
+        let body = #"{"kind":"failed","receipt":"\#(String(repeating: "x", count: 4_000))"}"#
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .failed(reason: "HTTP 422"), report: body) })
+        let owed = try store.owedReports()
+        #expect(owed.count == 2 && owed.allSatisfy { $0.body == body })
+        try store.confirmDurable(acceptedReports: [], writtenReports: [owed[0].id], now: 7_000)
+        #expect(try store.owedReports().map(\.id) == [owed[1].id], "the other one is still owed, with its body")
+        #expect(try store.owedReports().first?.body == body)
+        let row = try #require(try store.pool.read { db in try Row.fetchOne(db, sql: "SELECT body, written_at FROM report WHERE id = ?", arguments: [owed[0].id]) })
+        #expect(row["body"] as String == "" && row["written_at"] as Int64 == 7_000)
+    }
+}
