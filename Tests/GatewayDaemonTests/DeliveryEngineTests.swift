@@ -196,6 +196,32 @@ struct DeliveryEngineTests {
         #expect(m.deliveries[0].attempts.contains { $0.httpStatus == 503 && $0.outcome == "transient" })
     }
 
+    @Test("a retry due while every regular slot is busy waits for a slot without keeping the scheduler looking")
+    func dueRetryWithSlotsBusy() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness(extra: "retry:\n  initialBackoff: 50ms\n  maxBackoff: 200ms\n") { request in
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            if id.hasPrefix("flaky") {
+                return (.success(DeliveryResponse(status: 503, headers: ["retry-after": "0"])), 0.001)
+            }
+            // Slow: keeps the regular slots busy for a while.
+            return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 1.5)
+        }
+        try h.enqueue(1, prefix: "flaky")
+        try h.enqueue(8, prefix: "slow")
+        h.engine.start()
+        defer { h.engine.stop() }
+        // The flaky one failed once and is deferred; eight slow ones fill the eight regular slots.
+        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 1 && h.transport.lock.withLock { h.transport.inFlight } == 8 })
+        usleep(150_000)  // the retry is due now (50 ms backoff)
+        let before = h.engine.schedulingPasses
+        usleep(300_000)
+        let passes = h.engine.schedulingPasses - before
+        #expect(passes < 30, "\(passes) scheduling passes in 300 ms with every regular slot busy")
+        // Once slots free up, everything is delivered (the flaky one keeps failing: deferred again).
+        #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 8 })
+    }
+
     @Test("permanent statuses fail with the endpoint's reason; 409 counts as delivered; a bad receipt is not a delivery")
     func verdicts() throws {
         let receipts = try ReceiptFactory()

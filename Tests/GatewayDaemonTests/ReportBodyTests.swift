@@ -35,4 +35,19 @@ struct ReportBodyTests {
         #expect(ReportWriter.sanitize(String(repeating: "ż", count: 150)) == String(repeating: "ż", count: 150))
         #expect(ReportWriter.sanitize(String(repeating: "ż", count: 250)).count == 200)
     }
+
+    @Test("a recorded report name is used whole: a long file name keeps its recipient and .json")
+    func storedNamesAreNotShortened() {
+        let stem = String(repeating: "s", count: 190)
+        let europol = ReportWriter.name(file: stem + ".json", kind: "delivered", recipient: "EU-EUROPOL")
+        let olaf = ReportWriter.name(file: stem + ".json", kind: "delivered", recipient: "EU-OLAF")
+        #expect(europol == stem + ".delivered.EU-EUROPOL.json")
+        #expect(ReportWriter.storedName(europol) == europol)
+        #expect(ReportWriter.storedName(olaf) != ReportWriter.storedName(europol))
+        #expect(!ReportWriter.storedName("../x.json").contains("/") && !ReportWriter.storedName(".hidden.json").hasPrefix("."))
+        // The longest unit file name (255 bytes, 2-byte characters) still gives a usable name.
+        let longest = String(repeating: "ż", count: 125) + ".json"
+        let name = ReportWriter.name(file: longest, kind: "delivered", recipient: "EU-EUROPOL")
+        #expect(name.utf8.count <= 255 && name.hasSuffix(".delivered.EU-EUROPOL.json") && name.hasPrefix("żżż"))
+    }
 }

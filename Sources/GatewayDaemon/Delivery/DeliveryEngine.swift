@@ -36,9 +36,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         var publishedBreaker: String? = nil
 
         /// Whether a transfer could start now: the breaker lets one through (closed, a
-        /// probe due) and a slot is free (the reserved immediate one included).
+        /// probe due) and a slot is free. The slot reserved for immediate messages counts
+        /// only for immediate traffic, which wakes the loop itself; deliveries coming due
+        /// (any priority) need a regular one, or the loop would look every millisecond
+        /// while all regular slots are busy.
         func canSend(now seconds: Double) -> Bool {
-            guard inFlight <= config.concurrency else { return false }
+            guard inFlight < config.concurrency else { return false }
             switch breaker.state {
             case .closed: return true
             case .open: return breaker.waitTime(now: seconds) <= 0

@@ -164,7 +164,7 @@ public final class ReportWriter: Sendable {
                 // Signed already (an accepted report written again), or canonical with its
                 // name given by the producer: no need to read it back.
                 let bytes = Array(report.body.utf8)
-                return (Self.sanitize(name), report.signed ? bytes : try signer.sign(payload: bytes))
+                return (Self.storedName(name), report.signed ? bytes : try signer.sign(payload: bytes))
             }
             let body = try JSON.parse(report.body)
             return (Self.fileName(report, body: body), try signer.sign(payload: try body.canonicalBytes()))
@@ -263,8 +263,22 @@ public final class ReportWriter: Sendable {
         var stem = file
         if stem.hasSuffix(".json") { stem.removeLast(5) }
         stem = sanitize(stem)
-        if let recipient { return "\(stem).\(kind).\(sanitize(recipient)).json" }
-        return "\(stem).\(kind).json"
+        let suffix = recipient.map { ".\(kind).\(sanitize($0)).json" } ?? ".\(kind).json"
+        // A file name has at most 255 bytes (NAME_MAX): a long unit file name gives way
+        // before the kind, the recipient and ".json" do.
+        while !stem.isEmpty && stem.utf8.count + suffix.utf8.count > 255 { stem.removeLast() }
+        return stem + suffix
+    }
+
+    /// A whole file name recorded with an owed report (made by `name`, whose parts are
+    /// sanitised already): used as it is, never shortened (cutting it would drop the
+    /// recipient and ".json", and the reports for several recipients would share a name);
+    /// a name that could climb out of the folder or hide is sanitised as a component.
+    static func storedName(_ name: String) -> String {
+        if let first = name.utf8.first, first != UInt8(ascii: "."), !name.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == 0 }) {
+            return name
+        }
+        return sanitize(name)
     }
 
     /// A file name component that cannot climb out of the folder or hide.
