@@ -32,8 +32,15 @@ extension QueueStore {
                 """, arguments: [cutoff, cutoff, batchSize])
             try db.execute(sql: "DELETE FROM report WHERE written_at IS NOT NULL AND written_at < ?", arguments: [cutoff])
             guard !ids.isEmpty else { return 0 }
+            // The protected headers these messages used, deleted after them unless another
+            // message still uses one (by the message_jws_header index).
+            let headerOf = try db.cachedStatement(sql: "SELECT jws_header FROM message WHERE id = ?")
+            var headers = Set<Int64>()
+            for id in ids { if let h = try Int64.fetchOne(headerOf, arguments: [id]) { headers.insert(h) } }
             let delete = try db.cachedStatement(sql: "DELETE FROM message WHERE id = ?")
             for id in ids { try delete.execute(arguments: [id]) }
+            let unused = try db.cachedStatement(sql: "DELETE FROM jws_header WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE jws_header = ?)")
+            for h in headers.sorted() { try unused.execute(arguments: [h, h]) }
             var audit = try AuditAppender(db, at: now)
             try audit.append(AuditEvent("pruned", actor: actor, details: [
                 "messages": .number(Double(ids.count)), "before": .number(Double(cutoff)),

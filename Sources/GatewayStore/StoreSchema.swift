@@ -143,6 +143,12 @@ enum StoreSchema {
                 ALTER TABLE message ADD COLUMN jws_header INTEGER REFERENCES jws_header(id);
                 """)
         }
+        migrator.registerMigration("v5: headers no message uses are pruned") { db in
+            // Retention deletes the protected headers its pruned messages used once no other
+            // message uses them (one a second of traffic: 3.9 KB each, ~340 MB a day if never
+            // pruned). The index makes that check, and the foreign-key check, a lookup.
+            try db.execute(sql: "CREATE INDEX message_jws_header ON message(jws_header)")
+        }
         return migrator
     }
 }

@@ -60,3 +60,40 @@ struct CompactJWSTests {
         }
     }
 }
+
+@Suite("protected headers pruned with their messages")
+struct HeaderPruningTests {
+    @Test("retention removes the headers no remaining message uses, keeps the others, and the messages still read back")
+    func headersPruned() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("headers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try QueueStore(path: dir.appendingPathComponent("queue.sqlite").path)
+        let signer = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
+        // Ten messages signed in ten different seconds: ten headers.
+        var originals: [String: [UInt8]] = [:]
+        for n in 0..<10 {
+            let jws = try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: Date(timeIntervalSince1970: 1_767_225_600 + Double(n))).flattenedJSON
+            originals["h-\(n)"] = jws
+            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "h-\(n)", type: "alert", priority: .routine, classification: .restricted,
+                                              createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                              acceptedAt: 1_000 + Int64(n))], now: 1_000 + Int64(n))
+        }
+        func headers() throws -> Int { try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! } }
+        #expect(try headers() == 10)
+        // The first six are delivered long ago; the rest are still queued.
+        let jobs = try store.claimDue(endpoint: "europol", limit: 6, now: 2_000)
+        #expect(jobs.map(\.messageId) == (0..<6).map { "h-\($0)" })
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 2_000)
+        #expect(try store.prune(before: 5_000, now: 6_000) == 6)
+        #expect(try headers() == 4, "the six pruned messages' headers are gone")
+        for n in 6..<10 { #expect(try store.message("h-\(n)")?.jws == originals["h-\(n)"], "h-\(n) reads back whole") }
+        // An old message that stays (failed, never pruned) keeps its own header only.
+        let rest = try store.claimDue(endpoint: "europol", limit: 4, now: 7_000)
+        try store.resolve([.init(job: rest[0], attempt: nil, resolution: .failed(reason: "HTTP 422"))], now: 7_000)
+        try store.resolve(rest.dropFirst().map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 7_000)
+        #expect(try store.prune(before: 9_000, now: 10_000) == 3)
+        #expect(try headers() == 1)
+        #expect(try store.message("h-6")?.jws == originals["h-6"])
+    }
+}
