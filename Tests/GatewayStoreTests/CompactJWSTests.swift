@@ -65,10 +65,7 @@ struct CompactJWSTests {
 struct HeaderPruningTests {
     @Test("retention removes the headers no remaining message uses, keeps the others, and the messages still read back")
     func headersPruned() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("headers-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try QueueStore(path: dir.appendingPathComponent("queue.sqlite").path)
+        let (store, _) = try makeStore()
         let signer = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
         // Ten messages signed in ten different seconds: ten headers.
         var originals: [String: [UInt8]] = [:]
