@@ -251,8 +251,15 @@ public final class Gateway: @unchecked Sendable {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < config.queue.minFreeDisk { reason = "disk almost full: \(free) bytes free under \(queueDir)" }
         }
-        if reason == nil, let check = try? store.pendingReaches(config.queue.maxPending), check.reached {
-            reason = "queue full: \(check.counted ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))"
+        if reason == nil {
+            do {
+                let check = try store.pendingReaches(config.queue.maxPending)
+                if check.reached { reason = "queue full: \(check.counted ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))" }
+            } catch {
+                // Pickup state stays as it is; the next tick looks again.
+                logger.error("cannot count pending deliveries for backpressure", metadata: ["error": "\(error)"])
+                return
+            }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
     }

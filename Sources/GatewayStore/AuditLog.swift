@@ -164,7 +164,7 @@ struct AuditAppender {
     }
 
     mutating func append(_ event: AuditEvent, in db: Database) throws {
-        try append(event, canonicalDetails: (try? JSON.object(event.details).canonicalString()) ?? "{}", in: db)
+        try append(event, canonicalDetails: try JSON.object(event.details).canonicalString(), in: db)
     }
 
     /// `canonicalDetails`: the JCS text of the event's details, made by the caller (the

@@ -437,8 +437,15 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         if duplicate { body["duplicate"] = true }
         if let reason { body["reason"] = .string(String(reason.prefix(2000))) }
         if let status { body["httpStatus"] = .number(Double(status)) }
-        guard let text = try? JSON.object(body).canonicalString() else { return nil }
-        return (text, ReportWriter.name(file: file, kind: kind, recipient: job.recipient))
+        do {
+            return (try JSON.object(body).canonicalString(), ReportWriter.name(file: file, kind: kind, recipient: job.recipient))
+        } catch {
+            // Only strings and whole numbers go in: this cannot happen, but if it did the unit
+            // would miss a report, so say so.
+            logger.error("cannot make the report; the unit gets none for this outcome",
+                         metadata: ["messageId": "\(job.messageId)", "recipient": "\(job.recipient)", "kind": "\(kind)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Writes owed reports off the scheduler thread, coalescing bursts.

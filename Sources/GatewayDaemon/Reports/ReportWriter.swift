@@ -50,7 +50,8 @@ public final class ReportWriter: Sendable {
         self.logger = logger
     }
 
-    /// The body of an "accepted" report (signed by the pickup workers, or again by `recover`).
+    /// The body of an "accepted" report as a JSON value: the reference that
+    /// `acceptedCanonical` (what the pickup and `recover` sign) is tested against.
     public static func acceptedBody(gatewayId: String, messageId: String, sender: String, file: String, digest: String,
                                     at: Millis, recipients: [String], expiresAt: Millis?) -> JSON {
         var body: [String: JSON] = [
@@ -241,9 +242,9 @@ public final class ReportWriter: Sendable {
                     done.append((r.messageRowId, r.sourceFile))
                     continue
                 }
-                let body = Self.acceptedBody(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
-                                             digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
-                let signed = try signer.sign(payload: try body.canonicalBytes())
+                let body = Self.acceptedCanonical(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
+                                                  digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
+                let signed = try signer.sign(payload: body)
                 try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
                 done.append((r.messageRowId, r.sourceFile))
                 units.insert(r.sender)
@@ -275,17 +276,19 @@ public final class ReportWriter: Sendable {
     /// recipient and ".json", and the reports for several recipients would share a name);
     /// a name that could climb out of the folder or hide is sanitised as a component.
     static func storedName(_ name: String) -> String {
-        if let first = name.utf8.first, first != UInt8(ascii: "."), !name.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == 0 }) {
-            return name
-        }
-        return sanitize(name)
+        isHarmless(name) ? name : sanitize(name)
+    }
+
+    /// Not empty, not hidden, no "/" and no NUL.
+    private static func isHarmless(_ s: String) -> Bool {
+        guard let first = s.utf8.first, first != UInt8(ascii: ".") else { return false }
+        return !s.utf8.contains { $0 == UInt8(ascii: "/") || $0 == 0 }
     }
 
     /// A file name component that cannot climb out of the folder or hide.
     static func sanitize(_ s: String) -> String {
         // Nearly every name is harmless as it is.
-        if let first = s.utf8.first, first != UInt8(ascii: "."), s.utf8.count <= 200,
-           !s.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == 0 }) { return s }
+        if s.utf8.count <= 200 && isHarmless(s) { return s }
         var out = String(s.map { $0 == "/" || $0 == "\0" ? "_" : $0 }.prefix(200))
         while out.hasPrefix(".") { out.removeFirst() }
         return out.isEmpty ? "report" : out
