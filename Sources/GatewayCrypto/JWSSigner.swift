@@ -67,6 +67,17 @@ public final class JWSSigner: Sendable {
         fixedHeader = header
     }
 
+    /// An equal signer (same key, chain and header fields) with a key object, a signing
+    /// context and a header cache of its own: for one thread of many, so that they do not
+    /// contend on shared locks and reference counts.
+    public func replica() throws(JWSError) -> JWSSigner {
+        let own: PrivateKey
+        do { own = try key.duplicate() } catch {
+            throw JWSError(.signingFailed, "cannot duplicate the signing key: \(error)")
+        }
+        return try JWSSigner(key: own, chain: chain, algorithm: algorithm, type: type, jadesSigningTime: jadesSigningTime)
+    }
+
     /// Signs the JCS canonical form of `message`, with `iat` = `date` (whole seconds).
     public func sign(_ message: JSON, at date: Date = Date()) throws(JWSError) -> JWS {
         let payload: [UInt8]

@@ -26,6 +26,16 @@ public final class PrivateKey: @unchecked Sendable {
 
     deinit { EVP_PKEY_free(pointer) }
 
+    /// The same key in an OpenSSL object of its own. Signing contexts take a reference on
+    /// their key; threads signing with one shared key all count on the same word.
+    public func duplicate() throws(CryptoError) -> PrivateKey {
+        OpenSSLError.clearQueue()
+        guard let copy = EVP_PKEY_dup(pointer) else {
+            throw CryptoError(.openSSL, "cannot duplicate the private key", underlying: .capture("EVP_PKEY_dup"))
+        }
+        return try PrivateKey(owning: copy)
+    }
+
     /// A PEM private key (PKCS#8 `PRIVATE KEY`, or the traditional `EC PRIVATE KEY` /
     /// `RSA PRIVATE KEY`). Encrypted keys are refused.
     public convenience init(pem: [UInt8]) throws(CryptoError) {

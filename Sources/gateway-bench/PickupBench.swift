@@ -93,10 +93,12 @@ func measureProcessing(fixture: BenchFixture, quick: Bool) throws {
     report("pickup_process_us", seconds / Double(count) * 1e6, "µs/msg (one core)")
     // The same on every core at once: the ceiling for the whole pickup on this machine
     // (it still has the files, the queue and the reports to do).
+    // (A replica per thread, as gatewayd's workers have.)
     let cores = ProcessInfo.processInfo.activeProcessorCount
+    let replicas = try (0..<cores).map { _ in try processor.replica() }
     let parallel = measure {
-        DispatchQueue.concurrentPerform(iterations: cores) { _ in
-            for _ in 0..<count { _ = processor.process(unit: "PL-KGP", file: "m.json", bytes: bytes, now: Date().millis) }
+        DispatchQueue.concurrentPerform(iterations: cores) { i in
+            for _ in 0..<count { _ = replicas[i].process(unit: "PL-KGP", file: "m.json", bytes: bytes, now: Date().millis) }
         }
     }
     report("pickup_process_all_cores_msgs_per_s", Double(count * cores) / parallel, "msgs/s")

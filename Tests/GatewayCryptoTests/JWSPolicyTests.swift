@@ -94,6 +94,26 @@ import Testing
         #expect(verified.chain?.certificates.count == 3)
     }
 
+    @Test("a replica signs as the original: same header, same key, its own key object", arguments: [false, true])
+    func replica(jades: Bool) throws {
+        let original = try DevPKI.signer("gateway/signing")
+        let configured = try JWSSigner(key: original.key, chain: original.chain, jadesSigningTime: jades)
+        let replica = try configured.replica()
+        #expect(replica !== configured)
+        #expect(replica.key !== configured.key)
+        #expect(replica.key.publicKey.matches(configured.key.publicKey))
+        #expect(replica.algorithm == configured.algorithm && replica.type == configured.type && replica.jadesSigningTime == jades)
+        let when = Date(timeIntervalSince1970: 1_767_225_600)
+        let a = try configured.sign(Self.message, at: when)
+        let b = try replica.sign(Self.message, at: when)
+        // ECDSA signatures differ each time; header and payload are the same bytes.
+        #expect(a.protectedHeaderBase64URL == b.protectedHeaderBase64URL)
+        #expect(a.payloadBase64URL == b.payloadBase64URL)
+        let verified = try JWSVerifier().verify(b.flattenedJSON, trustStore: DevPKI.trustStore())
+        #expect(verified.payload == (try Self.message.canonicalBytes()))
+        #expect(verified.signerSubject == "CN=PL-GW signing,O=PL Gateway Development,C=PL")
+    }
+
     @Test("JAdES sigT is written as a critical header and read back as the signing time")
     func jadesSigningTime() throws {
         let key = try PrivateKey.generate(.ec(.p256))

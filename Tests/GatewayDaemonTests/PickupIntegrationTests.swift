@@ -72,10 +72,28 @@ struct PickupIntegrationTests {
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus == 75)
         #expect(second.log.contains("in use by another gatewayd (pid \(daemon.process.processIdentifier))"), "\(second.log)")
+        // Before the reload a CONFIDENTIAL message to Europol is accepted; after a reload
+        // that lowers Europol's ceiling, every pickup worker (each works on a replica of the
+        // processor) refuses the next ones.
+        func alert(_ id: String) throws -> [UInt8] {
+            let example = try #require(try Samples.valid().first { $0.1["type"] == "alert" }).1
+            let m = Samples.adapt(example, unit: "PL-KGP", id: id, recipients: ["EU-EUROPOL"])
+            return Samples.bytes(Samples.set(m, "classification", "CONFIDENTIEL UE/EU CONFIDENTIAL"))
+        }
+        try fixture.drop(try alert("before-reload"), unit: "PL-KGP", name: "before.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).contains("before.accepted.json") }, "\(daemon.log)")
+        let good = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        let lowered = good.replacingOccurrences(of: "classificationCeiling: SECRET UE/EU SECRET", with: "classificationCeiling: RESTREINT UE/EU RESTRICTED")
+        #expect(lowered != good)
+        try lowered.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(waitUntil(timeout: 10) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        for i in 0..<6 { try fixture.drop(try alert("after-reload-\(i)"), unit: "PL-KGP", name: "after\(i).json") }
+        #expect(waitUntil(timeout: 20) { (0..<6).allSatisfy { fixture.files(fixture.rejected("PL-KGP")).contains("after\($0).error.json") } },
+                "\(fixture.files(fixture.rejected("PL-KGP")))\n\(daemon.log)")
+        let refusal = try JSON.parse([UInt8](Data(contentsOf: fixture.rejected("PL-KGP").appendingPathComponent("after0.error.json"))))
+        #expect(refusal["stage"] == "routing")
         // A broken configuration on reload is refused and the running one kept.
-        let good = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
         try (good + "\nbogus: 1\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(waitUntil(timeout: 10) { daemon.log.contains("configuration reload refused") }, "\(daemon.log)")

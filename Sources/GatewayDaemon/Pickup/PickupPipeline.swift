@@ -23,6 +23,7 @@ import GatewayJSON
 import GatewayModel
 import GatewayStore
 import Logging
+import Synchronization
 
 public final class PickupPipeline: @unchecked Sendable {
     // Threads and queues are created in init/start; mutable state is behind Locked.
@@ -53,7 +54,10 @@ public final class PickupPipeline: @unchecked Sendable {
     let maxFileSize: Int
     let batchSize: Int
     let workerCount: Int
-    let processor: Locked<PickupProcessor>
+    /// The current processor and its generation; each worker works on a replica of its own
+    /// and makes a new one when `generation` moves (a reload).
+    let processor: Locked<(generation: Int, processor: PickupProcessor)>
+    let generation = Atomic<Int>(0)
     let candidates = BlockingQueue<Candidate>()
     let outcomes = BlockingQueue<Outcome>()
     let finishing = BlockingQueue<Finish>()
@@ -73,7 +77,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 onCommitted: @escaping @Sendable (Set<String>) -> Void = { _ in }) {
         self.store = store
         self.reports = reports
-        self.processor = Locked(processor)
+        self.processor = Locked((0, processor))
         self.logger = logger
         maxFileSize = config.spool.maxFileSize
         batchSize = config.spool.batchSize
@@ -93,7 +97,24 @@ public final class PickupPipeline: @unchecked Sendable {
 
     /// Replaces the processor (configuration reload: routes, ceilings, lifetimes).
     public func update(processor: PickupProcessor) {
-        self.processor.withLock { $0 = processor }
+        self.processor.withLock { current in
+            current = (current.generation + 1, processor)
+            generation.store(current.generation, ordering: .releasing)
+        }
+    }
+
+    /// This worker's processor, replicated from the current one when that changed.
+    private func workerProcessor(_ mine: inout (generation: Int, processor: PickupProcessor)?) -> PickupProcessor {
+        if let mine, mine.generation == generation.load(ordering: .acquiring) { return mine.processor }
+        let current = processor.withLock { $0 }
+        do {
+            mine = (current.generation, try current.processor.replica())
+        } catch {
+            // Cannot happen with the schemas already compiled once; the shared one still works.
+            logger.error("pickup worker uses the shared validator and signer", metadata: ["error": "\(error)"])
+            mine = current
+        }
+        return mine!.processor
     }
 
     public func start() {
@@ -168,10 +189,11 @@ public final class PickupPipeline: @unchecked Sendable {
     // MARK: workers
 
     private func workerLoop() {
+        var mine: (generation: Int, processor: PickupProcessor)?
         while let candidate = candidates.take() {
             waitWhilePaused()
             slots.wait()
-            outcomes.put(Outcome(candidate: candidate, result: prepare(candidate)))
+            outcomes.put(Outcome(candidate: candidate, result: prepare(candidate, processor: workerProcessor(&mine))))
         }
         // The last worker out closes the outcome queue.
         let remaining = inFlightWorkers.withLock { n -> Int in n -= 1; return n }
@@ -179,7 +201,7 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
 
-    private func prepare(_ c: Candidate) -> Result {
+    private func prepare(_ c: Candidate, processor: PickupProcessor) -> Result {
         if Spool.classify(c.name) == .other {
             return .refused(Refusal(.file, "the file name must end in .json (write to a dot-prefixed or .tmp name, then rename to NAME.json)"))
         }
@@ -190,7 +212,6 @@ public final class PickupPipeline: @unchecked Sendable {
             if error.reason == .vanished { return .vanished }
             return .refused(Refusal(.file, error.description))
         }
-        let processor = self.processor.withLock { $0 }
         switch processor.process(unit: c.unit.unit, file: c.name, bytes: bytes, now: Date().millis) {
         case .failure(let refusal):
             return .refused(refusal)

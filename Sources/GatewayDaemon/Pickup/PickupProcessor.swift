@@ -26,8 +26,8 @@ public struct PickupProcessor: Sendable {
     let routes: [String: String]
     let endpoints: [String: GatewayConfig.Endpoint]
     let maxLifetimeMillis: Int64
-    let validator: any MessageValidating
-    let signer: any GatewaySigning
+    private(set) var validator: any MessageValidating
+    private(set) var signer: any GatewaySigning
     let gatewayId: String
     let parser: JSONParser
 
@@ -39,6 +39,15 @@ public struct PickupProcessor: Sendable {
         self.signer = signer
         gatewayId = config.gatewayId
         parser = JSONParser(limits: .init(maxDepth: 64, maxBytes: max(config.spool.maxFileSize, 1)))
+    }
+
+    /// The same processor for one worker thread: validator and signer of its own (see
+    /// MessageValidating.replica).
+    public func replica() throws -> PickupProcessor {
+        var copy = self
+        copy.validator = try validator.replica()
+        copy.signer = try signer.replica()
+        return copy
     }
 
     /// A message ready for the queue.

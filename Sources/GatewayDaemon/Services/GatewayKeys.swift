@@ -76,6 +76,10 @@ public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
         try signer.sign(payload: payload).flattenedJSON
     }
 
+    public func replica() throws -> any GatewaySigning {
+        JWSGatewaySigner(signer: try signer.replica())
+    }
+
     /// AuditSigner: a compact JWS (one text column in the checkpoint table).
     public func sign(_ payload: [UInt8]) throws -> String {
         try signer.sign(payload: payload).compact

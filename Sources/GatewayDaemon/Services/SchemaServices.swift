@@ -50,11 +50,18 @@ public struct SchemaLocationError: Error, Sendable, CustomStringConvertible {
 public struct SchemaMessageValidator: MessageValidating {
     public let validator: MessageValidator
 
+    public init(validator: MessageValidator) { self.validator = validator }
+
     public func validate(message: JSON) -> [ValidationProblem] {
         validator.validate(message).errors.map {
             ValidationProblem(instanceLocation: $0.instanceLocation, keywordLocation: $0.keywordLocation, message: $0.description,
                               absoluteKeywordLocation: $0.absoluteKeywordLocation)
         }
+    }
+
+    /// The envelope compiled again from the loaded schemas: a graph of its own.
+    public func replica() throws -> any MessageValidating {
+        SchemaMessageValidator(validator: try MessageValidator(registry: validator.registry, options: validator.options))
     }
 }
 

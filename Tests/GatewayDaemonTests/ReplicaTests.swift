@@ -1,0 +1,59 @@
+// Pickup workers each work on a replica of the processor (validator and signer of their
+// own); a replica must decide exactly as the original does.
+import Foundation
+import GatewayCrypto
+import GatewayDaemon
+import GatewayJSON
+import GatewaySchema
+import GatewayTestSupport
+import Testing
+
+@Suite("per-worker replicas of the validator and the signer")
+struct ReplicaTests {
+    static func validator() throws -> SchemaMessageValidator {
+        SchemaMessageValidator(validator: try MessageValidator(schemasDirectory: TestPaths.packageRoot.appendingPathComponent("schemas")))
+    }
+
+    @Test("the validator's replica finds the same problems in every example, valid and invalid")
+    func validatorReplica() throws {
+        let original = try Self.validator()
+        let replica = try original.replica()
+        let dir = Samples.invalidDirectory
+        let invalid = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") && !$0.hasSuffix(".expect.json") }
+        #expect(invalid.count >= 40)
+        var documents = try Samples.valid().map(\.1)
+        for name in invalid {
+            if let doc = try? JSON.parse(Data(contentsOf: dir.appendingPathComponent(name))) { documents.append(doc) }
+        }
+        var refused = 0
+        for doc in documents {
+            let a = original.validate(message: doc)
+            #expect(a == replica.validate(message: doc))
+            if !a.isEmpty { refused += 1 }
+        }
+        #expect(refused >= 40, "the invalid examples are refused by both")
+    }
+
+    @Test("a processor's replica accepts and refuses as the original, and signs with the same key")
+    func processorReplica() throws {
+        let fixture = try GatewayFixture()
+        let config = try GatewayConfiguration.load(path: fixture.configPath)
+        let services = try DefaultServices.make(config)
+        let original = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+        let replica = try original.replica()
+        let example = try #require(try Samples.valid().first).1
+        let good = Samples.bytes(Samples.adapt(example, unit: "PL-KGP", id: "replica-1", recipients: ["EU-EUROPOL"]))
+        let unknown = Samples.bytes(Samples.adapt(example, unit: "PL-KGP", id: "replica-2", recipients: ["EU-NOBODY"]))
+        let now = Date().millis
+        for processor in [original, replica] {
+            let accepted = try processor.process(unit: "PL-KGP", file: "m.json", bytes: good, now: now).get()
+            let verified = try JWSVerifier().verify(accepted.message.jws, trustStore: TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem")))
+            #expect(verified.signerSubject?.contains("PL-GW") == true)
+            guard case .failure(let refusal) = processor.process(unit: "PL-KGP", file: "n.json", bytes: unknown, now: now) else {
+                Issue.record("an unknown recipient was accepted")
+                continue
+            }
+            #expect(refusal.stage == .routing)
+        }
+    }
+}
