@@ -64,11 +64,15 @@ public final class Gateway: @unchecked Sendable {
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
 
-    public init(config: GatewayConfig, logger: Logger, makeServices: @escaping @Sendable (GatewayConfig) throws -> GatewayServices) throws {
+    /// - Parameters:
+    ///   - services: the services for `config` when the caller has made them already;
+    ///     `makeServices` makes them otherwise, and again at each reload.
+    public init(config: GatewayConfig, logger: Logger, services: GatewayServices? = nil,
+                makeServices: @escaping @Sendable (GatewayConfig) throws -> GatewayServices) throws {
         self.config = config
         self.logger = logger
         self.makeServices = makeServices
-        services = try makeServices(config)
+        self.services = try services ?? makeServices(config)
     }
 
     /// Starts every part. Throws (and starts nothing further) when a part cannot start.

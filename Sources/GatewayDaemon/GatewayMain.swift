@@ -39,9 +39,12 @@ public enum GatewayMain {
             i += 1
         }
         guard let configPath else { return fail("gatewayd: no configuration: give --config FILE or set GATEWAY_CONFIG\n\(usage)", 64) }
+        // The schemas are loaded once, for the configuration's check and for the pickup.
+        let schemas: SchemaMessageValidator?
+        do { schemas = try SchemaServices.validator() } catch { schemas = nil }  // reported by DefaultServices.make below
         let config: GatewayConfig
         do {
-            config = try GatewayConfiguration.load(path: configPath)
+            config = try GatewayConfiguration.load(path: configPath, validator: schemas)
         } catch {
             return fail("gatewayd: refusing to start: the configuration has problems:\n\(error)", 78)
         }
@@ -50,7 +53,7 @@ public enum GatewayMain {
         let logger = Logger(label: "gatewayd")
         let services: GatewayServices
         do {
-            services = try DefaultServices.make(config)
+            services = try DefaultServices.make(config, validator: schemas)
         } catch {
             return fail("gatewayd: refusing to start: \(error)", 78)
         }
@@ -60,7 +63,7 @@ public enum GatewayMain {
         }
         let gateway: Gateway
         do {
-            gateway = try Gateway(config: config, logger: logger) { try DefaultServices.make($0) }
+            gateway = try Gateway(config: config, logger: logger, services: services) { try DefaultServices.make($0) }
             try gateway.start()
         } catch let error as QueueStoreError where error.kind == .locked {
             return fail("gatewayd: \(error)", 75)
@@ -68,7 +71,6 @@ public enum GatewayMain {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             return fail("gatewayd: cannot start: \(error)", 1)
         }
-        _ = services
         let signals = DispatchQueue(label: "signals")
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT, SIGHUP] {

@@ -5,10 +5,11 @@ import Foundation
 import GatewayModel
 
 public enum DefaultServices {
-    public static func make(_ config: GatewayConfig) throws -> GatewayServices {
+    /// - Parameter validator: the schemas already loaded, or nil to load them.
+    public static func make(_ config: GatewayConfig, validator: SchemaMessageValidator? = nil) throws -> GatewayServices {
         let keys = try GatewayKeys.load(config)
         let signer = keys.messageSigner
-        return GatewayServices(validator: try SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
+        return GatewayServices(validator: try validator ?? SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
             try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(), logger: logger)
         }
     }

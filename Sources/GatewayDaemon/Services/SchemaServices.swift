@@ -68,10 +68,12 @@ public struct SchemaMessageValidator: MessageValidating {
 /// The configuration as gatewayd and gatewayctl load it: the loader's own checks plus
 /// schemas/config.schema.json.
 public enum GatewayConfiguration {
-    public static func load(path: String, checkFiles: Bool = true) throws -> GatewayConfig {
+    /// - Parameter validator: the schemas already loaded (the daemon loads them once for the
+    ///   configuration and the pickup); nil loads them here.
+    public static func load(path: String, checkFiles: Bool = true, validator: SchemaMessageValidator? = nil) throws -> GatewayConfig {
         let schema: Schema?
         do {
-            schema = try SchemaServices.validator().validator.schema(named: "config")
+            schema = try (validator ?? SchemaServices.validator()).validator.schema(named: "config")
         } catch {
             schema = nil  // no schemas installed: the loader's own checks still apply
         }
