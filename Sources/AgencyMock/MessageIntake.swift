@@ -21,8 +21,8 @@ public struct MessageIntake: Sendable {
     let anchors: TrustStore
     let validator: MessageValidator?
     let state: MockState
-    let verifier = JWSVerifier()
-    let signers = SignerCache()
+    /// The gateway signing anchors, with the chains that verified remembered for a minute.
+    let verifier: CachingJWSVerifier
 
     public static let mediaType = "application/jose+json"
     /// SPEC's attachment cap is 50 MB; the JWS around it is the mock's limit.
@@ -32,6 +32,7 @@ public struct MessageIntake: Sendable {
         self.agency = agency
         self.signer = signer
         self.anchors = anchors
+        verifier = CachingJWSVerifier(trustStore: anchors, usage: .signing)
         self.validator = validator
         self.state = state
     }
@@ -72,7 +73,7 @@ public struct MessageIntake: Sendable {
         // The signature and its signer, before anything in the payload is believed.
         let verified: VerifiedJWS
         do {
-            verified = try signers.verify(body, verifier: verifier, anchors: anchors, now: Date())
+            verified = try verifier.verify(body, at: Date())
         } catch {
             return .failure(Self.rejection(for: error))
         }

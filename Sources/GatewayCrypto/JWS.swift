@@ -33,6 +33,17 @@ public struct JWS: Sendable, Hashable {
     }
 
     /// The flattened JSON serialisation, members in JCS order, no white space.
+    /// The flattened JSON serialisation as a JSON value (to embed the JWS in a document,
+    /// as a report embeds a receipt), whichever serialisation it was parsed from.
+    public var flattenedJSONValue: JSON {
+        var members: [String: JSON] = [
+            "payload": .string(payloadBase64URL), "protected": .string(protectedHeaderBase64URL),
+            "signature": .string(signatureBase64URL),
+        ]
+        if let unprotectedHeader { members["header"] = .object(unprotectedHeader) }
+        return .object(members)
+    }
+
     public var flattenedJSON: [UInt8] {
         var members: [String: JSON] = [
             "payload": .string(payloadBase64URL), "protected": .string(protectedHeaderBase64URL),

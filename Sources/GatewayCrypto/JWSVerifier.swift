@@ -66,7 +66,13 @@ public struct JWSVerifier: Sendable {
     public func verify(_ jws: JWS, trustStore: TrustStore, at date: Date = Date(),
                        usage: CertificateUsage = .signing) throws(JWSError) -> VerifiedJWS {
         let header = try checkedHeader(jws)
-        let algorithm = try checkedAlgorithm(header)
+        return try verify(jws, header: header, algorithm: try checkedAlgorithm(header), trustStore: trustStore, at: date, usage: usage).verified
+    }
+
+    /// The chain path after the header checks; also gives the leaf's key (CachingJWSVerifier
+    /// keeps it).
+    func verify(_ jws: JWS, header: [String: JSON], algorithm: JWSAlgorithm, trustStore: TrustStore, at date: Date,
+                usage: CertificateUsage) throws(JWSError) -> (verified: VerifiedJWS, key: PublicKey) {
         let certificates = try certificateChain(header)
         let chain: VerifiedChain
         do {
@@ -79,7 +85,7 @@ public struct JWSVerifier: Sendable {
             throw JWSError(.algorithmKeyMismatch, "signing certificate key: \(error.message)")
         }
         try checkSignature(jws, algorithm: algorithm, key: key)
-        return try result(jws, header: header, algorithm: algorithm, chain: chain)
+        return (try result(jws, header: header, algorithm: algorithm, chain: chain), key)
     }
 
     /// Parses and verifies bytes (flattened JSON or compact) with a known key.
@@ -184,7 +190,7 @@ public struct JWSVerifier: Sendable {
         return certificates
     }
 
-    private func checkSignature(_ jws: JWS, algorithm: JWSAlgorithm, key: PublicKey) throws(JWSError) {
+    func checkSignature(_ jws: JWS, algorithm: JWSAlgorithm, key: PublicKey) throws(JWSError) {
         guard algorithm.accepts(key.type) else {
             throw JWSError(.algorithmKeyMismatch, "alg \(algorithm.rawValue) does not match the \(key.type) key")
         }
@@ -198,7 +204,7 @@ public struct JWSVerifier: Sendable {
         }
     }
 
-    private func result(_ jws: JWS, header: [String: JSON], algorithm: JWSAlgorithm,
+    func result(_ jws: JWS, header: [String: JSON], algorithm: JWSAlgorithm,
                         chain: VerifiedChain?) throws(JWSError) -> VerifiedJWS {
         guard let payload = jws.payload else { throw JWSError(.malformed, "payload is not base64url") }
         return VerifiedJWS(algorithm: algorithm, header: header, payload: payload,

@@ -141,6 +141,33 @@ struct DeliveryEngineTests {
         #expect(body["receipt"]?["signature"]?.stringValue != nil)
     }
 
+    @Test("a receipt in compact serialisation is verified, stored as received, and embedded whole in the unit's report")
+    func compactReceipt() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            let flattened = try! JWS.parse(receipts.receipt(for: request, agency: "EU-EUROPOL"))
+            return (.success(DeliveryResponse(status: 201, body: Array(flattened.compact.utf8))), 0.001)
+        }
+        try h.enqueue(3, prefix: "compact")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 3 })
+        let m = try #require(try h.store.message("compact-000001", sender: "PL-KGP"))
+        let stored = try #require(m.deliveries[0].receipt)
+        #expect(stored.jws.first == UInt8(ascii: "e"), "kept as received (compact)")
+        let file = h.fixture.reports("PL-KGP").appendingPathComponent("compact-000001.delivered.EU-EUROPOL.json")
+        #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: file.path) })
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        let body = try JWSVerifier().verify(Array(try Data(contentsOf: file)), trustStore: trust).payloadJSON()
+        // The embedded receipt is the same JWS, and it verifies to the agency's anchors.
+        let embedded = try #require(body["receipt"])
+        let original = try JWS.parse(stored.jws)
+        #expect(embedded == original.flattenedJSONValue)
+        let agencyTrust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/agencies/europol-receipts.pem"))
+        let receipt = try JWSVerifier().verify(try embedded.canonicalBytes(), trustStore: agencyTrust).payloadJSON()
+        #expect(receipt["receiptFor"] == "compact-000001")
+    }
+
     @Test("an immediate message overtakes a backlog of routine ones with every slot busy")
     func immediateOvertakes() throws {
         let receipts = try ReceiptFactory()

@@ -345,12 +345,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 case .delivered(let duplicate):
                     let check = r.receipts.check(response.body, job: job, now: now)
                     switch check {
-                    case .valid(let receipt):
+                    case .valid(let receipt, let embedded):
                         r.breaker.succeeded()
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
-                                                 owing: report(job, kind: "delivered", now: now, receipt: receipt, duplicate: duplicate)))
+                                                 owing: report(job, kind: "delivered", now: now, receipt: embedded, duplicate: duplicate)))
                     case .absent where !r.config.requireReceipt:
                         r.breaker.succeeded()
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
@@ -424,7 +424,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     }
 
     /// The body (canonical) and file name of a report owed to the unit.
-    private func report(_ job: DeliveryJob, kind: String, now: Millis, receipt: ReceiptRecord? = nil, duplicate: Bool = false,
+    /// `receipt`: the verified receipt JWS (flattened JSON), embedded as the unit's proof.
+    private func report(_ job: DeliveryJob, kind: String, now: Millis, receipt: JSON? = nil, duplicate: Bool = false,
                         reason: String? = nil, status: Int? = nil) -> (body: String, file: String)? {
         let file = job.sourceFile ?? "\(job.messageId).json"
         var body: [String: JSON] = [
@@ -433,7 +434,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             "at": .string(RFC3339.format(millis: now)), "attempts": .number(Double(job.attempts + 1)), "gateway": .string(config.gatewayId),
             "digest": .string(job.contentDigest),
         ]
-        if let receipt, let r = try? JSON.parse(receipt.jws) { body["receipt"] = r }
+        if let receipt { body["receipt"] = receipt }
         if duplicate { body["duplicate"] = true }
         if let reason { body["reason"] = .string(String(reason.prefix(2000))) }
         if let status { body["httpStatus"] = .number(Double(status)) }

@@ -12,42 +12,30 @@ import GatewayJSON
 import GatewayStore
 
 public struct ReceiptCheck: Sendable {
-    let trust: TrustStore?
-    let chains = VerifiedChainCache()
+    /// The endpoint's receipt anchors; the x5c chain is verified once per distinct chain and
+    /// remembered for a minute (never past the leaf's expiry), so that steady traffic costs
+    /// one signature check per receipt, not three.
+    let verifier: CachingJWSVerifier?
 
     public init(anchorsPath: String?) throws {
-        trust = try anchorsPath.map { try TrustStore.load(anchorsPath: $0) }
-    }
-
-    /// Verifies the receipt's signature; the x5c chain is verified against the anchors
-    /// once per distinct chain and remembered for a minute (never past the leaf's expiry),
-    /// so that steady traffic costs one signature check per receipt, not three.
-    func verify(_ body: [UInt8], trust: TrustStore) throws -> VerifiedJWS {
-        let jws = try JWS.parse(body)
-        let header = Base64URL.decode(jws.protectedHeaderBase64URL).flatMap { try? JSON.parse($0) }
-        let chainKey = header?["x5c"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",")
-        if let chainKey, !chainKey.isEmpty, let key = chains.key(for: chainKey) {
-            return try JWSVerifier().verify(jws, key: key)
-        }
-        let verified = try JWSVerifier().verify(jws, trustStore: trust)
-        if let chainKey, let leaf = verified.chain?.leaf, let key = try? leaf.publicKey() {
-            chains.remember(chainKey, key: key, until: min(leaf.notAfter, Date().addingTimeInterval(60)))
-        }
-        return verified
+        verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0)) }
     }
 
     public enum Result: Sendable {
-        case valid(ReceiptRecord)
+        /// The receipt to store, and the verified JWS as a JSON value for the unit's report.
+        case valid(ReceiptRecord, embedded: JSON)
         case absent
         case invalid(String)
     }
 
     public func check(_ body: [UInt8], job: DeliveryJob, now: Millis) -> Result {
         if body.isEmpty { return .absent }
-        guard let trust else { return .invalid("no receiptTrustAnchors configured for endpoint \(job.endpoint)") }
+        guard let verifier else { return .invalid("no receiptTrustAnchors configured for endpoint \(job.endpoint)") }
+        let jws: JWS
         let verified: VerifiedJWS
         do {
-            verified = try verify(body, trust: trust)
+            jws = try JWS.parse(body)
+            verified = try verifier.verify(jws)
         } catch {
             return .invalid("receipt signature: \(error)")
         }
@@ -65,31 +53,6 @@ public struct ReceiptCheck: Sendable {
         if let status, status != "received" && status != "accepted" {
             return .invalid("receipt status is \"\(status)\"\(payload["reason"]?.stringValue.map { ": \($0)" } ?? "")")
         }
-        return .valid(ReceiptRecord(receivedAt: now, status: status, jws: body))
-    }
-}
-
-/// Signing chains that verified against an endpoint's anchors, by their x5c text.
-final class VerifiedChainCache: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var entries: [String: (key: PublicKey, until: Date)] = [:]
-
-    func key(for chain: String) -> PublicKey? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let entry = entries[chain] else { return nil }
-        if entry.until < Date() {
-            entries[chain] = nil
-            return nil
-        }
-        return entry.key
-    }
-
-    func remember(_ chain: String, key: PublicKey, until: Date) {
-        lock.lock()
-        defer { lock.unlock() }
-        if entries.count > 64 { entries.removeAll() }
-        entries[chain] = (key, until)
+        return .valid(ReceiptRecord(receivedAt: now, status: status, jws: body), embedded: jws.flattenedJSONValue)
     }
 }

@@ -1,0 +1,92 @@
+// CachingJWSVerifier: verifies JWS against one trust store, remembering for a short while
+// which x5c chains verified, so that a steady stream of JWS from one signer (the gateway's
+// receipts from an agency, the agency mock's messages from the gateway) costs one signature
+// check each instead of three (the chain's own two), and the protected header is parsed
+// once.
+//
+// SECURITY: the cache key is the exact protected `x5c` strings and `x5t#S256`, so a hit
+// means this very chain (and thumbprint claim) verified against THIS trust store, for THIS
+// usage, less than `lifetime` ago and before the leaf's notAfter; a CRL or clock change
+// takes effect within `lifetime`. Every JWS still gets the full header checks (alg, crit,
+// shadowing) and its own signature verified with the leaf's key. A miss, or a header
+// without x5c, takes the full path, which is also where every refusal gets its precise
+// reason. The cache is bounded: a flood of distinct chains empties it, never grows it.
+import Foundation
+import GatewayJSON
+
+public final class CachingJWSVerifier: @unchecked Sendable {
+    public let trustStore: TrustStore
+    public let usage: CertificateUsage
+    public let lifetime: TimeInterval
+    let verifier: JWSVerifier
+    let capacity: Int
+
+    private struct Entry {
+        let key: PublicKey
+        let chain: VerifiedChain
+        let validUntil: Date
+    }
+
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+    private var _hits = 0
+
+    public init(trustStore: TrustStore, usage: CertificateUsage = .signing, lifetime: TimeInterval = 60,
+                capacity: Int = 1_000, verifier: JWSVerifier = JWSVerifier()) {
+        self.trustStore = trustStore
+        self.usage = usage
+        self.lifetime = lifetime
+        self.capacity = capacity
+        self.verifier = verifier
+    }
+
+    /// How many verifications were answered from the cache (for tests and statistics).
+    public var hits: Int { lock.withLock { _hits } }
+
+    /// As `JWSVerifier.verify(_:trustStore:at:usage:)`, with the chain remembered.
+    public func verify(_ jws: JWS, at date: Date = Date()) throws(JWSError) -> VerifiedJWS {
+        let header = try verifier.checkedHeader(jws)
+        let algorithm = try verifier.checkedAlgorithm(header)
+        let cacheKey = Self.cacheKey(header)
+        if let cacheKey {
+            let entry = lock.withLock { entries[cacheKey] }
+            if let entry, date < entry.validUntil {
+                try verifier.checkSignature(jws, algorithm: algorithm, key: entry.key)
+                lock.withLock { _hits += 1 }
+                return try verifier.result(jws, header: header, algorithm: algorithm, chain: entry.chain)
+            }
+        }
+        let (verified, key) = try verifier.verify(jws, header: header, algorithm: algorithm, trustStore: trustStore, at: date, usage: usage)
+        if let cacheKey, let chain = verified.chain {
+            let entry = Entry(key: key, chain: chain, validUntil: min(date.addingTimeInterval(lifetime), chain.leaf.notAfter))
+            lock.withLock {
+                if entries.count >= capacity { entries.removeAll() }
+                entries[cacheKey] = entry
+            }
+        }
+        return verified
+    }
+
+    /// Parses `bytes` (flattened JSON or compact) and verifies them.
+    public func verify(_ bytes: [UInt8], at date: Date = Date()) throws(JWSError) -> VerifiedJWS {
+        try verify(JWS.parse(bytes), at: date)
+    }
+
+    /// `x5c` (all of it) and `x5t#S256`, or nil if x5c is absent or odd (the full path then
+    /// says what is wrong).
+    static func cacheKey(_ header: [String: JSON]) -> String? {
+        guard case .array(let chain)? = header["x5c"], !chain.isEmpty else { return nil }
+        var key = ""
+        for certificate in chain {
+            guard case .string(let text) = certificate else { return nil }
+            key += text
+            key += ","
+        }
+        if let thumbprint = header["x5t#S256"] {
+            guard case .string(let text) = thumbprint else { return nil }
+            key += text
+        }
+        return key
+    }
+}

@@ -1,0 +1,95 @@
+// The chain cache must save work without ever accepting what the full path refuses.
+import Foundation
+import GatewayCrypto
+import GatewayJSON
+import GatewayTestSupport
+import Testing
+
+@Suite("CachingJWSVerifier: chains remembered, nothing else")
+struct CachingJWSVerifierTests {
+    static let payload = Array("{\"n\":1}".utf8)
+
+    @Test("a chain that verified is remembered: same result as the full path, one signature check")
+    func remembers() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore())
+        let first = try cache.verify(signer.sign(payload: Self.payload).flattenedJSON)
+        #expect(cache.hits == 0)
+        for n in 0..<5 {
+            let bytes = Array("{\"n\":\(n)}".utf8)
+            let verified = try cache.verify(signer.sign(payload: bytes).flattenedJSON)
+            #expect(verified.payload == bytes)
+            #expect(verified.signerSubject == first.signerSubject)
+            #expect(verified.chain?.certificates.count == 3)
+        }
+        #expect(cache.hits == 5)
+        #expect(first.signerSubject == "CN=PL-GW signing,O=PL Gateway Development,C=PL")
+    }
+
+    @Test("with the chain cached, a bad signature is still refused")
+    func badSignatureAfterHit() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore())
+        _ = try cache.verify(signer.sign(payload: Self.payload))
+        let jws = try signer.sign(payload: Self.payload)
+        for changed in Tamper.variants(of: jws, part: .signature) + Tamper.variants(of: jws, part: .payload) {
+            #expect(throws: JWSError.self) { try cache.verify(changed) }
+        }
+    }
+
+    @Test("signers refused by the full path are refused after a good chain was cached", arguments: [
+        "bad/revoked", "bad/expired", "bad/wrong-ca", "bad/wrong-usage",
+    ])
+    func otherChainsStillRefused(base: String) throws {
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore())
+        _ = try cache.verify(DevPKI.signer("gateway/signing").sign(payload: Self.payload))
+        let bad = try DevPKI.signer(base).sign(payload: Self.payload)
+        let error = #expect(throws: JWSError.self) { try cache.verify(bad) }
+        #expect(error?.reason == .untrustedCertificate)
+        // The same refusal as without any cache.
+        #expect(throws: JWSError.self) { try JWSVerifier().verify(bad, trustStore: DevPKI.trustStore()) }
+    }
+
+    @Test("the cached chain with another key's signature, a wrong thumbprint or an unknown crit is refused")
+    func headerRulesOnHit() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore())
+        _ = try cache.verify(signer.sign(payload: Self.payload))
+        let header = try #require(JSON.parse(Base64URL.decode(signer.sign(payload: Self.payload).protectedHeaderBase64URL)!).objectValue)
+        // Same x5c, signed by a key that is not the leaf's.
+        let stranger = try PrivateKey.generate(.ec(.p256))
+        let forged = try JWSPolicyTests.forge(.object(header), key: stranger, algorithm: .es256)
+        #expect(cache.hits == 0)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(forged) })?.reason == .badSignature)
+        // Same x5c, thumbprint of another certificate: a cache miss, refused by the full path.
+        var wrongThumb = header
+        wrongThumb["x5t#S256"] = .string(String(repeating: "A", count: 43))
+        let thumbed = try JWSPolicyTests.forge(.object(wrongThumb), key: signer.key, algorithm: .es256)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(thumbed) })?.reason == .certificateMismatch)
+        // Same x5c and thumbprint, an unknown critical header: refused before any key is used.
+        var critical = header
+        critical["crit"] = ["x-unknown"]
+        critical["x-unknown"] = true
+        let crit = try JWSPolicyTests.forge(.object(critical), key: signer.key, algorithm: .es256)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(crit) })?.reason == .unknownCriticalHeader)
+    }
+
+    @Test("an entry is used only within its lifetime")
+    func lifetime() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore(), lifetime: 60)
+        let now = Date()
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: now)
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: now.addingTimeInterval(30))
+        #expect(cache.hits == 1)
+        // Past the lifetime: the full path again (and remembered anew).
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: now.addingTimeInterval(61))
+        #expect(cache.hits == 1)
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: now.addingTimeInterval(62))
+        #expect(cache.hits == 2)
+        // Never past the leaf's notAfter: verified as of then, the full path refuses it.
+        let leaf = try #require(DevPKI.certificates("gateway/signing-chain.pem").first)
+        let late = leaf.notAfter.addingTimeInterval(1)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(signer.sign(payload: Self.payload), at: late) })?.reason == .untrustedCertificate)
+    }
+}
