@@ -77,17 +77,20 @@ final class Transfer {
             exceededCap = true
             return false
         }
-        let line = String(decoding: bytes, as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        // Bytes, not Characters: field names are ASCII tokens compared without case, and
+        // the whitespace around a value is SP/HTAB (and the line's CRLF). Unicode-aware
+        // trimming and lowercasing cost more than the rest of a response's handling here.
+        if bytes.count >= 5, bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
+           bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/") {
             // A new response begins (after 100 Continue or a proxy's CONNECT reply): only
             // the final response's headers are reported.
             responseStarted = true
             responseHeaders.removeAll(keepingCapacity: true)
             return true
         }
-        guard let colon = line.firstIndex(of: ":") else { return true }   // the blank line ends the block
-        let name = line[..<colon].trimmingWhitespace().lowercased()
-        let value = String(line[line.index(after: colon)...].trimmingWhitespace())
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return true }   // the blank line ends the block
+        let name = Self.field(bytes, 0..<colon, lowercased: true)
+        let value = Self.field(bytes, (colon + 1)..<bytes.count, lowercased: false)
         guard !name.isEmpty else { return true }
         if let existing = responseHeaders[name] {
             responseHeaders[name] = existing + ", " + value
@@ -102,12 +105,19 @@ final class Transfer {
     }
 }
 
-extension Substring {
-    func trimmingWhitespace() -> Substring {
-        var result = self
-        // Character.isWhitespace covers space, tab and CR LF (one Character in Swift).
-        while let first = result.first, first.isWhitespace { result.removeFirst() }
-        while let last = result.last, last.isWhitespace { result.removeLast() }
-        return result
+extension Transfer {
+    /// `range` of a header line without surrounding SP, HTAB, CR and LF, as text; ASCII
+    /// letters lowercased when asked (the rest of the bytes as they are).
+    static func field(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, lowercased: Bool) -> String {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        var lower = range.lowerBound, upper = range.upperBound
+        while lower < upper, isSpace(bytes[lower]) { lower += 1 }
+        while upper > lower, isSpace(bytes[upper - 1]) { upper -= 1 }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[lower..<upper])
+        guard lowercased else { return String(decoding: slice, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: slice.count) { out in
+            for (i, b) in slice.enumerated() { out[i] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+            return slice.count
+        }
     }
 }
