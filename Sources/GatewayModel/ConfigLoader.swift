@@ -294,7 +294,7 @@ struct ConfigReader {
                     proxy: optionalString(key + ["proxy"]),
                     breakerFailureThreshold: int(key + ["breaker", "failureThreshold"], default: 5, range: 1...1_000),
                     breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30),
-                    http2: bool(key + ["http2"], default: true))
+                    http2: bool(key + ["http2"], default: false))
                 if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
                 }

@@ -81,8 +81,11 @@ public struct GatewayConfig: Sendable {
         public var proxy: String?
         public var breakerFailureThreshold: Int
         public var breakerOpenFor: Double
-        /// Offer HTTP/2 to this endpoint (true) or speak HTTP/1.1 only.
-        public var http2: Bool = true
+        /// Offer HTTP/2 to this endpoint (true) or speak HTTP/1.1 only (the default: with
+        /// Debian 12's libcurl 7.88, every HTTP/2 request ends with a RST_STREAM from the
+        /// client, which servers with rapid-reset protection answer with GOAWAY; see
+        /// docs/transport.md).
+        public var http2: Bool = false
     }
     public var endpoints: [String: Endpoint]
     /// Recipient participant → endpoint name.

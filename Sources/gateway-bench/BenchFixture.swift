@@ -54,6 +54,8 @@ final class BenchFixture {
         for (_, a) in Self.agencies {
             yaml += "  \(a):\n    url: https://127.0.0.1:\(ports[a] ?? 9)/messages\n    ca: pki/trust/agencies/\(a)-tls.pem\n"
             yaml += "    receiptTrustAnchors: pki/trust/agencies/\(a)-receipts.pem\n    classificationCeiling: SECRET UE/EU SECRET\n    concurrency: 16\n"
+            // BENCH_HTTP2=1: both sides offer HTTP/2 (see docs/transport.md for why it is off).
+            if ProcessInfo.processInfo.environment["BENCH_HTTP2"] != nil { yaml += "    http2: true\n" }
         }
         yaml += "routes:\n" + Self.agencies.map { "  \($0.0): \($0.1)\n" }.joined() + extra
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)

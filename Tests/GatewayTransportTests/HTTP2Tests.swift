@@ -35,7 +35,7 @@ struct HTTP2Tests {
         }
     }
 
-    @Test("under sustained load, connections end with GOAWAY ENHANCE_YOUR_CALM (known issue, see docs/STATUS.md)")
+    @Test("under sustained load, connections end with GOAWAY ENHANCE_YOUR_CALM (known issue: libcurl 7.88 resets every stream; docs/transport.md)")
     func sustainedLoad() async throws {
         try await MockProcess.with(config: try MockProcess.configuration(http2: true)) { mock in
             let client = HTTPSClient()
@@ -55,9 +55,12 @@ struct HTTP2Tests {
                 }
                 for case .failure(let error) in results { failures.append(error.description) }
             }
-            // Every request must get its answer. Today about one in 200–500 fails with curl
-            // error 16 when NIOHTTP2 ends the connection (a denial-of-service limit).
-            withKnownIssue("HTTP/2 connections to NIOHTTP2 end with GOAWAY ENHANCE_YOUR_CALM under load", isIntermittent: true) {
+            // Every request must get its answer. Today some fail with curl error 16: libcurl
+            // 7.88 sends RST_STREAM(STREAM_CLOSED) after each response whose END_STREAM comes
+            // in a trailing empty DATA frame (seen in a decrypted frame trace), and NIOHTTP2
+            // ends a connection with GOAWAY ENHANCE_YOUR_CALM after 200 client resets in 30 s
+            // (its rapid-reset protection). Hence endpoints default to HTTP/1.1.
+            withKnownIssue("libcurl 7.88 resets every HTTP/2 stream; NIOHTTP2 answers 200 resets with GOAWAY ENHANCE_YOUR_CALM", isIntermittent: true) {
                 #expect(failures.isEmpty, "\(failures.count) of 960 failed, e.g. \(failures.first ?? "")")
             }
             #expect(failures.count < 96, "more than 10 % failing is a different problem: \(failures.prefix(3))")
