@@ -124,20 +124,33 @@ public final class QueueStore: Sendable {
                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, 'accepted')
                 """)
             let trackReport = try db.cachedStatement(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)")
-            // The protected headers of this batch (one per signing second): looked up once each.
+            // The protected headers of this batch (one per signing second): looked up once
+            // each. Consecutive messages nearly always share theirs, so the previous one is
+            // compared byte for byte first (no String made, no 3.9 KB hashed).
             var headerIds: [String: Int64] = [:]
-            func headerId(_ header: String) throws -> Int64 {
-                if let id = headerIds[header] { return id }
-                try db.execute(sql: "INSERT OR IGNORE INTO jws_header (protected) VALUES (?)", arguments: [header])
-                let id = try Int64.fetchOne(db, sql: "SELECT id FROM jws_header WHERE protected = ?", arguments: [header])!
-                headerIds[header] = id
+            var previous: (bytes: ArraySlice<UInt8>, id: Int64)?
+            func headerId(_ bytes: ArraySlice<UInt8>) throws -> Int64 {
+                if let previous, previous.bytes.count == bytes.count,
+                   previous.bytes.withUnsafeBytes({ a in bytes.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }) {
+                    return previous.id
+                }
+                let header = String(decoding: bytes, as: UTF8.self)
+                let id: Int64
+                if let known = headerIds[header] {
+                    id = known
+                } else {
+                    try db.execute(sql: "INSERT OR IGNORE INTO jws_header (protected) VALUES (?)", arguments: [header])
+                    id = try Int64.fetchOne(db, sql: "SELECT id FROM jws_header WHERE protected = ?", arguments: [header])!
+                    headerIds[header] = id
+                }
+                previous = (bytes, id)
                 return id
             }
             for message in batch {
                 let acceptedAt = message.acceptedAt ?? now
                 var stored = message.jws
                 var header: Int64? = nil
-                if let split = CompactJWS.split(message.jws) {
+                if let split = CompactJWS.splitBytes(message.jws) {
                     stored = split.stored
                     header = try headerId(split.header)
                 }

@@ -61,6 +61,32 @@ struct CompactJWSTests {
     }
 }
 
+extension CompactJWSTests {
+    @Test("one batch with headers of two signing seconds interleaved: two rows, every JWS back byte for byte")
+    func interleavedHeaders() throws {
+        let (store, _) = try makeStore()
+        let signer = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
+        var originals: [String: [UInt8]] = [:]
+        var batch: [NewMessage] = []
+        for n in 0..<20 {
+            let at = Date(timeIntervalSince1970: 1_767_225_600 + Double(n % 2))
+            let jws = try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: at).flattenedJSON
+            originals["i-\(n)"] = jws
+            batch.append(NewMessage(sender: "PL-KGP", messageId: "i-\(n)", type: "alert", priority: .routine, classification: .restricted,
+                                    createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")]))
+        }
+        _ = try store.enqueue(batch)
+        // And a second batch that starts with the last header of the first.
+        let late = try signer.sign(payload: Array("{\"n\":20}".utf8), at: Date(timeIntervalSince1970: 1_767_225_601)).flattenedJSON
+        originals["i-20"] = late
+        _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "i-20", type: "alert", priority: .routine, classification: .restricted,
+                                          createdAt: 0, contentDigest: "d20", jws: late, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")])])
+        let headers = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! }
+        #expect(headers == 2)
+        for (id, jws) in originals { #expect(try store.message(id)?.jws == jws, "\(id)") }
+    }
+}
+
 @Suite("protected headers pruned with their messages")
 struct HeaderPruningTests {
     @Test("retention removes the headers no remaining message uses, keeps the others, and the messages still read back")

@@ -28,6 +28,9 @@ public final class ReportWriter: Sendable {
     let store: QueueStore
     let spool: Spool
     let signer: any GatewaySigning
+    /// One signer per core for the parallel signing in `flush` (replicas: no shared
+    /// header cache or key reference count between the threads).
+    let signers: [any GatewaySigning]
     let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
@@ -48,6 +51,12 @@ public final class ReportWriter: Sendable {
         self.signer = signer
         self.gatewayId = gatewayId
         self.logger = logger
+        signers = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in
+            do { return try signer.replica() } catch {
+                logger.error("report signing shares one signer between threads", metadata: ["error": "\(error)"])
+                return signer
+            }
+        }
     }
 
     /// The body of an "accepted" report as a JSON value: the reference that
@@ -127,7 +136,7 @@ public final class ReportWriter: Sendable {
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 var i = chunk
                 while i < owed.count {
-                    if let file = prepare(owed[i]) { files.withLock { $0[i] = (i, file.0, file.1) } }
+                    if let file = prepare(owed[i], signer: signers[chunk % signers.count]) { files.withLock { $0[i] = (i, file.0, file.1) } }
                     i += chunks
                 }
             }
@@ -155,7 +164,7 @@ public final class ReportWriter: Sendable {
     }
 
     /// The file name and signed content of one owed report; nil (logged) when it cannot be made.
-    private func prepare(_ report: OwedReport) -> (String, [UInt8])? {
+    private func prepare(_ report: OwedReport, signer: any GatewaySigning) -> (String, [UInt8])? {
         guard spool.units[report.unit] != nil else {
             logger.warning("report owed to a unit not in the configuration; kept", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
             return nil
