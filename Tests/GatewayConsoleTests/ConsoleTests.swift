@@ -106,13 +106,17 @@ struct ConsoleTests {
         var heldFilter = DeliveryFilter()
         heldFilter.states = [.held]
         #expect(try store.countDeliveries(heldFilter) == 4)
+        // From here OLAF refuses for good (422), so whatever is released fails: set before
+        // the first release, or a delivery released while the 503 fault still held would
+        // wait out its 60 s Retry-After (the daemon sees operator changes within a second,
+        // sooner or later depending on the machine's load).
+        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":422}"#)
         // By id.
         #expect(g.ctl("release", "olaf-00000").status == 0)
         #expect(g.ctl("cancel", "olaf-00001", "--reason", "sent in error").status == 0)
         // Nothing to do is a failed check.
         #expect(g.ctl("release", "olaf-00001").status == 1)
         // Failed deliveries come back with requeue; deferred ones are retried now.
-        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":422}"#)
         #expect(g.ctl("release", "--state", "held", "--yes").status == 0)
         var failed = DeliveryFilter()
         failed.states = [.failed]
