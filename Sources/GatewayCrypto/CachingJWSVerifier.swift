@@ -4,7 +4,10 @@
 // check each instead of three (the chain's own two), and the protected header is parsed
 // once.
 //
-// SECURITY: the cache key is the exact protected `x5c` strings and `x5t#S256`, so a hit
+// SECURITY: the cache key is the exact protected `x5c` strings, as a list, and the exact
+// `x5t#S256` (or its absence), compared as values (no concatenation two different headers
+// could share: a review found that "x5c [L, I], x5t T" and "x5c [L], x5t 'I,T'" once made
+// the same key, so the second skipped the thumbprint check the full path makes), so a hit
 // means this very chain (and thumbprint claim) verified against THIS trust store, for THIS
 // usage, less than `lifetime` ago and before the leaf's notAfter; a CRL or clock change
 // takes effect within `lifetime`. Every JWS still gets the full header checks (alg, crit,
@@ -21,6 +24,11 @@ public final class CachingJWSVerifier: @unchecked Sendable {
     let verifier: JWSVerifier
     let capacity: Int
 
+    struct Key: Hashable {
+        let x5c: [String]
+        let x5t: String?
+    }
+
     private struct Entry {
         let key: PublicKey
         let chain: VerifiedChain
@@ -29,7 +37,7 @@ public final class CachingJWSVerifier: @unchecked Sendable {
 
     // Guarded by `lock`.
     private let lock = NSLock()
-    private var entries: [String: Entry] = [:]
+    private var entries: [Key: Entry] = [:]
     private var _hits = 0
 
     public init(trustStore: TrustStore, usage: CertificateUsage = .signing, lifetime: TimeInterval = 60,
@@ -75,18 +83,19 @@ public final class CachingJWSVerifier: @unchecked Sendable {
 
     /// `x5c` (all of it) and `x5t#S256`, or nil if x5c is absent or odd (the full path then
     /// says what is wrong).
-    static func cacheKey(_ header: [String: JSON]) -> String? {
+    static func cacheKey(_ header: [String: JSON]) -> Key? {
         guard case .array(let chain)? = header["x5c"], !chain.isEmpty else { return nil }
-        var key = ""
+        var certificates: [String] = []
+        certificates.reserveCapacity(chain.count)
         for certificate in chain {
             guard case .string(let text) = certificate else { return nil }
-            key += text
-            key += ","
+            certificates.append(text)
         }
-        if let thumbprint = header["x5t#S256"] {
-            guard case .string(let text) = thumbprint else { return nil }
-            key += text
+        var thumbprint: String?
+        if let value = header["x5t#S256"] {
+            guard case .string(let text) = value else { return nil }
+            thumbprint = text
         }
-        return key
+        return Key(x5c: certificates, x5t: thumbprint)
     }
 }

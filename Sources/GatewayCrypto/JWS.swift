@@ -32,7 +32,6 @@ public struct JWS: Sendable, Hashable {
         self.serialization = serialization
     }
 
-    /// The flattened JSON serialisation, members in JCS order, no white space.
     /// The flattened JSON serialisation as a JSON value (to embed the JWS in a document,
     /// as a report embeds a receipt), whichever serialisation it was parsed from.
     public var flattenedJSONValue: JSON {
@@ -44,6 +43,7 @@ public struct JWS: Sendable, Hashable {
         return .object(members)
     }
 
+    /// The flattened JSON serialisation, members in JCS order, no white space.
     public var flattenedJSON: [UInt8] {
         var members: [String: JSON] = [
             "payload": .string(payloadBase64URL), "protected": .string(protectedHeaderBase64URL),

@@ -199,6 +199,9 @@ public final class Gateway: @unchecked Sendable {
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             if ms >= 50 { logger.debug("slow housekeeping", metadata: ["ms": "\(Int(ms))"]) }
         }
+        for problem in checkpointer?.takeProblems() ?? [] {
+            logger.warning("queue checkpoint", metadata: ["detail": "\(problem)"])
+        }
         do {
             let expired = try store.expireDue(now: now) { e in
                 let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),

@@ -38,7 +38,7 @@ public final class QueueStore: Sendable {
         var config = Configuration()
         config.label = "queue"
         config.readonly = readOnly
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(TimeInterval(QueueStore.busyTimeoutSeconds))
         config.foreignKeysEnabled = true
         config.prepareDatabase { db in
             // FULL: a commit is durable when it returns (NORMAL would risk the last
@@ -76,6 +76,9 @@ public final class QueueStore: Sendable {
 
     // MARK: checkpoints
 
+    /// How long a connection waits for a lock held by another (SQLite's busy timeout).
+    public static let busyTimeoutSeconds = 10
+
     /// The size the WAL file is cut back to when it starts over (64 MB).
     public static let walSizeLimit = 64 << 20
 
@@ -86,7 +89,7 @@ public final class QueueStore: Sendable {
     public func startCheckpointer(interval: TimeInterval = 0.25, restartFrames: Int = 8192) throws -> WALCheckpointer {
         var config = Configuration()
         config.label = "queue-checkpointer"
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(TimeInterval(QueueStore.busyTimeoutSeconds))
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         let pool = self.pool
         return WALCheckpointer(queue: try DatabaseQueue(path: path, configuration: config), interval: interval, restartFrames: restartFrames) {
@@ -95,7 +98,7 @@ public final class QueueStore: Sendable {
             // free long enough). Readers of other processes get `restartWait` to leave the WAL.
             try pool.writeWithoutTransaction { db in
                 sqlite3_busy_timeout(db.sqliteConnection, WALCheckpointer.restartWait)
-                defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
+                defer { sqlite3_busy_timeout(db.sqliteConnection, Int32(QueueStore.busyTimeoutSeconds * 1000)) }
                 try db.checkpoint(.restart)
             }
         }
@@ -345,7 +348,10 @@ public final class QueueStore: Sendable {
 /// connection: it copies the few frames written since, waits (at most `restartWait`, the
 /// process's writers queued behind it) for readers to leave the WAL, and the next writer
 /// starts over at its beginning. A reader that stays longer (a long `gatewayctl` query)
-/// makes it give up until the next tick rather than hold writers.
+/// makes it give up; it then waits 2, 4, … up to 64 ticks before holding writers again. A
+/// restart is not repeated while the WAL holds the same frames (no writer has started it
+/// over yet: a restart has nothing left to do). Failures and give-ups are kept for the
+/// daemon's log (`takeProblems`).
 public final class WALCheckpointer: @unchecked Sendable {
     // `stopped` is read and written under `condition`; the counters under `stats`; the rest
     // is immutable.
@@ -361,6 +367,12 @@ public final class WALCheckpointer: @unchecked Sendable {
     private var _lastError: String?
     private var _restarts = 0
     private var _restartsBusy = 0
+    private var problems: [String] = []
+    private var failing = false
+    // Only the checkpoint thread reads and writes these.
+    private var framesAtRestart = -1
+    private var skipTicks = 0
+    private var busyStreak = 0
     /// The last error (a checkpoint that failed is tried again at the next tick).
     public var lastError: String? { stats.withLock { _lastError } }
     /// Restarts done, and restarts given up because a reader stayed in the WAL.
@@ -399,16 +411,31 @@ public final class WALCheckpointer: @unchecked Sendable {
         do {
             // Copies what it can without holding anyone up...
             let (frames, _) = try queue.inDatabase { db in try db.checkpoint(.passive) }
-            guard frames >= restartFrames else { return }
-            // ...then, with the WAL long, the few frames written since, and has it start over.
+            recovered()
+            // ...then, with the WAL long and grown since the last restart, the few frames
+            // written since, and has it start over.
+            guard frames >= restartFrames, frames != framesAtRestart else { return }
+            if skipTicks > 0 {
+                skipTicks -= 1
+                return
+            }
             do {
                 try restart()
+                framesAtRestart = frames
+                busyStreak = 0
                 stats.withLock { _restarts += 1 }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-                stats.withLock { _restartsBusy += 1 }
+                busyStreak += 1
+                skipTicks = 1 << min(busyStreak, 6)
+                stats.withLock {
+                    _restartsBusy += 1
+                    if busyStreak == 3 {
+                        problems.append("the WAL (\(frames) frames) cannot start over: a reader of the queue has stayed in it through 3 attempts; retrying less often")
+                    }
+                }
             }
         } catch {
-            stats.withLock { _lastError = "\(error)" }
+            failed(error)
         }
     }
 
@@ -416,7 +443,30 @@ public final class WALCheckpointer: @unchecked Sendable {
         do {
             try queue.inDatabase { db in _ = try db.checkpoint(mode) }
         } catch {
-            stats.withLock { _lastError = "\(error)" }
+            failed(error)
+        }
+    }
+
+    private func failed(_ error: Error) {
+        stats.withLock {
+            _lastError = "\(error)"
+            if !failing { problems.append("WAL checkpoint failed (tried again every tick): \(error)") }
+            failing = true
+        }
+    }
+
+    private func recovered() {
+        stats.withLock {
+            if failing { problems.append("WAL checkpoints work again") }
+            failing = false
+        }
+    }
+
+    /// What went wrong (or right again) since the last call, for the daemon's log.
+    public func takeProblems() -> [String] {
+        stats.withLock {
+            defer { problems.removeAll() }
+            return problems
         }
     }
 

@@ -74,6 +74,35 @@ struct CachingJWSVerifierTests {
         #expect((#expect(throws: JWSError.self) { try cache.verify(crit) })?.reason == .unknownCriticalHeader)
     }
 
+    @Test("headers whose x5c and thumbprint strings concatenate to a cached chain's miss the cache and are refused")
+    func noKeyCollisions() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore())
+        let good = try signer.sign(payload: Self.payload)
+        _ = try cache.verify(good)
+        let header = try #require(JSON.parse(Base64URL.decode(good.protectedHeaderBase64URL)!).objectValue)
+        let certificates = header["x5c"]?.arrayValue ?? []
+        let x5c = certificates.compactMap { $0.stringValue }
+        let x5t = header["x5t#S256"]?.stringValue ?? ""
+        #expect(!x5t.isEmpty)
+        #expect(x5c.count == 2)
+        // [L], thumbprint "I,T": the same characters as [L, I] + T once joined with commas.
+        var shifted = header
+        shifted["x5c"] = .array([.string(x5c[0])])
+        shifted["x5t#S256"] = .string(x5c[1] + "," + x5t)
+        let a = try JWSPolicyTests.forge(.object(shifted), key: signer.key, algorithm: .es256)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(a) })?.reason == .certificateMismatch)
+        // ["L,I"], thumbprint T.
+        var merged = header
+        merged["x5c"] = .array([.string(x5c[0] + "," + x5c[1])])
+        let b = try JWSPolicyTests.forge(.object(merged), key: signer.key, algorithm: .es256)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(b) })?.reason == .malformed)
+        #expect(cache.hits == 0)
+        // The genuine header still hits.
+        _ = try cache.verify(signer.sign(payload: Self.payload))
+        #expect(cache.hits == 1)
+    }
+
     @Test("an entry is used only within its lifetime")
     func lifetime() throws {
         let signer = try DevPKI.signer("gateway/signing")

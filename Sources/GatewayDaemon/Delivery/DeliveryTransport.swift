@@ -14,8 +14,9 @@ public struct DeliveryRequest: Sendable {
     public var connectTimeout: Double
     public var totalTimeout: Double
     public var proxy: String?
-    /// Offer HTTP/2 (the endpoint's `http2`, default true) or speak HTTP/1.1 only.
-    public var http2: Bool = true
+    /// Offer HTTP/2 (the endpoint's `http2`) or speak HTTP/1.1 only (the default; see
+    /// docs/transport.md).
+    public var http2: Bool = false
 }
 
 public struct DeliveryResponse: Sendable {
