@@ -9,13 +9,18 @@ import Testing
 
 @Suite("WAL checkpoints under sustained writes")
 struct CheckpointTests {
+    /// A fresh queue whose commits never checkpoint, its path, and a checkpointer that
+    /// looks every 20 ms and restarts the WAL past `restartFrames`.
+    static func walQueue(_ name: String, restartFrames: Int) throws -> (QueueStore, String, WALCheckpointer) {
+        let path = try TestPaths.temporaryDirectory(name).appendingPathComponent("queue.sqlite").path
+        let store = try QueueStore(path: path, checkpointsInBackground: true)
+        return (store, path, try store.startCheckpointer(interval: 0.02, restartFrames: restartFrames))
+    }
+
     @Test("with writers committing all the time and readers reading, the WAL stays bounded and starts over")
     func walStaysBounded() throws {
-        let dir = try TestPaths.temporaryDirectory("wal")
-        let path = dir.appendingPathComponent("queue.sqlite").path
-        let store = try QueueStore(path: path, checkpointsInBackground: true)
-        // 256 frames (≈ 1 MB of pages) before a restart, looked at every 20 ms.
-        let checkpointer = try store.startCheckpointer(interval: 0.02, restartFrames: 256)
+        // 256 frames (≈ 1 MB of pages) before a restart.
+        let (store, path, checkpointer) = try Self.walQueue("wal", restartFrames: 256)
         let reader = try QueueStore(path: path, readOnly: true)
         final class Flag: @unchecked Sendable {
             private let lock = NSLock()
@@ -63,10 +68,7 @@ struct CheckpointTests {
 
     @Test("a reader that stays in the WAL makes the restart give up and back off, reported once; writes go on; it restarts after")
     func readerHoldsTheWAL() throws {
-        let dir = try TestPaths.temporaryDirectory("wal-reader")
-        let path = dir.appendingPathComponent("queue.sqlite").path
-        let store = try QueueStore(path: path, checkpointsInBackground: true)
-        let checkpointer = try store.startCheckpointer(interval: 0.02, restartFrames: 64)
+        let (store, path, checkpointer) = try Self.walQueue("wal-reader", restartFrames: 64)
         defer { checkpointer.stop() }
         let jws = [UInt8](repeating: UInt8(ascii: "x"), count: 8_192)
         func write(_ batch: Int) throws {
