@@ -14,6 +14,7 @@ let suites: [(String, (Bool) throws -> Void)] = [
     ("e2e", { try runEndToEndBench(quick: $0) }),
     ("console", { try runConsoleBench(quick: $0) }),
 ]
+if selected.isEmpty || selected.contains("pickup") || selected.contains("e2e") { BenchFixture.waitForFileSystem() }
 for (name, run) in suites where selected.isEmpty || selected.contains(name) {
     do {
         try run(quick)
