@@ -63,6 +63,8 @@ public final class Gateway: @unchecked Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
+    /// The backpressure check's last count (housekeeping queue only).
+    private var lastPendingCount: QueueStore.PendingCount?
 
     /// - Parameters:
     ///   - services: the services for `config` when the caller has made them already;
@@ -260,8 +262,9 @@ public final class Gateway: @unchecked Sendable {
         }
         if reason == nil {
             do {
-                let check = try store.pendingReaches(config.queue.maxPending)
-                if check.reached { reason = "queue full: \(check.counted ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))" }
+                let check = try store.pendingReaches(config.queue.maxPending, previous: lastPendingCount)
+                lastPendingCount = check.count
+                if check.reached { reason = "queue full: \(check.count?.pending ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))" }
             } catch {
                 // Pickup state stays as it is; the next tick looks again.
                 logger.error("cannot count pending deliveries for backpressure", metadata: ["error": "\(error)"])

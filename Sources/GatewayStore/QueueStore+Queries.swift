@@ -124,21 +124,41 @@ extension QueueStore {
     /// Deliveries not yet in a final state or failed (queued, deferred, sending, held).
     /// Proportional to the backlog (about 40 ms with 900,000 pending).
     public func countPending() throws -> Int {
-        try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery WHERE state IN ('queued', 'deferred', 'sending', 'held')") ?? 0
-        }
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery WHERE state IN \(Self.pendingStates)") ?? 0 }
     }
 
-    /// Whether at least `limit` deliveries are pending. Looks at the row-id range first
-    /// (constant time): there cannot be more pending deliveries than delivery rows, so while
-    /// the table is smaller than `limit` nothing is counted.
-    public func pendingReaches(_ limit: Int) throws -> (reached: Bool, counted: Int?) {
-        let rows = try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(id) - MIN(id) + 1, 0) FROM delivery") ?? 0
+    static let pendingStates = "('queued', 'deferred', 'sending', 'held')"
+
+    /// A count of the pending deliveries, with the highest delivery row id when it was made.
+    public struct PendingCount: Sendable, Equatable {
+        public let pending: Int
+        public let maxRowId: Int64
+        public let at: Date
+    }
+
+    /// Whether at least `limit` deliveries are pending, counting as rarely as that allows.
+    ///
+    /// - While the delivery table's row-id range is under `limit`, there cannot be that many
+    ///   pending: nothing is counted (`count` nil).
+    /// - With `previous`, while its pending deliveries plus every delivery row added since
+    ///   stay under `limit`, nothing is counted either (`count` is `previous`): only new rows
+    ///   become pending, except failed deliveries an operator requeues, which the count made
+    ///   at least every `recount` seconds catches up with. A full count costs about 40 ms at
+    ///   900,000 pending (failed deliveries, never pruned, keep the row-id range wide).
+    public func pendingReaches(_ limit: Int, previous: PendingCount? = nil, recount: TimeInterval = 60,
+                               now: Date = Date()) throws -> (reached: Bool, count: PendingCount?) {
+        try pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT MIN(id) AS low, MAX(id) AS high FROM delivery")
+            guard let low: Int64 = row?["low"], let high: Int64 = row?["high"], high - low + 1 >= Int64(limit) else {
+                return (false, nil)
+            }
+            if let previous, now.timeIntervalSince(previous.at) < recount, now >= previous.at,
+               Int64(previous.pending) + max(0, high - previous.maxRowId) < Int64(limit) {
+                return (false, previous)
+            }
+            let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery WHERE state IN \(Self.pendingStates)") ?? 0
+            return (pending >= limit, PendingCount(pending: pending, maxRowId: high, at: now))
         }
-        guard rows >= limit else { return (false, nil) }
-        let pending = try countPending()
-        return (pending >= limit, pending)
     }
 
     /// One message by the unit's message id (optionally with its sender) or by "#row".

@@ -98,14 +98,41 @@ struct PendingCheckTests {
         let (store, _) = try makeStore()
         _ = try store.enqueue((0..<5).map { message("p\($0)", recipients: [("EU-EUROPOL", "europol"), ("EU-OLAF", "olaf")]) })
         let small = try store.pendingReaches(11)
-        #expect(small.reached == false && small.counted == nil, "10 rows cannot hold 11 pending: nothing counted")
+        #expect(small.reached == false && small.count == nil, "10 rows cannot hold 11 pending: nothing counted")
         let full = try store.pendingReaches(10)
-        #expect(full.reached && full.counted == 10)
+        #expect(full.reached && full.count?.pending == 10)
         let jobs = try store.claimDue(endpoint: "europol", limit: 3)
         try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) })
         let after = try store.pendingReaches(10)
-        #expect(after.reached == false && after.counted == 7, "delivered rows still count as rows, not as pending")
+        #expect(after.reached == false && after.count?.pending == 7, "delivered rows still count as rows, not as pending")
         #expect(try store.countPending() == 7)
+    }
+
+    @Test("a previous count is reused while it plus the rows added since stay under the limit, and for at most `recount` seconds")
+    func previousCountReused() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue((0..<5).map { message("q\($0)", recipients: [("EU-EUROPOL", "europol"), ("EU-OLAF", "olaf")]) })
+        let jobs = try store.claimDue(endpoint: "europol", limit: 5)
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) })
+        let t0 = Date()
+        // 10 rows, 5 pending, limit 8: counted once.
+        let first = try #require(try store.pendingReaches(8, now: t0).count)
+        #expect(first.pending == 5)
+        // 5 + 0 new rows < 8: the same count, not made again.
+        let same = try store.pendingReaches(8, previous: first, now: t0.addingTimeInterval(1))
+        #expect(same.reached == false && same.count == first)
+        // Two new rows: 5 + 2 < 8, still no count; then one more: 5 + 3 reaches 8, counted.
+        _ = try store.enqueue([message("q5", recipients: [("EU-EUROPOL", "europol"), ("EU-OLAF", "olaf")])])
+        #expect(try store.pendingReaches(8, previous: first, now: t0.addingTimeInterval(2)).count == first)
+        _ = try store.enqueue([message("q6")])
+        let recounted = try #require(try store.pendingReaches(8, previous: first, now: t0.addingTimeInterval(3)).count)
+        #expect(recounted != first && recounted.pending == 8)
+        #expect(try store.pendingReaches(8, previous: first, now: t0.addingTimeInterval(3)).reached)
+        // A requeue adds pending deliveries without rows: the periodic count catches it.
+        let old = QueueStore.PendingCount(pending: 1, maxRowId: recounted.maxRowId, at: t0)
+        #expect(try store.pendingReaches(8, previous: old, now: t0.addingTimeInterval(30)).count == old, "trusted within a minute")
+        let late = try store.pendingReaches(8, previous: old, now: t0.addingTimeInterval(61))
+        #expect(late.reached && late.count?.pending == 8, "counted again after a minute")
     }
 }
 
