@@ -46,7 +46,9 @@ public protocol DeliveryService: AnyObject, Sendable {
 public final class Gateway: @unchecked Sendable {
     // Set up in init/start; changed only under `lock` afterwards.
     public private(set) var config: GatewayConfig
-    let makeServices: @Sendable (GatewayConfig) throws -> GatewayServices
+    /// Makes the services for a configuration; the schemas already loaded (for the
+    /// configuration's check) come along, nil when they could not be loaded.
+    let makeServices: @Sendable (GatewayConfig, SchemaMessageValidator?) throws -> GatewayServices
     let logger: Logger
     let lock = NSLock()
     private var ownerLock: QueueOwnerLock?
@@ -70,11 +72,11 @@ public final class Gateway: @unchecked Sendable {
     ///   - services: the services for `config` when the caller has made them already;
     ///     `makeServices` makes them otherwise, and again at each reload.
     public init(config: GatewayConfig, logger: Logger, services: GatewayServices? = nil,
-                makeServices: @escaping @Sendable (GatewayConfig) throws -> GatewayServices) throws {
+                makeServices: @escaping @Sendable (GatewayConfig, SchemaMessageValidator?) throws -> GatewayServices) throws {
         self.config = config
         self.logger = logger
         self.makeServices = makeServices
-        self.services = try services ?? makeServices(config)
+        self.services = try services ?? makeServices(config, nil)
     }
 
     /// Starts every part. Throws (and starts nothing further) when a part cannot start.
@@ -156,8 +158,10 @@ public final class Gateway: @unchecked Sendable {
     /// Re-reads the configuration file. Errors keep the running configuration.
     public func reload() {
         do {
-            let next = try GatewayConfiguration.load(path: config.file)
-            let nextServices = try makeServices(next)
+            // The schemas are read once, for the configuration's check and the new services.
+            let schemas = try? SchemaServices.validator()   // nil: makeServices says why
+            let next = try GatewayConfiguration.load(path: config.file, validator: schemas)
+            let nextServices = try makeServices(next, schemas)
             if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
             if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
                 logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")
