@@ -40,8 +40,7 @@ public enum GatewayMain {
         }
         guard let configPath else { return fail("gatewayd: no configuration: give --config FILE or set GATEWAY_CONFIG\n\(usage)", 64) }
         // The schemas are loaded once, for the configuration's check and for the pickup.
-        let schemas: SchemaMessageValidator?
-        do { schemas = try SchemaServices.validator() } catch { schemas = nil }  // reported by DefaultServices.make below
+        let schemas = try? SchemaServices.validator()   // nil: DefaultServices.make below says why
         let config: GatewayConfig
         do {
             config = try GatewayConfiguration.load(path: configPath, validator: schemas)

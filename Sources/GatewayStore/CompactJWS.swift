@@ -15,12 +15,8 @@ enum CompactJWS {
 
     /// The stored bytes (the JWS without its protected header) and the header, or nil
     /// when the JWS is not in the gateway's own flattened form.
-    static func split(_ jws: [UInt8]) -> (stored: [UInt8], header: String)? {
-        splitBytes(jws).map { ($0.stored, String(decoding: $0.header, as: UTF8.self)) }
-    }
-
-    /// As `split`, with the header as the JWS's own bytes (the committer compares them with
-    /// the previous message's before it makes a String or hashes 3.9 KB).
+    /// The header comes as the JWS's own bytes: the committer compares them with the
+    /// previous message's before it makes a String or hashes 3.9 KB.
     static func splitBytes(_ jws: [UInt8]) -> (stored: [UInt8], header: ArraySlice<UInt8>)? {
         guard jws.starts(with: opening), let at = markerEnd(in: jws) else { return nil }
         guard let end = jws[at...].firstIndex(of: UInt8(ascii: "\"")), end > at else { return nil }

@@ -16,16 +16,16 @@ struct CompactJWSTests {
     func splitAndJoin() throws {
         let key = try PrivateKey.generate(.ec(.p256))
         let jws = try signed(1, signer: try JWSSigner(key: key))
-        let split = try #require(CompactJWS.split(jws))
-        #expect(split.stored.count + split.header.utf8.count == jws.count)
-        #expect(CompactJWS.wire(stored: split.stored, header: split.header) == jws)
+        let split = try #require(CompactJWS.splitBytes(jws))
+        #expect(split.stored.count + split.header.count == jws.count)
+        #expect(CompactJWS.wire(stored: split.stored, header: String(decoding: split.header, as: UTF8.self)) == jws)
         for other in [
             #"{"protected":"eyJhbGciOiJFUzI1NiJ9","payload":"e30","signature":"c2ln"}"#,   // another member order
             #"{"payload":"e30","protected":"","signature":"c2ln"}"#,                        // empty header
             #"{"payload":"e30","signature":"c2ln"}"#,                                       // no protected header
             "jws-opaque-bytes",
         ] {
-            #expect(CompactJWS.split(Array(other.utf8)) == nil, "\(other)")
+            #expect(CompactJWS.splitBytes(Array(other.utf8)) == nil, "\(other)")
         }
     }
 
@@ -72,15 +72,17 @@ extension CompactJWSTests {
             let at = Date(timeIntervalSince1970: 1_767_225_600 + Double(n % 2))
             let jws = try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: at).flattenedJSON
             originals["i-\(n)"] = jws
-            batch.append(NewMessage(sender: "PL-KGP", messageId: "i-\(n)", type: "alert", priority: .routine, classification: .restricted,
-                                    createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")]))
+            var m = message("i-\(n)", digest: "d\(n)")
+            m.jws = jws
+            batch.append(m)
         }
         _ = try store.enqueue(batch)
         // And a second batch that starts with the last header of the first.
         let late = try signer.sign(payload: Array("{\"n\":20}".utf8), at: Date(timeIntervalSince1970: 1_767_225_601)).flattenedJSON
         originals["i-20"] = late
-        _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "i-20", type: "alert", priority: .routine, classification: .restricted,
-                                          createdAt: 0, contentDigest: "d20", jws: late, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")])])
+        var last = message("i-20", digest: "d20")
+        last.jws = late
+        _ = try store.enqueue([last])
         let headers = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! }
         #expect(headers == 2)
         for (id, jws) in originals { #expect(try store.message(id)?.jws == jws, "\(id)") }
