@@ -45,15 +45,24 @@ public struct JWS: Sendable, Hashable {
 
     /// The flattened JSON serialisation, members in JCS order, no white space.
     public var flattenedJSON: [UInt8] {
-        var members: [String: JSON] = [
-            "payload": .string(payloadBase64URL), "protected": .string(protectedHeaderBase64URL),
-            "signature": .string(signatureBase64URL),
-        ]
-        if let unprotectedHeader { members["header"] = .object(unprotectedHeader) }
-        if unprotectedHeader == nil {
-            // Fast path (the daemon signs thousands a second): base64url needs no escaping.
-            return Array("{\"payload\":\"\(payloadBase64URL)\",\"protected\":\"\(protectedHeaderBase64URL)\",\"signature\":\"\(signatureBase64URL)\"}".utf8)
+        guard let unprotectedHeader else {
+            // Fast path (the daemon signs thousands a second): base64url needs no escaping,
+            // so the members are written as they are, in JCS order.
+            var out: [UInt8] = []
+            out.reserveCapacity(payloadBase64URL.utf8.count + protectedHeaderBase64URL.utf8.count + signatureBase64URL.utf8.count + 42)
+            out.append(contentsOf: #"{"payload":""#.utf8)
+            out.append(contentsOf: payloadBase64URL.utf8)
+            out.append(contentsOf: #"","protected":""#.utf8)
+            out.append(contentsOf: protectedHeaderBase64URL.utf8)
+            out.append(contentsOf: #"","signature":""#.utf8)
+            out.append(contentsOf: signatureBase64URL.utf8)
+            out.append(contentsOf: #""}"#.utf8)
+            return out
         }
+        let members: [String: JSON] = [
+            "payload": .string(payloadBase64URL), "protected": .string(protectedHeaderBase64URL),
+            "signature": .string(signatureBase64URL), "header": .object(unprotectedHeader),
+        ]
         return (try? JSON.object(members).canonicalBytes()) ?? []
     }
 

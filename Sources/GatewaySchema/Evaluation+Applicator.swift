@@ -31,7 +31,7 @@ extension Evaluation {
                 keywordPath.append(branch.token)
                 let ok = evaluate(branch.node, instance, &branchAnnotations)
                 keywordPath.removeLast()
-                if abort != nil { return false }
+                if aborted { return false }
                 if ok {
                     valid = true
                     errors.removeSubrange(mark...)
@@ -56,7 +56,7 @@ extension Evaluation {
                 keywordPath.append(branch.token)
                 let ok = evaluate(branch.node, instance, &branchAnnotations)
                 keywordPath.removeLast()
-                if abort != nil { return false }
+                if aborted { return false }
                 if ok {
                     matched.append(i)
                     matchedAnnotations = branchAnnotations
@@ -83,7 +83,7 @@ extension Evaluation {
             collecting = false
             let matched = evaluate(node, instance, &none)
             collecting = saved
-            if abort != nil { return false }
+            if aborted { return false }
             if matched { fail(keyword, "\(describe(instance)) must not match the schema in \"not\"") }
             return !matched
 
@@ -95,7 +95,7 @@ extension Evaluation {
             collecting = false
             let holds = evaluate(condition, instance, &conditionAnnotations)
             collecting = saved
-            if abort != nil { return false }
+            if aborted { return false }
             if holds, let conditionAnnotations { annotations!.merge(conditionAnnotations) }
             guard let branch = holds ? then : otherwise else { return true }
             // The evaluation path goes through "then" or "else", not "if".
@@ -172,7 +172,7 @@ extension Evaluation {
             for i in prefixCount..<items.count {
                 if !evaluate(node, child: .index(i), items[i]) {
                     valid = false
-                    if !collecting || abort != nil { break }
+                    if !collecting || aborted { break }
                 }
             }
             annotations?.allItems = true
@@ -185,7 +185,7 @@ extension Evaluation {
             defer { collecting = saved }
             for (i, item) in items.enumerated() {
                 let ok = evaluate(node, child: .index(i), item)
-                if abort != nil { return false }
+                if aborted { return false }
                 if ok {
                     matches += 1
                     annotations?.items.insert(i)
@@ -218,7 +218,7 @@ extension Evaluation {
                 } else if !evaluate(node, child: .index(i), items[i]) {
                     valid = false
                 }
-                if !valid && (!collecting || abort != nil) { break }
+                if !valid && (!collecting || aborted) { break }
             }
             annotations?.allItems = true
             return valid

@@ -16,7 +16,7 @@ extension Evaluation {
                     guard let branch = branches[name] else { continue }
                     if !evaluateProperty(branch, name, value) {
                         valid = false
-                        if !collecting || abort != nil { return false }
+                        if !collecting || aborted { return false }
                     }
                     annotations?.properties.insert(name)
                 }
@@ -25,7 +25,7 @@ extension Evaluation {
                     guard let value = members[name] else { continue }
                     if !evaluateProperty(branch, name, value) {
                         valid = false
-                        if !collecting || abort != nil { return false }
+                        if !collecting || aborted { return false }
                     }
                     annotations?.properties.insert(name)
                 }
@@ -41,7 +41,7 @@ extension Evaluation {
                     annotations?.properties.insert(name)
                     if !evaluateProperty(branch, name, value) {
                         valid = false
-                        if !collecting || abort != nil { return false }
+                        if !collecting || aborted { return false }
                     }
                 }
             }
@@ -67,7 +67,7 @@ extension Evaluation {
                     if !collecting { return false }
                 } else if !evaluate(node, child: .key(name), value) {
                     valid = false
-                    if !collecting || abort != nil { return false }
+                    if !collecting || aborted { return false }
                 }
             }
             annotations?.allProperties = true
@@ -80,7 +80,7 @@ extension Evaluation {
                 var none: Annotations? = nil
                 if !evaluate(node, .string(name), &none) {
                     valid = false
-                    if !collecting || abort != nil { return false }
+                    if !collecting || aborted { return false }
                     // The errors are about the name, at the object's location: say so.
                     for i in mark..<errors.count {
                         let e = errors[i]
@@ -105,7 +105,7 @@ extension Evaluation {
                 } else if !evaluate(node, child: .key(name), value) {
                     valid = false
                 }
-                if !valid && (!collecting || abort != nil) { return false }
+                if !valid && (!collecting || aborted) { return false }
             }
             annotations?.allProperties = true
             return valid

@@ -58,13 +58,14 @@ extension Evaluation {
         case .maxLength(let limit):
             // Unicode code points, as JSON Schema counts (not UTF-16 units, not graphemes).
             guard case .string(let s) = instance, s.utf8.count > limit else { return true }
-            let length = s.unicodeScalars.count
+            let length = codePointCount(s)
             guard length > limit else { return true }
             fail(keyword, "\(describe(instance)) is too long: \(length) characters, at most \(limit) allowed")
             return false
         case .minLength(let limit):
-            guard case .string(let s) = instance else { return true }
-            let length = s.unicodeScalars.count
+            // At most four UTF-8 bytes a code point: long enough strings need no count.
+            guard case .string(let s) = instance, s.utf8.count < 4 * limit else { return true }
+            let length = codePointCount(s)
             guard length < limit else { return true }
             fail(keyword, length == 0 ? "must not be empty (at least \(limit) characters)" : "\(describe(instance)) is too short: \(length) characters, at least \(limit) required")
             return false

@@ -57,7 +57,10 @@ struct Evaluation {
     var steps = 0
     var dynamicScope: [Int] = []
     /// Set when a safety bound stops the validation; it is then the only error reported.
-    var abort: ValidationError?
+    private(set) var abort: ValidationError?
+    /// `abort != nil`, as a plain flag: tested after every keyword, where comparing the
+    /// optional struct showed in profiles.
+    var aborted = false
 
     init(graph: CompiledGraph, options: ValidationOptions, collectErrors: Bool) {
         self.graph = graph
@@ -71,7 +74,7 @@ struct Evaluation {
     mutating func run(_ instance: JSON) -> Bool {
         var none: Annotations? = nil
         let valid = evaluate(graph.root, instance, &none)
-        return valid && abort == nil
+        return valid && !aborted
     }
 
     // MARK: paths and errors
@@ -101,7 +104,8 @@ struct Evaluation {
 
     /// Stops the whole validation because a safety bound was reached.
     mutating func stop(_ keyword: String, _ message: String, absolute: String) {
-        guard abort == nil else { return }
+        guard !aborted else { return }
+        aborted = true
         abort = ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                 absoluteKeywordLocation: absolute, keyword: keyword, message: message)
     }
@@ -111,7 +115,7 @@ struct Evaluation {
     /// Evaluates node `index` against `instance`. When `annotations` is non-nil, what this
     /// node evaluated (if it is valid) is merged into it.
     mutating func evaluate(_ index: Int, _ instance: JSON, _ annotations: inout Annotations?) -> Bool {
-        if abort != nil { return false }
+        if aborted { return false }
         let node = graph.nodes[index]
         if let boolean = node.boolean {
             if !boolean, collecting {
@@ -145,7 +149,7 @@ struct Evaluation {
             keywordPath.append(keyword.name)
             let ok = apply(keyword, instance, &local)
             keywordPath.removeLast()
-            if abort != nil { return false }
+            if aborted { return false }
             if !ok {
                 valid = false
                 if !collecting { break }

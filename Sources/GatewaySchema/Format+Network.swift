@@ -11,6 +11,17 @@ enum FormatNetwork {
         guard !text.isEmpty, text.utf8.count <= 253 || international else { return false }
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
         for label in labels {
+            if label.utf8.allSatisfy({ $0 < 0x80 }) {
+                // ASCII label (nearly every host name): letters, digits, hyphens, on the bytes.
+                let bytes = Array(label.utf8)
+                guard !bytes.isEmpty, bytes.count <= 63, bytes.first != 0x2D, bytes.last != 0x2D,
+                      bytes.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A || $0 >= 0x30 && $0 <= 0x39 || $0 == 0x2D })
+                else { return false }
+                let xn = bytes.count >= 4 && bytes[0] | 0x20 == 0x78 && bytes[1] | 0x20 == 0x6E && bytes[2] == 0x2D && bytes[3] == 0x2D
+                if bytes.count >= 4, bytes[2] == 0x2D, bytes[3] == 0x2D, !xn { return false }
+                if xn, bytes.count < 6 { return false }
+                continue
+            }
             guard !label.isEmpty, label.utf8.count <= 63 || international, label.count <= 63,
                   label.first != "-", label.last != "-" else { return false }
             for scalar in label.unicodeScalars {
@@ -63,6 +74,11 @@ enum FormatNetwork {
             let atext = "!#$%&'*+-/=?^_`{|}~"
             for atom in local.split(separator: ".", omittingEmptySubsequences: false) {
                 guard !atom.isEmpty else { return false }
+                if atom.utf8.allSatisfy({ $0 < 0x80 }) {
+                    // ASCII (the usual case): letters, digits and atext, on the bytes.
+                    guard atom.utf8.allSatisfy({ b in (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A || b >= 0x30 && b <= 0x39 || isAtext(b) }) else { return false }
+                    continue
+                }
                 for ch in atom {
                     let ok = ch.isASCII ? (ch.isLetter || ch.isNumber || atext.contains(ch)) : international
                     guard ok else { return false }
@@ -76,6 +92,14 @@ enum FormatNetwork {
             return isIPv4(String(literal))
         }
         return isHostname(String(domain), international: international)
+    }
+
+    /// RFC 5322 atext beyond letters and digits: ! # $ % & ' * + - / = ? ^ _ ` { | } ~
+    private static func isAtext(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2F, 0x3D, 0x3F, 0x5E, 0x5F, 0x60, 0x7B, 0x7C, 0x7D, 0x7E: return true
+        default: return false
+        }
     }
 
     // MARK: URI / IRI (RFC 3986 §3, RFC 3987 §2.2)

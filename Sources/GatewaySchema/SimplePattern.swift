@@ -17,8 +17,8 @@ struct SimplePattern: Sendable {
         var ranges: [ClosedRange<UInt32>] = []
         var negated = false
 
-        func contains(_ scalar: Unicode.Scalar) -> Bool {
-            let v = scalar.value
+        @inline(__always)
+        func contains(_ v: UInt32) -> Bool {
             var found = false
             for range in ranges where range.contains(v) {
                 found = true
@@ -160,29 +160,47 @@ struct SimplePattern: Sendable {
 
     /// Whether the pattern matches somewhere in `text` (ECMA `test` semantics).
     func matches(_ text: String) -> Bool {
-        let input = Array(text.unicodeScalars)
-        // failed[(atom * (n + 1)) + position]: this suffix of the pattern cannot match here.
-        var failed = [Bool](repeating: false, count: (atoms.count + 1) * (input.count + 1))
-        func match(_ atom: Int, _ position: Int) -> Bool {
-            if atom == atoms.count { return !anchoredEnd || position == input.count }
-            let key = atom * (input.count + 1) + position
-            if failed[key] { return false }
-            let a = atoms[atom]
-            // Longest run of matching characters from here, capped at max.
-            var run = 0
-            while run < a.max, position + run < input.count, a.set.contains(input[position + run]) { run += 1 }
-            if run >= a.min {
-                var count = run
-                while count >= a.min {
-                    if match(atom + 1, position + count) { return true }
-                    count -= 1
+        var text = text
+        // ASCII text (identifiers, digests, dates: nearly all of it) is matched on its
+        // UTF-8 bytes in place; anything else on its scalars.
+        let ascii: Bool? = text.withUTF8 { bytes in
+            var high: UInt8 = 0
+            for b in bytes { high |= b }
+            guard high < 0x80 else { return nil }
+            return match(count: bytes.count) { UInt32(bytes[$0]) }
+        }
+        if let ascii { return ascii }
+        let scalars = Array(text.unicodeScalars)
+        return match(count: scalars.count) { scalars[$0].value }
+    }
+
+    /// Backtracking over `count` scalars read through `scalar`, with the memo of failed
+    /// (atom, position) pairs on the stack where it is small.
+    private func match(count n: Int, _ scalar: (Int) -> UInt32) -> Bool {
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: (atoms.count + 1) * (n + 1)) { failed in
+            // failed[(atom * (n + 1)) + position]: this suffix of the pattern cannot match here.
+            failed.initialize(repeating: false)
+            func match(_ atom: Int, _ position: Int) -> Bool {
+                if atom == atoms.count { return !anchoredEnd || position == n }
+                let key = atom * (n + 1) + position
+                if failed[key] { return false }
+                let a = atoms[atom]
+                // Longest run of matching characters from here, capped at max.
+                var run = 0
+                while run < a.max, position + run < n, a.set.contains(scalar(position + run)) { run += 1 }
+                if run >= a.min {
+                    var count = run
+                    while count >= a.min {
+                        if match(atom + 1, position + count) { return true }
+                        count -= 1
+                    }
                 }
+                failed[key] = true
+                return false
             }
-            failed[key] = true
+            if anchoredStart { return match(0, 0) }
+            for start in 0...n where match(0, start) { return true }
             return false
         }
-        if anchoredStart { return match(0, 0) }
-        for start in 0...input.count where match(0, start) { return true }
-        return false
     }
 }

@@ -59,6 +59,8 @@ import Testing
         let signer = try JWSSigner(key: key)
         let when = Date(timeIntervalSince1970: 1_767_225_600)
         let jws = try signer.sign(Self.message, at: when)
+        // The flattened form is written directly: it must be the JCS of its members.
+        #expect(jws.flattenedJSON == (try jws.flattenedJSONValue.canonicalBytes()))
         for bytes in [jws.flattenedJSON, Array(jws.compact.utf8)] {
             let verified = try JWSVerifier().verify(bytes, key: key.publicKey)
             #expect(verified.payload == (try Self.message.canonicalBytes()))

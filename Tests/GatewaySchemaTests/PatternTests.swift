@@ -12,7 +12,7 @@ struct PatternTests {
         let patterns = ["^[A-Z]{2}-[A-Z0-9]+$", "^[0-9a-f]{64}$", "^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$", "^OA ?[0-9]{1,2}\\.[0-9]{1,2}$",
                         "^\\+[0-9 ]{6,20}$", "a+b", "^[^./\\\\]x*$", "c.d", "^\\d{3}\\w?$", "[a-c]{2,}z"]
         let inputs = ["PL-KGP", "pl-kgp", "EU-EUROPOL", "PL-", "", "OA 2.3", "OA12.10", "2.3", "+48 22 000 00 00", "+48", "aab", "xxaaabyy", "b",
-                      "qx", ".x", "c\nd", "cxd", "123", "123_", "12", "abz", "zzacbz", "é-ÉÉ", String(repeating: "a", count: 64), String(repeating: "f", count: 64)]
+                      "qx", ".x", "c\nd", "cxd", "123", "123_", "12", "abz", "zzacbz", "é-ÉÉ", "PL-KGPé", "aé+b", "c\u{2028}d", "abz\u{1F600}", "\u{1F600}aab", String(repeating: "a", count: 64), String(repeating: "f", count: 64)]
         for pattern in patterns {
             let simple = try #require(SimplePattern(pattern), "\(pattern) should be simple")
             let icu = try NSRegularExpression(pattern: PatternRegex.translate(pattern))
