@@ -1,0 +1,47 @@
+// DirectoryHandle.readHostileFile: the exact bytes of a regular file of any size, and a
+// clear refusal for everything else, whatever the file's size says.
+
+import Foundation
+@testable import GatewayDaemon
+import Testing
+
+@Suite("hostile file reads")
+struct HostileReadTests {
+    func directory() throws -> (URL, DirectoryHandle) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-read-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return (url, try DirectoryHandle(path: url.path))
+    }
+
+    @Test("every size reads back byte for byte, up to the cap exactly", arguments: [0, 1, 2, 4095, 4096, 4097, 8193, 100_000])
+    func exactBytes(size: Int) throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try Data(bytes).write(to: url.appendingPathComponent("f.json"))
+        #expect(try dir.readHostileFile("f.json", maxBytes: size) == bytes)
+        #expect(try dir.readHostileFile("f.json", maxBytes: size + 1) == bytes)
+        if size > 0 {
+            #expect { try dir.readHostileFile("f.json", maxBytes: size - 1) } throws: { ($0 as? SafeFileError)?.reason == .tooLarge }
+        }
+    }
+
+    @Test("links, FIFOs, directories and vanished files are refused with their reason")
+    func refusals() throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data("{}".utf8).write(to: url.appendingPathComponent("real.json"))
+        try FileManager.default.createSymbolicLink(atPath: url.appendingPathComponent("link.json").path, withDestinationPath: "real.json")
+        #expect(mkfifo(url.appendingPathComponent("fifo.json").path, 0o600) == 0)
+        try FileManager.default.createDirectory(at: url.appendingPathComponent("dir.json"), withIntermediateDirectories: false)
+        try Data("{}".utf8).write(to: url.appendingPathComponent("once.json"))
+        #expect(link(url.appendingPathComponent("once.json").path, url.appendingPathComponent("twice.json").path) == 0)
+        let cases: [(String, SafeFileError.Reason)] = [("link.json", .symlink), ("fifo.json", .notRegular), ("dir.json", .notRegular),
+                                                       ("twice.json", .hardLinked), ("gone.json", .vanished)]
+        for (name, reason) in cases {
+            #expect(throws: SafeFileError.self, "\(name)") { try dir.readHostileFile(name, maxBytes: 1 << 20) }
+            do { _ = try dir.readHostileFile(name, maxBytes: 1 << 20) } catch { #expect(error.reason == reason, "\(name): \(error)") }
+        }
+        #expect(try dir.readHostileFile("real.json", maxBytes: 10) == Array("{}".utf8))
+    }
+}
