@@ -60,21 +60,15 @@ enum JSONWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in sortedKeys(members).enumerated() {
+            // Sorted as (name, value) pairs: no second lookup (and hash) per member.
+            for (i, member) in members.sorted(by: { precedesInUTF16($0.key, $1.key) }).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out)
+                writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                try writeCanonical(members[key]!, into: &out)
+                try writeCanonical(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
-    }
-
-    /// Keys in RFC 8785 order: by UTF-16 code units.
-    static func sortedKeys(_ members: [String: JSON]) -> [String] {
-        var keys = Array(members.keys)
-        keys.sort(by: precedesInUTF16)
-        return keys
     }
 
     /// UTF-16 code unit order. UTF-8 byte order is code point order, which is the same
@@ -143,12 +137,12 @@ enum JSONWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let members) where !members.isEmpty:
             out.append(UInt8(ascii: "{"))
-            for (i, key) in sortedKeys(members).enumerated() {
+            for (i, member) in members.sorted(by: { precedesInUTF16($0.key, $1.key) }).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 newline(level + 1)
-                writeString(key, into: &out)
+                writeString(member.key, into: &out)
                 out.append(contentsOf: ": ".utf8)
-                writePretty(members[key]!, indent: indent, level: level + 1, into: &out)
+                writePretty(member.value, indent: indent, level: level + 1, into: &out)
             }
             newline(level)
             out.append(UInt8(ascii: "}"))
