@@ -147,13 +147,17 @@ extension QueueStore {
         /// signs it as it is, without reading it back. Nil: the writer canonicalises the
         /// body and names the file from it.
         public var reportFile: String?
+        /// The report's body holds `ReportReceipt.placeholder` for this delivery's receipt.
+        public var reportEmbedsReceipt: Bool
 
-        public init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, report: String? = nil, reportFile: String? = nil) {
+        public init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, report: String? = nil, reportFile: String? = nil,
+                    reportEmbedsReceipt: Bool = false) {
             self.job = job
             self.attempt = attempt
             self.resolution = resolution
             self.report = report
             self.reportFile = report == nil ? nil : reportFile
+            self.reportEmbedsReceipt = report != nil && reportEmbedsReceipt
         }
     }
 
@@ -174,7 +178,10 @@ extension QueueStore {
             let update = try db.cachedStatement(sql: """
                 UPDATE delivery SET state = ?, attempts = attempts + ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?
                 """)
-            let insertReceipt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO receipt (delivery, received_at, status, jws) VALUES (?, ?, ?, ?)")
+            let insertReceipt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO receipt (delivery, received_at, status, jws, jws_header) VALUES (?, ?, ?, ?, ?)")
+            // Receipts in the flattened form keep their protected header (the agency's x5c)
+            // once per signing second, as messages do (CompactJWS).
+            var headers = HeaderIds()
             for r in resolutions {
                 let id = r.job.deliveryId
                 guard let current = try String.fetchOne(state, arguments: [id]), current == DeliveryState.sending.rawValue else {
@@ -195,7 +202,13 @@ extension QueueStore {
                 case .delivered(let receipt, let duplicate):
                     try update.run(.text("delivered"), .int(Int64(counted)), .null, .int(now), .text(duplicate ? "delivered (endpoint already had it)" : "delivered"), .int(id))
                     if let receipt {
-                        try insertReceipt.run(.int(id), .int(receipt.receivedAt), .text(receipt.status), .blob(receipt.jws))
+                        var stored = receipt.jws
+                        var header: Int64? = nil
+                        if let split = CompactJWS.splitBytes(receipt.jws) {
+                            stored = split.stored
+                            header = try headers.id(split.header, in: db)
+                        }
+                        try insertReceipt.run(.int(id), .int(receipt.receivedAt), .text(receipt.status), .blob(stored), .int(header))
                         details["receipt"] = true
                     }
                     if duplicate { details["duplicate"] = true }
@@ -226,7 +239,7 @@ extension QueueStore {
                                             recipient: r.job.recipient, details: details), in: db)
                 if let body = r.report {
                     try Self.oweReport(db, unit: r.job.sender, kind: event, message: r.job.messageRowId, recipient: r.job.recipient, body: body, now: now,
-                                       fileName: r.reportFile)
+                                       fileName: r.reportFile, receiptOf: r.reportEmbedsReceipt ? id : nil)
                 }
             }
             return skipped

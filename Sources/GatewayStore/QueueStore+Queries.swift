@@ -187,8 +187,12 @@ extension QueueStore {
                     AttemptRecord(startedAt: $0["started_at"], durationMs: $0["duration_ms"], endpoint: $0["endpoint"],
                                   httpStatus: $0["http_status"], outcome: $0["outcome"], error: $0["error"])
                 }
-                let receipt = try Row.fetchOne(db, sql: "SELECT * FROM receipt WHERE delivery = ?", arguments: [d.deliveryId]).map {
-                    ReceiptRecord(receivedAt: $0["received_at"], status: $0["status"], jws: [UInt8]($0["jws"] as Data))
+                let receipt = try Row.fetchOne(db, sql: """
+                    SELECT rc.received_at, rc.status, rc.jws, h.protected FROM receipt rc LEFT JOIN jws_header h ON h.id = rc.jws_header
+                    WHERE rc.delivery = ?
+                    """, arguments: [d.deliveryId]).map {
+                    ReceiptRecord(receivedAt: $0["received_at"], status: $0["status"],
+                                  jws: CompactJWS.wire(stored: [UInt8]($0["jws"] as Data), header: $0["protected"]))
                 }
                 details.append(.init(summary: d, attempts: attempts, receipt: receipt))
             }

@@ -32,15 +32,21 @@ extension QueueStore {
                 """, arguments: [cutoff, cutoff, batchSize])
             try db.execute(sql: "DELETE FROM report WHERE written_at IS NOT NULL AND written_at < ?", arguments: [cutoff])
             guard !ids.isEmpty else { return 0 }
-            // The protected headers these messages used, deleted after them unless another
-            // message still uses one (by the message_jws_header index).
-            let headerOf = try db.cachedStatement(sql: "SELECT jws_header FROM message WHERE id = ?")
+            // The protected headers these messages and their receipts used, deleted after them
+            // unless another message or receipt still uses one (by the jws_header indexes).
+            let headerOf = try db.cachedStatement(sql: """
+                SELECT jws_header FROM message WHERE id = ?1 AND jws_header IS NOT NULL
+                UNION SELECT rc.jws_header FROM delivery d JOIN receipt rc ON rc.delivery = d.id WHERE d.message = ?1 AND rc.jws_header IS NOT NULL
+                """)
             var headers = Set<Int64>()
-            for id in ids { if let h = try Int64.fetchOne(headerOf, arguments: [id]) { headers.insert(h) } }
+            for id in ids { headers.formUnion(try Int64.fetchAll(headerOf, arguments: [id])) }
             let delete = try db.cachedStatement(sql: "DELETE FROM message WHERE id = ?")
             for id in ids { try delete.execute(arguments: [id]) }
-            let unused = try db.cachedStatement(sql: "DELETE FROM jws_header WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE jws_header = ?)")
-            for h in headers.sorted() { try unused.execute(arguments: [h, h]) }
+            let unused = try db.cachedStatement(sql: """
+                DELETE FROM jws_header WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM message WHERE jws_header = ?1)
+                                                   AND NOT EXISTS (SELECT 1 FROM receipt WHERE jws_header = ?1)
+                """)
+            for h in headers.sorted() { try unused.execute(arguments: [h]) }
             var audit = try AuditAppender(db, at: now)
             try audit.append(AuditEvent("pruned", actor: actor, details: [
                 "messages": .number(Double(ids.count)), "before": .number(Double(cutoff)),

@@ -127,35 +127,15 @@ public final class QueueStore: Sendable {
                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, 'accepted')
                 """)
             let trackReport = try db.cachedStatement(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)")
-            // The protected headers of this batch (one per signing second): looked up once
-            // each. Consecutive messages nearly always share theirs, so the previous one is
-            // compared byte for byte first (no String made, no 3.9 KB hashed).
-            var headerIds: [String: Int64] = [:]
-            var previous: (bytes: ArraySlice<UInt8>, id: Int64)?
-            func headerId(_ bytes: ArraySlice<UInt8>) throws -> Int64 {
-                if let previous, previous.bytes.count == bytes.count,
-                   previous.bytes.withUnsafeBytes({ a in bytes.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }) {
-                    return previous.id
-                }
-                let header = String(decoding: bytes, as: UTF8.self)
-                let id: Int64
-                if let known = headerIds[header] {
-                    id = known
-                } else {
-                    try db.execute(sql: "INSERT OR IGNORE INTO jws_header (protected) VALUES (?)", arguments: [header])
-                    id = try Int64.fetchOne(db, sql: "SELECT id FROM jws_header WHERE protected = ?", arguments: [header])!
-                    headerIds[header] = id
-                }
-                previous = (bytes, id)
-                return id
-            }
+            // The protected headers of this batch (one per signing second).
+            var headers = HeaderIds()
             for message in batch {
                 let acceptedAt = message.acceptedAt ?? now
                 var stored = message.jws
                 var header: Int64? = nil
                 if let split = CompactJWS.splitBytes(message.jws) {
                     stored = split.stored
-                    header = try headerId(split.header)
+                    header = try headers.id(split.header, in: db)
                 }
                 // Nearly every message is new: insert, and look at the existing row only
                 // when (sender, messageId) is taken.
@@ -238,10 +218,12 @@ public final class QueueStore: Sendable {
         }
     }
 
+    /// `receiptOf`: the delivery whose stored receipt replaces `ReportReceipt.placeholder`
+    /// in `body` when the report is written.
     static func oweReport(_ db: Database, unit: String, kind: String, message: Int64?, recipient: String?, body: String, now: Millis,
-                          signed: Bool = false, fileName: String? = nil) throws {
-        try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at, signed, file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .run(.text(unit), .text(kind), .int(message), .text(recipient), .text(body), .int(now), .int(signed ? 1 : 0), .text(fileName))
+                          signed: Bool = false, fileName: String? = nil, receiptOf: Int64? = nil) throws {
+        try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at, signed, file_name, receipt_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .run(.text(unit), .text(kind), .int(message), .text(recipient), .text(body), .int(now), .int(signed ? 1 : 0), .text(fileName), .int(receiptOf))
     }
 
     // MARK: reports owed
@@ -285,12 +267,16 @@ public final class QueueStore: Sendable {
     public func owedReports(limit: Int = 500, after: Int64 = 0) throws -> [OwedReport] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, unit, kind, message, recipient, body, created_at, signed, file_name FROM report
-                WHERE written_at IS NULL AND id > ? ORDER BY id LIMIT ?
-                """, arguments: [after, limit]).map {
-                OwedReport(id: $0["id"], unit: $0["unit"], kind: $0["kind"], messageRowId: $0["message"],
-                           recipient: $0["recipient"], body: $0["body"], createdAt: $0["created_at"],
-                           signed: $0["signed"], fileName: $0["file_name"])
+                SELECT r.id, r.unit, r.kind, r.message, r.recipient, r.body, r.created_at, r.signed, r.file_name, r.receipt_of,
+                       rc.jws AS receipt_jws, h.protected AS receipt_protected
+                FROM report r LEFT JOIN receipt rc ON rc.delivery = r.receipt_of LEFT JOIN jws_header h ON h.id = rc.jws_header
+                WHERE r.written_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?
+                """, arguments: [after, limit]).map { row -> OwedReport in
+                var receipt: [UInt8]? = nil
+                if let stored: Data = row["receipt_jws"] { receipt = CompactJWS.wire(stored: [UInt8](stored), header: row["receipt_protected"]) }
+                return OwedReport(id: row["id"], unit: row["unit"], kind: row["kind"], messageRowId: row["message"],
+                                  recipient: row["recipient"], body: row["body"], createdAt: row["created_at"],
+                                  signed: row["signed"], fileName: row["file_name"], receiptOf: row["receipt_of"], receipt: receipt)
             }
         }
     }

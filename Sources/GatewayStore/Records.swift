@@ -150,6 +150,46 @@ public struct OwedReport: Sendable, Equatable {
     /// The body is the final, signed file content.
     public var signed: Bool
     public var fileName: String?
+    /// The delivery whose receipt goes where the body has `ReportReceipt.placeholder`, and
+    /// that receipt (the agency's flattened JWS, as stored); nil when it is gone.
+    public var receiptOf: Int64? = nil
+    public var receipt: [UInt8]? = nil
+}
+
+/// A delivered report's body is stored with a placeholder where the agency's receipt goes
+/// (the receipt is kept once, in the receipt table); the report writer puts it in.
+public enum ReportReceipt {
+    /// The value of the body's "receipt" member until the receipt is put in. A string no
+    /// receipt or report can hold (JCS writes U+0000 as an escape).
+    public static let placeholder = "\u{0}receipt"
+    /// How the placeholder member reads in canonical JSON: a quote cannot occur unescaped
+    /// inside a JCS string, so this can only be the member itself.
+    static let placeholderMember = Array(#""receipt":"\u0000receipt""#.utf8)
+
+    /// `body` (canonical JSON text with the placeholder member) with the receipt in its place;
+    /// nil when the placeholder is not there exactly once.
+    public static func embed(_ receipt: [UInt8], in body: [UInt8]) -> [UInt8]? {
+        let m = placeholderMember
+        var found: Int? = nil
+        var i = 0
+        while i + m.count <= body.count {
+            if body[i] == m[0], body[i..<(i + m.count)].elementsEqual(m) {
+                guard found == nil else { return nil }
+                found = i
+                i += m.count
+            } else {
+                i += 1
+            }
+        }
+        guard let at = found else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + receipt.count)
+        out.append(contentsOf: body[..<at])
+        out.append(contentsOf: #""receipt":"#.utf8)
+        out.append(contentsOf: receipt)
+        out.append(contentsOf: body[(at + m.count)...])
+        return out
+    }
 }
 
 /// An "accepted" report the gateway published but has not yet seen on disk: what is

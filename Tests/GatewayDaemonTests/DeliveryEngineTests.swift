@@ -3,7 +3,8 @@ import GatewayCrypto
 import GatewayDaemon
 import GatewayJSON
 import GatewayModel
-import GatewayStore
+@testable import GatewayStore
+import GRDB
 import GatewayTestSupport
 import Logging
 import Testing
@@ -139,9 +140,21 @@ struct DeliveryEngineTests {
         #expect(verified.payload == (try body.canonicalBytes()), "the signed body is canonical")
         #expect(body["kind"] == "delivered" && body["messageId"] == "ok-000042" && body["recipient"] == "EU-EUROPOL")
         #expect(body["receipt"]?["signature"]?.stringValue != nil)
+        // The receipt is in the queue once, its 2 KB protected header (the agency's chain)
+        // once per signing second; the report row points at it.
+        let receipt = try #require(m.deliveries[0].receipt)
+        #expect(body["receipt"] == (try JSON.parse(receipt.jws)), "the report carries the stored receipt")
+        let sizes = try h.store.pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT MAX(LENGTH(rc.jws)) AS stored, COUNT(DISTINCT rc.jws_header) AS headers, COUNT(*) AS receipts FROM receipt rc
+                """)!
+        }
+        let storedBytes: Int = sizes["stored"], headers: Int = sizes["headers"], count: Int = sizes["receipts"]
+        #expect(count == 100 && headers >= 1 && headers <= 10, "\(headers) headers for \(count) receipts")
+        #expect(storedBytes < receipt.jws.count - 1_000, "stored \(storedBytes) of \(receipt.jws.count) bytes")
     }
 
-    @Test("a receipt in compact serialisation is verified, stored as received, and embedded whole in the unit's report")
+    @Test("a receipt in compact serialisation is verified, stored in flattened form, and embedded whole in the unit's report")
     func compactReceipt() throws {
         let receipts = try ReceiptFactory()
         let h = try Harness { request in
@@ -154,7 +167,10 @@ struct DeliveryEngineTests {
         #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 3 })
         let m = try #require(try h.store.message("compact-000001", sender: "PL-KGP"))
         let stored = try #require(m.deliveries[0].receipt)
-        #expect(stored.jws.first == UInt8(ascii: "e"), "kept as received (compact)")
+        // Kept as the same signed parts in flattened JSON (the form the queue splits).
+        let received = try JWS.parse(stored.jws)
+        #expect(stored.jws.first == UInt8(ascii: "{"))
+        #expect(stored.jws == received.flattenedJSON)
         let file = h.fixture.reports("PL-KGP").appendingPathComponent("compact-000001.delivered.EU-EUROPOL.json")
         #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: file.path) })
         let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))

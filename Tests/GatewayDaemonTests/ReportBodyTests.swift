@@ -1,6 +1,7 @@
 import Foundation
 @testable import GatewayDaemon
 import GatewayJSON
+@testable import GatewayStore
 import Testing
 
 @Suite("report bodies and names")
@@ -49,5 +50,25 @@ struct ReportBodyTests {
         let longest = String(repeating: "ż", count: 125) + ".json"
         let name = ReportWriter.name(file: longest, kind: "delivered", recipient: "EU-EUROPOL")
         #expect(name.utf8.count <= 255 && name.hasSuffix(".delivered.EU-EUROPOL.json") && name.hasPrefix("żżż"))
+    }
+
+    @Test("a delivered report gets its receipt where the placeholder is; without the receipt it still goes out, canonical")
+    func receiptPlaceholder() throws {
+        let receipt = Array(#"{"payload":"e30","protected":"eyJhbGciOiJFUzI1NiJ9","signature":"c2ln"}"#.utf8)
+        let body = try JSON.object(["kind": "delivered", "messageId": "m-1", "receipt": .string(ReportReceipt.placeholder),
+                                    "recipient": "EU-EUROPOL", "sender": "PL-KGP"]).canonicalString()
+        var owed = OwedReport(id: 1, unit: "PL-KGP", kind: "delivered", messageRowId: 1, recipient: "EU-EUROPOL", body: body,
+                              createdAt: 0, signed: false, fileName: "m.delivered.json", receiptOf: 7, receipt: receipt)
+        let full = try ReportWriter.withReceipt(owed, Array(body.utf8))
+        #expect(!full.missing)
+        let document = try JSON.parse(full.bytes)
+        #expect(document["receipt"] == (try JSON.parse(receipt)))
+        #expect(full.bytes == (try document.canonicalBytes()))
+        owed.receipt = nil
+        let without = try ReportWriter.withReceipt(owed, Array(body.utf8))
+        #expect(without.missing)
+        let bare = try JSON.parse(without.bytes)
+        #expect(bare["receipt"] == nil && bare["recipient"] == "EU-EUROPOL")
+        #expect(without.bytes == (try bare.canonicalBytes()))
     }
 }

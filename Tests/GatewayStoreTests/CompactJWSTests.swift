@@ -121,4 +121,61 @@ struct HeaderPruningTests {
         #expect(try headers() == 1)
         #expect(try store.message("h-6")?.jws == originals["h-6"])
     }
+
+    @Test("receipts keep their protected header once; reports get the receipt whole; a header goes when no message or receipt uses it")
+    func receipts() throws {
+        let (store, _) = try makeStore()
+        let gateway = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
+        let agency = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
+        let second = Date(timeIntervalSince1970: 1_767_225_600)
+        for n in 0..<4 {
+            let jws = try gateway.sign(payload: Array("{\"n\":\(n)}".utf8), at: second).flattenedJSON
+            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "r-\(n)", type: "alert", priority: .routine, classification: .restricted,
+                                              createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                              acceptedAt: 1_000)], now: 1_000)
+        }
+        // Four receipts from one agency second (one header), each owed a report with the placeholder.
+        let jobs = try store.claimDue(endpoint: "europol", limit: 4, now: 2_000)
+        var receipts: [String: [UInt8]] = [:]
+        let body = try JSON.object(["kind": "delivered", "receipt": .string(ReportReceipt.placeholder), "recipient": "EU-EUROPOL"]).canonicalString()
+        try store.resolve(jobs.map { job in
+            let receipt = try! agency.sign(payload: Array("{\"receiptFor\":\"\(job.messageId)\"}".utf8), at: second + 1).flattenedJSON
+            receipts[job.messageId] = receipt
+            return .init(job: job, attempt: nil, resolution: .delivered(receipt: ReceiptRecord(receivedAt: 2_000, status: "received", jws: receipt), duplicate: false),
+                         report: body, reportFile: "\(job.messageId).delivered.json", reportEmbedsReceipt: true)
+        }, now: 2_000)
+        func count(_ sql: String) throws -> Int { try store.pool.read { db in try Int.fetchOne(db, sql: sql)! } }
+        #expect(try count("SELECT COUNT(*) FROM jws_header") == 2, "one gateway header, one agency header")
+        #expect(try count("SELECT COUNT(*) FROM receipt WHERE jws_header IS NOT NULL") == 4)
+        #expect(try count("SELECT MAX(LENGTH(jws)) FROM receipt") < receipts["r-0"]!.count)
+        for n in 0..<4 { #expect(try store.message("r-\(n)")?.deliveries.first?.receipt?.jws == receipts["r-\(n)"], "r-\(n)'s receipt reads back whole") }
+        // The owed reports come with their receipt, which goes where the placeholder is.
+        let owed = try store.owedReports()
+        #expect(owed.count == 4)
+        for report in owed {
+            let receipt = try #require(report.receipt)
+            let full = try #require(ReportReceipt.embed(receipt, in: Array(report.body.utf8)))
+            let document = try JSON.parse(full)
+            #expect(full == (try document.canonicalBytes()), "still canonical")
+            #expect(document["receipt"] == (try JSON.parse(receipt)))
+        }
+        // Pruning the messages takes the agency's header too once no receipt uses it.
+        #expect(try store.prune(before: 5_000, now: 6_000) == 4)
+        #expect(try count("SELECT COUNT(*) FROM jws_header") == 0)
+        #expect(try count("SELECT COUNT(*) FROM receipt") == 0)
+    }
+
+    @Test("the receipt placeholder is found only as the member itself, and only once")
+    func placeholder() throws {
+        let receipt = Array(#"{"payload":"e30","protected":"eyJ9","signature":"c2ln"}"#.utf8)
+        func body(_ members: [String: JSON]) throws -> [UInt8] { try JSON.object(members).canonicalBytes() }
+        let ok = try body(["kind": "delivered", "receipt": .string(ReportReceipt.placeholder), "reason": .string("x")])
+        #expect(try JSON.parse(#require(ReportReceipt.embed(receipt, in: ok)))["receipt"]?["payload"] == "e30")
+        // The placeholder's text inside another string is escaped there, so it does not count.
+        let inside = try body(["kind": "delivered", "reason": .string(#""receipt":"\#u{0}receipt""#)])
+        #expect(ReportReceipt.embed(receipt, in: inside) == nil)
+        let nested = try body(["a": .object(["receipt": .string(ReportReceipt.placeholder)]), "receipt": .string(ReportReceipt.placeholder)])
+        #expect(ReportReceipt.embed(receipt, in: nested) == nil, "twice: refused")
+        #expect(ReportReceipt.embed(receipt, in: try body(["kind": "delivered"])) == nil)
+    }
 }

@@ -345,12 +345,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 case .delivered(let duplicate):
                     let check = r.receipts.check(response.body, job: job, now: now)
                     switch check {
-                    case .valid(let receipt, let embedded):
+                    case .valid(let receipt):
                         r.breaker.succeeded()
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
-                                                 owing: report(job, kind: "delivered", now: now, receipt: embedded, duplicate: duplicate)))
+                                                 owing: report(job, kind: "delivered", now: now, embedsReceipt: true, duplicate: duplicate)))
                     case .absent where !r.config.requireReceipt:
                         r.breaker.succeeded()
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
@@ -424,9 +424,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     }
 
     /// The body (canonical) and file name of a report owed to the unit.
-    /// `receipt`: the verified receipt JWS (flattened JSON), embedded as the unit's proof.
-    private func report(_ job: DeliveryJob, kind: String, now: Millis, receipt: JSON? = nil, duplicate: Bool = false,
-                        reason: String? = nil, status: Int? = nil) -> (body: String, file: String)? {
+    /// `embedsReceipt`: the verified receipt (stored with the outcome) goes in as the unit's
+    /// proof; the body holds a placeholder for it until the report is written (ReportReceipt).
+    private func report(_ job: DeliveryJob, kind: String, now: Millis, embedsReceipt: Bool = false, duplicate: Bool = false,
+                        reason: String? = nil, status: Int? = nil) -> (body: String, file: String, embedsReceipt: Bool)? {
         let file = job.sourceFile ?? "\(job.messageId).json"
         var body: [String: JSON] = [
             "kind": .string(kind), "messageId": .string(job.messageId), "sender": .string(job.sender), "recipient": .string(job.recipient),
@@ -434,12 +435,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             "at": .string(RFC3339.format(millis: now)), "attempts": .number(Double(job.attempts + 1)), "gateway": .string(config.gatewayId),
             "digest": .string(job.contentDigest),
         ]
-        if let receipt { body["receipt"] = receipt }
+        if embedsReceipt { body["receipt"] = .string(ReportReceipt.placeholder) }
         if duplicate { body["duplicate"] = true }
         if let reason { body["reason"] = .string(String(reason.prefix(2000))) }
         if let status { body["httpStatus"] = .number(Double(status)) }
         do {
-            return (try JSON.object(body).canonicalString(), ReportWriter.name(file: file, kind: kind, recipient: job.recipient))
+            return (try JSON.object(body).canonicalString(), ReportWriter.name(file: file, kind: kind, recipient: job.recipient), embedsReceipt)
         } catch {
             // Only strings and whole numbers go in: this cannot happen, but if it did the unit
             // would miss a report, so say so.
@@ -478,7 +479,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
 extension QueueStore.Resolution {
     /// With the report owed for it: a canonical body and its file name.
-    init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, owing report: (body: String, file: String)?) {
-        self.init(job: job, attempt: attempt, resolution: resolution, report: report?.body, reportFile: report?.file)
+    init(job: DeliveryJob, attempt: AttemptRecord?, resolution: DeliveryResolution, owing report: (body: String, file: String, embedsReceipt: Bool)?) {
+        self.init(job: job, attempt: attempt, resolution: resolution, report: report?.body, reportFile: report?.file,
+                  reportEmbedsReceipt: report?.embedsReceipt ?? false)
     }
 }

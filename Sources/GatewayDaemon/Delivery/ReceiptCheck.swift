@@ -22,8 +22,9 @@ public struct ReceiptCheck: Sendable {
     }
 
     public enum Result: Sendable {
-        /// The receipt to store, and the verified JWS as a JSON value for the unit's report.
-        case valid(ReceiptRecord, embedded: JSON)
+        /// The receipt to store: the verified JWS in flattened JSON (JCS; the unsigned
+        /// unprotected header, if the agency sent one, is not kept).
+        case valid(ReceiptRecord)
         case absent
         case invalid(String)
     }
@@ -53,6 +54,8 @@ public struct ReceiptCheck: Sendable {
         if let status, status != "received" && status != "accepted" {
             return .invalid("receipt status is \"\(status)\"\(payload["reason"]?.stringValue.map { ": \($0)" } ?? "")")
         }
-        return .valid(ReceiptRecord(receivedAt: now, status: status, jws: body), embedded: jws.flattenedJSONValue)
+        return .valid(ReceiptRecord(receivedAt: now, status: status, jws: JWS(protectedHeaderBase64URL: jws.protectedHeaderBase64URL,
+                                                                               payloadBase64URL: jws.payloadBase64URL,
+                                                                               signatureBase64URL: jws.signatureBase64URL).flattenedJSON))
     }
 }

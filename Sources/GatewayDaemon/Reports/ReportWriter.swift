@@ -173,7 +173,15 @@ public final class ReportWriter: Sendable {
             if let name = report.fileName {
                 // Signed already (an accepted report written again), or canonical with its
                 // name given by the producer: no need to read it back.
-                let bytes = Array(report.body.utf8)
+                var bytes = Array(report.body.utf8)
+                if report.receiptOf != nil {
+                    let embedded = try Self.withReceipt(report, bytes)
+                    if embedded.missing {
+                        logger.warning("the agency's receipt is no longer in the queue; the report goes without it",
+                                       metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+                    }
+                    bytes = embedded.bytes
+                }
                 return (Self.storedName(name), report.signed ? bytes : try signer.sign(payload: bytes))
             }
             let body = try JSON.parse(report.body)
@@ -182,6 +190,16 @@ public final class ReportWriter: Sendable {
             logger.error("cannot sign report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
             return nil
         }
+    }
+
+    /// A delivered report's body with the agency's receipt where its placeholder is, and
+    /// whether the receipt was missing: should it be gone (its message pruned before the
+    /// report could be written), the report still goes out, without it.
+    static func withReceipt(_ report: OwedReport, _ body: [UInt8]) throws -> (bytes: [UInt8], missing: Bool) {
+        if let receipt = report.receipt, let full = ReportReceipt.embed(receipt, in: body) { return (full, false) }
+        guard case .object(var members) = try JSON.parse(body) else { return (body, true) }
+        members["receipt"] = nil
+        return (try JSON.object(members).canonicalBytes(), true)
     }
 
     /// Flushes the file system once for everything written since the last sync, then tells
