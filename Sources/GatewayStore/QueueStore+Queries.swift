@@ -272,3 +272,17 @@ extension QueueStore {
         }
     }
 }
+
+extension QueueStore {
+    /// Bytes the queue's pages hold (pages in use × page size, free pages not counted),
+    /// after copying the WAL back into the database file: what the queue takes on disk.
+    public func usedBytes() throws -> Int64 {
+        try pool.writeWithoutTransaction { db in
+            _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            let size = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
+            return (pages - free) * size
+        }
+    }
+}

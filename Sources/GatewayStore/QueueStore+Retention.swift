@@ -1,6 +1,8 @@
 // Retention: delivered, cancelled and expired messages older than the configured age are
 // pruned in small batches (each its own short transaction, so the daemon never stalls).
-// A message goes only when every one of its deliveries is terminal and old enough.
+// A message goes only when every one of its deliveries is terminal and old enough, and no
+// report about it is still owed to its unit (a delivered report takes its receipt from
+// the queue when it is written).
 // Failed deliveries stay until an operator requeues or cancels them. The audit log is
 // never pruned.
 
@@ -18,7 +20,8 @@ extension QueueStore {
             try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
                                    SELECT 1 FROM delivery d WHERE d.message = m.id
-                                   AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?)))
+                                   AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?))
+                               AND NOT EXISTS (SELECT 1 FROM report r WHERE r.message = m.id AND r.written_at IS NULL))
                     OR EXISTS (SELECT 1 FROM report WHERE written_at IS NOT NULL AND written_at < ?)
                 """, arguments: [cutoff, cutoff, cutoff]) ?? false
         }
@@ -28,6 +31,7 @@ extension QueueStore {
                 SELECT m.id FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
                     SELECT 1 FROM delivery d WHERE d.message = m.id
                     AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?))
+                AND NOT EXISTS (SELECT 1 FROM report r WHERE r.message = m.id AND r.written_at IS NULL)
                 ORDER BY m.id LIMIT ?
                 """, arguments: [cutoff, cutoff, batchSize])
             try db.execute(sql: "DELETE FROM report WHERE written_at IS NOT NULL AND written_at < ?", arguments: [cutoff])

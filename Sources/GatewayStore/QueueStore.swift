@@ -269,7 +269,8 @@ public final class QueueStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT r.id, r.unit, r.kind, r.message, r.recipient, r.body, r.created_at, r.signed, r.file_name, r.receipt_of,
                        rc.jws AS receipt_jws, h.protected AS receipt_protected
-                FROM report r LEFT JOIN receipt rc ON rc.delivery = r.receipt_of LEFT JOIN jws_header h ON h.id = rc.jws_header
+                FROM report r LEFT JOIN delivery d ON d.id = r.receipt_of AND d.message = r.message
+                              LEFT JOIN receipt rc ON rc.delivery = d.id LEFT JOIN jws_header h ON h.id = rc.jws_header
                 WHERE r.written_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?
                 """, arguments: [after, limit]).map { row -> OwedReport in
                 var receipt: [UInt8]? = nil

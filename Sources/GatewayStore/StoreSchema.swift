@@ -154,11 +154,13 @@ enum StoreSchema {
             // (x5c: ~2 KB, the same for a second of an agency's receipts) in jws_header; a
             // delivered report's body has a placeholder where the receipt goes and names the
             // delivery whose receipt it is: the receipt is written to the queue once, not
-            // three times (receipt, report body, then the body dropped again).
+            // three times (receipt, report body, then the body dropped again). Retention
+            // keeps a message while a report about it is owed (report_owed_message).
             try db.execute(sql: """
                 ALTER TABLE receipt ADD COLUMN jws_header INTEGER REFERENCES jws_header(id);
                 CREATE INDEX receipt_jws_header ON receipt(jws_header) WHERE jws_header IS NOT NULL;
                 ALTER TABLE report ADD COLUMN receipt_of INTEGER;
+                CREATE INDEX report_owed_message ON report(message) WHERE written_at IS NULL;
                 """)
         }
         return migrator

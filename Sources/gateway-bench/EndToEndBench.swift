@@ -135,11 +135,9 @@ func runEndToEndBench(quick: Bool) throws {
     }
     if let rss = probe.daemonPeakRSSMB() { report("e2e_gatewayd_peak_rss_mb", rss, "MB") }
     probe.stopDaemon()
-    // The queue on disk per delivered message once the daemon has stopped (WAL copied back):
-    // signed message, delivery, attempt, receipt, audit records, report row, indexes.
-    let queueBytes = [probe.queuePath, probe.queuePath + "-wal"]
-        .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
-    report("e2e_queue_bytes_per_msg", Double(queueBytes) / Double(count + steady), "bytes")
+    // The queue per delivered message once the daemon has stopped (pages in use): signed
+    // message, delivery, attempt, receipt, audit records, report row, indexes.
+    report("e2e_queue_bytes_per_msg", Double(try store.usedBytes()) / Double(count + steady), "bytes")
 
     try runImmediateBench(fixture: probe, quick: quick)
     try runBaselineBench(fixture: probe, mock: mock, gatewayRate: Double(count) / seconds, quick: quick)

@@ -72,12 +72,10 @@ func runPickupBench(quick: Bool) throws {
     // What a message costs the machine, whatever else it is doing: gatewayd's CPU time
     // (all threads, start included) over every message it took.
     if let cpu = fixture.daemonCPUSeconds() { report("pickup_gatewayd_cpu_us_per_msg", cpu / Double(count + samples) * 1e6, "µs") }
-    // The queue on disk per message once the daemon has stopped (WAL copied back and
-    // emptied): signed message, delivery, audit record, indexes.
+    // The queue per message once the daemon has stopped (pages in use): signed message,
+    // delivery, audit record, indexes.
     fixture.stopDaemon()
-    let queueBytes = [fixture.queuePath, fixture.queuePath + "-wal"]
-        .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
-    report("pickup_queue_bytes_per_msg", Double(queueBytes) / Double(count + samples), "bytes")
+    report("pickup_queue_bytes_per_msg", Double(try store.usedBytes()) / Double(count + samples), "bytes")
 }
 
 /// What one pickup worker spends on one 1 KB message, on one core, without the file

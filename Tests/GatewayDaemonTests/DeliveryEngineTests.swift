@@ -150,7 +150,7 @@ struct DeliveryEngineTests {
                 """)!
         }
         let storedBytes: Int = sizes["stored"], headers: Int = sizes["headers"], count: Int = sizes["receipts"]
-        #expect(count == 100 && headers >= 1 && headers <= 10, "\(headers) headers for \(count) receipts")
+        #expect(count == 100 && headers >= 1 && headers < count, "\(headers) headers for \(count) receipts: shared within a signing second")
         #expect(storedBytes < receipt.jws.count - 1_000, "stored \(storedBytes) of \(receipt.jws.count) bytes")
     }
 

@@ -159,7 +159,20 @@ struct HeaderPruningTests {
             #expect(full == (try document.canonicalBytes()), "still canonical")
             #expect(document["receipt"] == (try JSON.parse(receipt)))
         }
-        // Pruning the messages takes the agency's header too once no receipt uses it.
+        // A report names its receipt by delivery and message: a delivery id of another
+        // message (ids are reused once the highest rows are pruned) gives no receipt.
+        let other = jobs[1]
+        try store.pool.write { db in
+            try QueueStore.oweReport(db, unit: "PL-KGP", kind: "delivered", message: jobs[0].messageRowId, recipient: "EU-EUROPOL",
+                                     body: body, now: 2_000, fileName: "stray.delivered.json", receiptOf: other.deliveryId)
+        }
+        let stray = try #require(try store.owedReports().first { $0.fileName == "stray.delivered.json" })
+        #expect(stray.receiptOf == other.deliveryId && stray.receipt == nil)
+        try store.confirmDurable(acceptedReports: [], writtenReports: [stray.id], now: 3_000)
+        // A message stays while its report is owed (the report takes the receipt from here)...
+        #expect(try store.prune(before: 5_000, now: 6_000) == 0)
+        // ...and goes once the report is written; so does the agency's header, no receipt using it.
+        try store.confirmDurable(acceptedReports: [], writtenReports: owed.map(\.id), now: 3_000)
         #expect(try store.prune(before: 5_000, now: 6_000) == 4)
         #expect(try count("SELECT COUNT(*) FROM jws_header") == 0)
         #expect(try count("SELECT COUNT(*) FROM receipt") == 0)

@@ -177,8 +177,9 @@ public final class ReportWriter: Sendable {
                 if report.receiptOf != nil {
                     let embedded = try Self.withReceipt(report, bytes)
                     if embedded.missing {
-                        logger.warning("the agency's receipt is no longer in the queue; the report goes without it",
-                                       metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+                        logger.warning("a delivered report's receipt could not be put in; the report goes without it",
+                                       metadata: ["unit": "\(report.unit)", "report": "\(report.id)",
+                                                  "cause": "\(report.receipt == nil ? "the receipt is not in the queue" : "the body has no place for it")"])
                     }
                     bytes = embedded.bytes
                 }
