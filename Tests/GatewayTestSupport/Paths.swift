@@ -20,11 +20,36 @@ public enum TestPaths {
 
     public static func vector(_ relative: String) -> URL { vectors.appendingPathComponent(relative) }
 
-    /// A fresh temporary directory, removed by the caller (or left for inspection on failure).
+    /// A fresh temporary directory. Every one is removed when the test process exits
+    /// (daemons' spools and queues take hundreds of megabytes a run); with
+    /// GATEWAY_TEST_KEEP=1 they stay for inspection, and their list is printed.
     public static func temporaryDirectory(_ label: String = "gw") throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        TemporaryDirectories.register(url)
         return url
+    }
+}
+
+/// The temporary directories this test process made, removed at its exit.
+enum TemporaryDirectories {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var made: [URL] = []
+    private static let installed: Void = { atexit { TemporaryDirectories.removeAll() } }()
+
+    static func register(_ url: URL) {
+        _ = installed
+        lock.withLock { made.append(url) }
+    }
+
+    private static func removeAll() {
+        let urls = lock.withLock { made }
+        if ProcessInfo.processInfo.environment["GATEWAY_TEST_KEEP"] != nil {
+            print("GATEWAY_TEST_KEEP: \(urls.count) temporary directories kept:")
+            for url in urls { print("  \(url.path)") }
+            return
+        }
+        for url in urls { try? FileManager.default.removeItem(at: url) }
     }
 }
 
