@@ -226,9 +226,22 @@ public final class PickupPipeline: @unchecked Sendable {
 
     // MARK: committer
 
+    /// Group commit: with a backlog of files waiting for a worker (`groupCommitBacklog` or
+    /// more), the committer lets a partial batch gather this long before committing it.
+    /// Each transaction has a fixed cost (the fsync, the index pages every batch rewrites,
+    /// the audit chain's head): under a backlog batches grow from ≈ 50 to ≈ 100 files and
+    /// the committer spends ≈ 6 µs less per message (`make bench`, committer thread time).
+    /// Without a backlog (a unit's files arriving as they are written) nothing waits.
+    static let groupCommitLinger: useconds_t = 10_000
+    static let groupCommitBacklog = 64
+
     private func committerLoop() {
         while true {
-            let batch = outcomes.takeBatch(max: batchSize)
+            var batch = outcomes.takeBatch(max: batchSize)
+            if !batch.isEmpty, batch.count < batchSize, candidates.count >= Self.groupCommitBacklog {
+                usleep(Self.groupCommitLinger)
+                if outcomes.count > 0 { batch += outcomes.takeBatch(max: batchSize - batch.count) }
+            }
             if batch.isEmpty {
                 finishing.close()
                 return
