@@ -55,6 +55,10 @@ public final class QueueStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if !readOnly {
+                // GRDB's pool puts its writer in WAL mode after `prepareDatabase` and sets
+                // `synchronous = NORMAL` there (commits then reach the disk only at the next
+                // checkpoint): FULL again, on the one connection that writes.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
                 // Two processes (gatewayd and gatewayctl) may open a new queue at the same
                 // moment; the loser of the race finds the schema made and checks again.
                 var attempt = 0

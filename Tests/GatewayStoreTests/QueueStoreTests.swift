@@ -1,11 +1,26 @@
 import Foundation
 import GatewayModel
-import GatewayStore
+@testable import GatewayStore
+import GRDB
 import GatewayTestSupport
 import Testing
 
 @Suite("queue store")
 struct QueueStoreTests {
+    @Test("the writer commits with synchronous=FULL (GRDB's pool sets NORMAL when it turns WAL on), on a new queue and on reopening it")
+    func commitsReachTheDisk() throws {
+        let (store, url) = try makeStore()
+        func writerSetting(_ store: QueueStore) throws -> Int {
+            try store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous")! }
+        }
+        #expect(try writerSetting(store) == 2, "2 is FULL: the WAL is synced at every commit")
+        _ = try store.enqueue([message("sync-1")])
+        #expect(try writerSetting(store) == 2)
+        let again = try QueueStore(path: url.path)
+        #expect(try writerSetting(again) == 2)
+        #expect(try again.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+    }
+
     @Test("enqueue is idempotent per (sender, messageId) and refuses other content")
     func idempotentEnqueue() throws {
         let (store, _) = try makeStore()
