@@ -74,6 +74,13 @@ struct HeaderIds {
     private var known: [String: Int64] = [:]
     private var previous: (bytes: ArraySlice<UInt8>, id: Int64)?
 
+    /// What to store for `jws`: without its protected header and that header's id when it
+    /// is in the flattened form CompactJWS splits, else as it is.
+    mutating func split(_ jws: [UInt8], in db: Database) throws -> (stored: [UInt8], header: Int64?) {
+        guard let split = CompactJWS.splitBytes(jws) else { return (jws, nil) }
+        return (split.stored, try id(split.header, in: db))
+    }
+
     mutating func id(_ bytes: ArraySlice<UInt8>, in db: Database) throws -> Int64 {
         if let previous, previous.bytes.count == bytes.count,
            previous.bytes.withUnsafeBytes({ a in bytes.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }) {

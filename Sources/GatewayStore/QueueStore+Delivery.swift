@@ -202,12 +202,7 @@ extension QueueStore {
                 case .delivered(let receipt, let duplicate):
                     try update.run(.text("delivered"), .int(Int64(counted)), .null, .int(now), .text(duplicate ? "delivered (endpoint already had it)" : "delivered"), .int(id))
                     if let receipt {
-                        var stored = receipt.jws
-                        var header: Int64? = nil
-                        if let split = CompactJWS.splitBytes(receipt.jws) {
-                            stored = split.stored
-                            header = try headers.id(split.header, in: db)
-                        }
+                        let (stored, header) = try headers.split(receipt.jws, in: db)
                         try insertReceipt.run(.int(id), .int(receipt.receivedAt), .text(receipt.status), .blob(stored), .int(header))
                         details["receipt"] = true
                     }

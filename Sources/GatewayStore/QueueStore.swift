@@ -135,12 +135,7 @@ public final class QueueStore: Sendable {
             var headers = HeaderIds()
             for message in batch {
                 let acceptedAt = message.acceptedAt ?? now
-                var stored = message.jws
-                var header: Int64? = nil
-                if let split = CompactJWS.splitBytes(message.jws) {
-                    stored = split.stored
-                    header = try headers.id(split.header, in: db)
-                }
+                let (stored, header) = try headers.split(message.jws, in: db)
                 // Nearly every message is new: insert, and look at the existing row only
                 // when (sender, messageId) is taken.
                 try insertMessage.run(

@@ -72,17 +72,13 @@ extension CompactJWSTests {
             let at = Date(timeIntervalSince1970: 1_767_225_600 + Double(n % 2))
             let jws = try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: at).flattenedJSON
             originals["i-\(n)"] = jws
-            var m = message("i-\(n)", digest: "d\(n)")
-            m.jws = jws
-            batch.append(m)
+            batch.append(message("i-\(n)", digest: "d\(n)", jws: jws))
         }
         _ = try store.enqueue(batch)
         // And a second batch that starts with the last header of the first.
         let late = try signer.sign(payload: Array("{\"n\":20}".utf8), at: Date(timeIntervalSince1970: 1_767_225_601)).flattenedJSON
         originals["i-20"] = late
-        var last = message("i-20", digest: "d20")
-        last.jws = late
-        _ = try store.enqueue([last])
+        _ = try store.enqueue([message("i-20", digest: "d20", jws: late)])
         let headers = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! }
         #expect(headers == 2)
         for (id, jws) in originals { #expect(try store.message(id)?.jws == jws, "\(id)") }
@@ -100,9 +96,7 @@ struct HeaderPruningTests {
         for n in 0..<10 {
             let jws = try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: Date(timeIntervalSince1970: 1_767_225_600 + Double(n))).flattenedJSON
             originals["h-\(n)"] = jws
-            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "h-\(n)", type: "alert", priority: .routine, classification: .restricted,
-                                              createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
-                                              acceptedAt: 1_000 + Int64(n))], now: 1_000 + Int64(n))
+            _ = try store.enqueue([message("h-\(n)", digest: "d\(n)", jws: jws)], now: 1_000 + Int64(n))
         }
         func headers() throws -> Int { try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! } }
         #expect(try headers() == 10)
@@ -130,9 +124,7 @@ struct HeaderPruningTests {
         let second = Date(timeIntervalSince1970: 1_767_225_600)
         for n in 0..<4 {
             let jws = try gateway.sign(payload: Array("{\"n\":\(n)}".utf8), at: second).flattenedJSON
-            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "r-\(n)", type: "alert", priority: .routine, classification: .restricted,
-                                              createdAt: 0, contentDigest: "d\(n)", jws: jws, routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
-                                              acceptedAt: 1_000)], now: 1_000)
+            _ = try store.enqueue([message("r-\(n)", digest: "d\(n)", jws: jws)], now: 1_000)
         }
         // Four receipts from one agency second (one header), each owed a report with the placeholder.
         let jobs = try store.claimDue(endpoint: "europol", limit: 4, now: 2_000)

@@ -19,6 +19,13 @@ func message(_ id: String, sender: String = "PL-KGP", priority: Priority = .rout
                tracksAcceptedReport: true)
 }
 
+/// `message(id, digest:)` carrying a real signed JWS instead of a placeholder.
+func message(_ id: String, digest: String, jws: [UInt8]) -> NewMessage {
+    var m = message(id, digest: digest)
+    m.jws = jws
+    return m
+}
+
 /// A keyed-digest twin of the gateway's JWS checkpoint signer: enough to tell a checkpoint
 /// made with the key from one made without it.
 struct KeyedDigestSigner: AuditSigner, AuditVerifier {

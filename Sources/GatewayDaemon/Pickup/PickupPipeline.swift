@@ -230,7 +230,8 @@ public final class PickupPipeline: @unchecked Sendable {
     /// more), the committer lets a partial batch gather this long before committing it.
     /// Each transaction has a fixed cost (the fsync, the index pages every batch rewrites,
     /// the audit chain's head): under a backlog batches grow from ≈ 50 to ≈ 100 files and
-    /// the committer spends ≈ 6 µs less per message (`make bench`, committer thread time).
+    /// the committer spends ≈ 6 µs less per message (its thread's CPU time from /proc during
+    /// the pickup benchmark).
     /// Without a backlog (a unit's files arriving as they are written) nothing waits.
     static let groupCommitLinger: useconds_t = 10_000
     static let groupCommitBacklog = 64
