@@ -74,7 +74,10 @@ func runEndToEndBench(quick: Bool) throws {
         let agency = BenchFixture.agencies[i % 5].0
         try probe.drop(BenchFixture.message(id: String(format: "e2e-%08d", i), unit: unit, recipient: agency), unit: unit, name: String(format: "e%08d.json", i))
     }
+    // On disk before the daemon starts, as in the pickup bench (units' files are).
+    sync()
     let mockCPUBefore = BenchFixture.cpuSeconds(pid: mock.process.processIdentifier)
+    let machineBefore = MachineCPU.now()
     let t0 = DispatchTime.now().uptimeNanoseconds
     try probe.startDaemon()
     let store = try QueueStore(path: probe.queuePath)
@@ -90,6 +93,7 @@ func runEndToEndBench(quick: Bool) throws {
     let delivered = countDelivered(store)
     guard delivered == count else { throw BenchError("only \(delivered) of \(count) delivered") }
     report("e2e_msgs_per_s", Double(count) / seconds, "msgs/s")
+    MachineCPU.reportShares("e2e", from: machineBefore, to: MachineCPU.now())
     // The CPU each side spent per message (both share the two cores): where the time goes.
     if let cpu = probe.daemonCPUSeconds() { report("e2e_gatewayd_cpu_us_per_msg", cpu / Double(count) * 1e6, "µs") }
     if let before = mockCPUBefore, let after = BenchFixture.cpuSeconds(pid: mock.process.processIdentifier) {

@@ -24,14 +24,15 @@ func runPickupBench(quick: Bool) throws {
     let store = try QueueStore(path: fixture.queuePath, readOnly: false)
     var queued = 0
     let deadline = Date().addingTimeInterval(600)
-    var firstSeen: (at: UInt64, queued: Int)?
+    var firstSeen: (at: UInt64, queued: Int, cpu: MachineCPU?)?
     // Poll cheaply (the highest row id), so that the measurement does not slow the daemon.
     while queued < count && Date() < deadline {
         usleep(20_000)
         queued = (try? store.messageCountEstimate()) ?? queued
-        if queued > 0 && firstSeen == nil { firstSeen = (DispatchTime.now().uptimeNanoseconds, queued) }
+        if queued > 0 && firstSeen == nil { firstSeen = (DispatchTime.now().uptimeNanoseconds, queued, MachineCPU.now()) }
     }
     let end = DispatchTime.now().uptimeNanoseconds
+    let endCPU = MachineCPU.now()
     if let firstSeen {
         // The daemon's start (configuration, schemas, keys, queue, the spool's first scan)
         // is part of pickup_msgs_per_s; this says how much.
@@ -43,6 +44,8 @@ func runPickupBench(quick: Bool) throws {
     if let firstSeen, end > firstSeen.at {
         // Running: from the first poll that saw commits to the last message committed.
         report("pickup_running_msgs_per_s", Double(count - firstSeen.queued) / (Double(end - firstSeen.at) / 1e9), "msgs/s")
+        // Where the machine's time went while running (idle: the pipeline waited).
+        MachineCPU.reportShares("pickup_running", from: firstSeen.cpu, to: endCPU)
     }
     // Wait until the outboxes are empty (reports written, files removed).
     while (try FileManager.default.contentsOfDirectory(atPath: fixture.outbox("PL-KGP").path)).count > 0 { usleep(10_000) }
