@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayTestSupport", "queue-torture", "GatewayStore", "GatewayModel", "GatewayCrypto", "GatewayJSON",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport", "GatewayCrypto"], exclude: ["Resources"]),
-        .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON", "GatewayTransport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayStore", "GatewayModel"]),
         .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON", "GatewaySchema"]),
     ]

@@ -24,6 +24,10 @@ const char *gw_curl_version(void) {
     return curl_version_info(CURLVERSION_NOW)->version;
 }
 
+unsigned int gw_curl_version_num(void) {
+    return curl_version_info(CURLVERSION_NOW)->version_num;
+}
+
 int gw_curl_supports_http2(void) {
     return (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
 }

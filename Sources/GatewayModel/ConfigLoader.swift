@@ -188,10 +188,14 @@ struct ConfigReader {
     }
 
     mutating func bool(_ key: [String], default fallback: Bool) -> Bool {
-        guard let v = value(key) else { return fallback }
+        optionalBool(key) ?? fallback
+    }
+
+    mutating func optionalBool(_ key: [String]) -> Bool? {
+        guard let v = value(key) else { return nil }
         guard let b = v.boolValue else {
             problem(key, "must be true or false")
-            return fallback
+            return nil
         }
         return b
     }
@@ -294,7 +298,7 @@ struct ConfigReader {
                     proxy: optionalString(key + ["proxy"]),
                     breakerFailureThreshold: int(key + ["breaker", "failureThreshold"], default: 5, range: 1...1_000),
                     breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30),
-                    http2: bool(key + ["http2"], default: false))
+                    http2: optionalBool(key + ["http2"]))
                 if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
                 }

@@ -81,11 +81,11 @@ public struct GatewayConfig: Sendable {
         public var proxy: String?
         public var breakerFailureThreshold: Int
         public var breakerOpenFor: Double
-        /// Offer HTTP/2 to this endpoint (true) or speak HTTP/1.1 only (the default: with
-        /// Debian 12's libcurl 7.88, every HTTP/2 request ends with a RST_STREAM from the
-        /// client, which servers with rapid-reset protection answer with GOAWAY; see
-        /// docs/transport.md).
-        public var http2: Bool = false
+        /// Offer HTTP/2 to this endpoint (true) or speak HTTP/1.1 only (false). Unset: offered
+        /// where the libcurl in use handles it (8.14.1 or later; Debian 12's own 7.88 ends
+        /// every HTTP/2 request with a RST_STREAM, which servers with rapid-reset protection
+        /// answer with GOAWAY; see docs/transport.md).
+        public var http2: Bool? = nil
     }
     public var endpoints: [String: Endpoint]
     /// Recipient participant → endpoint name.

@@ -34,6 +34,9 @@ final class CurlEngine: @unchecked Sendable {
     private var active: [UInt64: Transfer] = [:]
     private var idleHandles: [CurlEasy] = []
     private static let maxIdleHandles = 64
+    /// Origins whose last answer came on HTTP/2: their requests wait for a connection being
+    /// set up (PIPEWAIT) instead of opening another.
+    private var multiplexingOrigins: Set<String> = []
 
     /// How long the engine sleeps when nothing happens: a safety net only, since wakeup and
     /// libcurl's own timers end the wait whenever there is work.
@@ -152,7 +155,7 @@ final class CurlEngine: @unchecked Sendable {
             let easy: CurlEasy
             if let idle = idleHandles.popLast() { easy = idle } else { easy = try CurlEasy() }
             transfer.easy = easy
-            try transfer.configure(easy)
+            try transfer.configure(easy, multiplexes: multiplexingOrigins.contains(transfer.origin))
             try multi.add(easy)
             active[transfer.id] = transfer
         } catch {
@@ -170,7 +173,13 @@ final class CurlEngine: @unchecked Sendable {
             let result: Result<HTTPSResponse, TransportError>
             if code == CURLE_OK {
                 do {
-                    result = .success(try transfer.response(from: easy))
+                    let response = try transfer.response(from: easy)
+                    if response.httpVersion == "2" {
+                        multiplexingOrigins.insert(transfer.origin)
+                    } else {
+                        multiplexingOrigins.remove(transfer.origin)
+                    }
+                    result = .success(response)
                 } catch {
                     result = .failure(TransportError(curl: error, context: .init()))
                 }

@@ -66,6 +66,19 @@ public final class HTTPSClient: Sendable {
     /// Whether this libcurl can negotiate HTTP/2.
     public static var supportsHTTP2: Bool { CurlGlobal.supportsHTTP2 }
 
+    /// The oldest libcurl known to use HTTP/2 without resetting each stream it has read to
+    /// the end: 7.88.1 (Debian 12's own) sends RST_STREAM after every response, which
+    /// servers protecting themselves against "rapid reset" (CVE-2023-44487) answer by
+    /// ending the connection; 8.14.1 (bookworm-backports) does not (HTTP2Tests; versions
+    /// in between were not tried). See docs/transport.md.
+    public static let http2SafeFrom = (8, 14, 1)
+
+    /// Whether HTTP/2 is offered where the configuration does not say: this libcurl speaks
+    /// it and is not older than `http2SafeFrom`.
+    public static var http2ByDefault: Bool {
+        supportsHTTP2 && CurlGlobal.versionNumber >= http2SafeFrom
+    }
+
     private func enqueue(_ request: HTTPSRequest,
                          completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) -> UInt64? {
         if let reason = request.validationFailure() {

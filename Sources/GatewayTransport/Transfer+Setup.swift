@@ -8,8 +8,9 @@
 import CCurl
 
 extension Transfer {
-    /// Sets every option for this request on `easy` (fresh or reset).
-    func configure(_ easy: CurlEasy) throws(CurlError) {
+    /// Sets every option for this request on `easy` (fresh or reset). `multiplexes`: the
+    /// origin has answered on HTTP/2 before (see PIPEWAIT below).
+    func configure(_ easy: CurlEasy, multiplexes: Bool = false) throws(CurlError) {
         let request = self.request
         try easy.set(CURLOPT_URL, request.url)
         try easy.set(CURLOPT_PROTOCOLS_STR, "https")
@@ -39,9 +40,13 @@ extension Transfer {
 
         // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
         // request wait for a connection that is still being set up rather than open a
-        // second one, so concurrent requests multiplex over one HTTP/2 connection.
+        // second one, so concurrent requests multiplex over one HTTP/2 connection; only for
+        // an origin known to answer on HTTP/2. libcurl 8 parks such a request until the
+        // awaited connection can multiplex or some transfer ends, so towards an HTTP/1.1
+        // server a slow first response would hold every request behind it until its
+        // connect timeout (libcurl 7.88 opened a connection instead).
         try easy.set(CURLOPT_HTTP_VERSION, Int(request.allowHTTP2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1))
-        try easy.set(CURLOPT_PIPEWAIT, 1)
+        try easy.set(CURLOPT_PIPEWAIT, request.allowHTTP2 && multiplexes ? 1 : 0)
 
         try easy.set(CURLOPT_PROXY, request.proxy ?? "")
         if request.proxy != nil {

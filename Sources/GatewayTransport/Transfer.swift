@@ -38,6 +38,15 @@ final class Transfer {
 
     deinit { bodyBuffer?.deallocate() }
 
+    /// "https://host:port" of the request's URL: what libcurl shares connections by.
+    var origin: String {
+        let url = request.url
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        return String(url[..<end])
+    }
+
     /// Copies the request body into memory that stays put for libcurl.
     func prepareBody() -> UnsafeMutableRawPointer? {
         if bodyBuffer == nil {

@@ -124,7 +124,7 @@ extension AgencyMockTests {
                 }
                 let result = try Subprocess.run("/usr/bin/curl", arguments)
                 #expect(result.stdout.split(separator: "\n") == ["201", "201", "201"], "\(result.stderr)")
-                #expect(result.stderr.contains("Re-using existing connection") || result.stderr.contains("Reusing existing"),
+                #expect(result.stderr.contains("Re-using existing") || result.stderr.contains("Reusing existing"),
                         "HTTP/1.1 keep-alive expected")
             }
         }

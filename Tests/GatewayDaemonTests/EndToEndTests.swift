@@ -4,6 +4,7 @@ import GatewayJSON
 import GatewayModel
 import GatewayStore
 import GatewayTestSupport
+import GatewayTransport
 import Testing
 
 /// gatewayd and agency-mock as real processes over real mutual TLS on loopback.
@@ -47,9 +48,10 @@ struct EndToEndTests {
         return try store.countDeliveries(f)
     }
 
-    @Test("mixed messages to all five agencies are each delivered exactly once, receipts verified and stored, reported")
+    @Test("mixed messages to all five agencies are each delivered exactly once, receipts verified and stored, reported; over HTTP/2 where offered")
     func deliversEverything() throws {
-        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: Self.allAgencies))
+        // The agencies offer HTTP/2; the endpoints do not say (`http2` unset).
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: Self.allAgencies, http2: true))
         defer { mock.stop() }
         let fixture = try Self.fixture(mock)
         let daemon = try DaemonProcess.start(fixture)
@@ -65,6 +67,12 @@ struct EndToEndTests {
             let want = dropped.filter { $0.recipients.contains(agency) }
             #expect(received.count == want.count, "\(agency): \(received.count) received, \(want.count) sent")
             #expect(received.allSatisfy { $0["count"] == 1 }, "\(agency) received something twice")
+        }
+        // Every request on HTTP/2 where this libcurl is trusted with it, else on HTTP/1.1.
+        let stats = try JSON.parse(mock.control("GET", "/stats"))
+        for agency in Self.allAgencies {
+            let protocols = stats[agency]?["protocols"]?.objectValue?.keys.sorted() ?? []
+            #expect(protocols == [HTTPSClient.http2ByDefault ? "HTTP/2" : "HTTP/1.1"], "\(agency): \(protocols)")
         }
         // Receipts are kept and verify against each agency's receipt anchors.
         let d = dropped[0]

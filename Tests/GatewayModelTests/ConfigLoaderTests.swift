@@ -71,7 +71,7 @@ struct ConfigLoaderTests {
         #expect(europol.breakerFailureThreshold == 3)
         #expect(europol.ca.hasPrefix("/") && europol.ca.hasSuffix("/keys/ca.pem"))
         #expect(config.routes == ["EU-EUROPOL": "europol"])
-        #expect(!europol.http2, "HTTP/1.1 unless the endpoint asks for HTTP/2 (libcurl 7.88 resets every h2 stream)")
+        #expect(europol.http2 == nil, "unset: the transport decides by its libcurl (docs/transport.md)")
     }
 
     @Test("an endpoint can be kept on HTTP/1.1; http2 takes a boolean only")

@@ -49,15 +49,17 @@ struct FailureTests {
     }
 
     @Test("a response over the cap is .responseTooLarge, with or without Content-Length",
-          arguments: [("0", 63), ("1", 23)])
-    func responseTooLarge(chunked: String, code: Int) async throws {
+          arguments: [("0", [63]), ("1", [23, 63])])
+    func responseTooLarge(chunked: String, codes: [Int]) async throws {
         let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         let error = try #require(await client.send(HTTPSRequest(url: server.url("/large?bytes=3000000&chunked=\(chunked)"),
                                                                 method: "GET", tls: try DevPKI.tls())).error)
         #expect(error.kind == .responseTooLarge)
-        #expect(error.curlCode == code)
+        // Without a length, libcurl 7.88 leaves the cap to our write callback (23); 8.14
+        // enforces CURLOPT_MAXFILESIZE as the body arrives (63).
+        #expect(codes.contains(error.curlCode), "\(error)")
         #expect(!error.isTransient)
     }
 
@@ -70,15 +72,15 @@ struct FailureTests {
         #expect(error?.kind == .responseTooLarge)
     }
 
-    @Test("a connection closed without a reply is .network (52), a reset one too (56)",
-          arguments: [("/close", 52), ("/reset", 56)])
-    func brokenConnection(path: String, code: Int) async throws {
+    @Test("a connection closed without a reply is .network (52, or 56 with libcurl 8.14), a reset one too (56)",
+          arguments: [("/close", [52, 56]), ("/reset", [56])])
+    func brokenConnection(path: String, codes: [Int]) async throws {
         let server = try await TestServer.start()
         let client = HTTPSClient()
         defer { client.shutdown() }
         let error = try #require(await client.send(HTTPSRequest(url: server.url(path), tls: try DevPKI.tls())).error)
         #expect(error.kind == .network)
-        #expect(error.curlCode == code)
+        #expect(codes.contains(error.curlCode), "\(error)")
         #expect(error.isTransient)
     }
 
@@ -192,7 +194,7 @@ struct FailureTests {
             inner(result)
         }
         #expect(await log.wait(seconds: 20))
-        #expect(log.results[0]?.first?.response?.status == 200)
+        #expect(log.results[0]?.first?.response?.status == 200, "\(String(describing: log.results[0]))")
         #expect(log.results[1]?.first?.error?.kind == .cancelled)
         #expect(log.results[1]?.count == 1)
     }

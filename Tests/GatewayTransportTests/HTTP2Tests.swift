@@ -35,7 +35,17 @@ struct HTTP2Tests {
         }
     }
 
-    @Test("under sustained load, connections end with GOAWAY ENHANCE_YOUR_CALM (known issue: libcurl 7.88 resets every stream; docs/transport.md)")
+    @Test("HTTP/2 is offered by default only with a libcurl that does not reset every stream")
+    func defaultFollowsTheLibcurl() {
+        let v = HTTPSClient.libcurlVersion.split(separator: ".").compactMap { Int($0) }
+        #expect(v.count == 3, "\(HTTPSClient.libcurlVersion)")
+        let safe = v.count == 3 && (v[0], v[1], v[2]) >= HTTPSClient.http2SafeFrom
+        #expect(HTTPSClient.http2ByDefault == (safe && HTTPSClient.supportsHTTP2))
+        // The project's setup installs a libcurl of that kind (scripts/install-deps.sh).
+        #expect(HTTPSClient.http2ByDefault, "libcurl \(HTTPSClient.libcurlVersion): run scripts/install-deps.sh")
+    }
+
+    @Test("under sustained load every request is answered on HTTP/2 (libcurl 7.88 reset every stream and lost connections to GOAWAY ENHANCE_YOUR_CALM; docs/transport.md)")
     func sustainedLoad() async throws {
         try await MockProcess.with(config: try MockProcess.configuration(http2: true)) { mock in
             let client = HTTPSClient()
@@ -55,15 +65,21 @@ struct HTTP2Tests {
                 }
                 for case .failure(let error) in results { failures.append(error.description) }
             }
-            // Every request must get its answer. Today some fail with curl error 16: libcurl
-            // 7.88 sends RST_STREAM(STREAM_CLOSED) after each response whose END_STREAM comes
-            // in a trailing empty DATA frame (seen in a decrypted frame trace), and NIOHTTP2
-            // ends a connection with GOAWAY ENHANCE_YOUR_CALM after 200 client resets in 30 s
-            // (its rapid-reset protection). Hence endpoints default to HTTP/1.1.
-            withKnownIssue("libcurl 7.88 resets every HTTP/2 stream; NIOHTTP2 answers 200 resets with GOAWAY ENHANCE_YOUR_CALM", isIntermittent: true) {
-                #expect(failures.isEmpty, "\(failures.count) of 960 failed, e.g. \(failures.first ?? "")")
+            // Every request must get its answer. libcurl 7.88 sent RST_STREAM(STREAM_CLOSED)
+            // after each response whose END_STREAM came in a trailing empty DATA frame (seen in
+            // a decrypted frame trace), and NIOHTTP2 ends a connection with GOAWAY
+            // ENHANCE_YOUR_CALM after 200 client resets in 30 s (its rapid-reset protection):
+            // 960 requests are far past that, so one reset per request fails some of them
+            // with curl error 16. With such a libcurl HTTP/2 is not offered by default, and
+            // this stays a known issue.
+            if HTTPSClient.http2ByDefault {
+                #expect(failures.isEmpty, "\(failures.count) of 960 failed with libcurl \(HTTPSClient.libcurlVersion), e.g. \(failures.first ?? "")")
+            } else {
+                withKnownIssue("libcurl \(HTTPSClient.libcurlVersion) resets every HTTP/2 stream; NIOHTTP2 answers 200 resets with GOAWAY ENHANCE_YOUR_CALM", isIntermittent: true) {
+                    #expect(failures.isEmpty, "\(failures.count) of 960 failed, e.g. \(failures.first ?? "")")
+                }
+                #expect(failures.count < 96, "more than 10 % failing is a different problem: \(failures.prefix(3))")
             }
-            #expect(failures.count < 96, "more than 10 % failing is a different problem: \(failures.prefix(3))")
         }
     }
 
@@ -73,5 +89,34 @@ struct HTTP2Tests {
               let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let europol = doc["EU-EUROPOL"] as? [String: Any], let protocols = europol["protocols"] as? [String: Int] else { return [:] }
         return protocols
+    }
+}
+
+@Suite("HTTP/2 offered to an HTTP/1.1 server")
+struct HTTP2OfferedToHTTP1Tests {
+    @Test("a slow answer does not hold back the next request (no waiting for a connection that cannot multiplex)")
+    func slowAnswerDoesNotHoldBackOthers() async throws {
+        let server = try await TestServer.start()   // HTTP/1.1 only
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        let tls = try DevPKI.tls()
+        let log = CompletionLog()
+        let started = Date()
+        // Both queued at once with HTTP/2 offered: the stalled one's connection is still
+        // being set up when the second starts, and turns out HTTP/1.1.
+        client.send(HTTPSRequest(url: server.url("/stall?seconds=20"), tls: tls, connectTimeout: 15, totalTimeout: 30, allowHTTP2: true),
+                    completion: log.handler(1))
+        client.send(HTTPSRequest(url: server.url("/echo"), tls: tls, connectTimeout: 15, totalTimeout: 30, allowHTTP2: true),
+                    completion: log.handler(0))
+        // Only the echo is waited for (the stall ends with the client's shutdown).
+        let deadline = Date().addingTimeInterval(25)
+        while log.completedAt(0) == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let echo = try #require(log.results[0]?.first)
+        #expect(echo.response?.status == 200, "\(String(describing: echo.error))")
+        #expect(echo.response?.httpVersion == "1.1")
+        // Had it waited for the stalled transfer's connection (PIPEWAIT), it would have
+        // failed at its connect timeout (15 s) or come after the stall (20 s).
+        let took = try #require(log.completedAt(0)).timeIntervalSince(started)
+        #expect(took < 10, "took \(took) s")
     }
 }

@@ -23,6 +23,8 @@ CURLcode gw_curl_global_init_once(void);
 
 /// The libcurl version string ("7.88.1"); CURLVERSION_NOW is a macro Swift cannot import.
 const char *gw_curl_version(void);
+/// The same as 0xXXYYZZ (major, minor, patch): 8.14.1 is 0x080e01.
+unsigned int gw_curl_version_num(void);
 /// Non-zero when the libcurl in use supports HTTP/2 (CURL_VERSION_HTTP2).
 int gw_curl_supports_http2(void);
 

@@ -16,7 +16,7 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
             tls: TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
                                    caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
-            allowHTTP2: request.http2)
+            allowHTTP2: request.http2 ?? HTTPSClient.http2ByDefault)
         client.send(https) { result in
             switch result {
             case .success(let r):

@@ -14,9 +14,10 @@ public struct DeliveryRequest: Sendable {
     public var connectTimeout: Double
     public var totalTimeout: Double
     public var proxy: String?
-    /// Offer HTTP/2 (the endpoint's `http2`) or speak HTTP/1.1 only (the default; see
+    /// Offer HTTP/2 (the endpoint's `http2`) or speak HTTP/1.1 only; nil: the transport
+    /// decides (the curl transport offers it where its libcurl handles it, see
     /// docs/transport.md).
-    public var http2: Bool = false
+    public var http2: Bool? = nil
 }
 
 public struct DeliveryResponse: Sendable {

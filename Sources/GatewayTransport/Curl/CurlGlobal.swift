@@ -16,6 +16,12 @@ enum CurlGlobal {
     /// The libcurl version in use, e.g. "7.88.1".
     static var version: String { String(cString: gw_curl_version()) }
 
+    /// The same as (major, minor, patch).
+    static var versionNumber: (Int, Int, Int) {
+        let n = Int(gw_curl_version_num())
+        return (n >> 16, (n >> 8) & 0xff, n & 0xff)
+    }
+
     /// Whether this libcurl can speak HTTP/2 (nghttp2 built in).
     static var supportsHTTP2: Bool { gw_curl_supports_http2() != 0 }
 }
