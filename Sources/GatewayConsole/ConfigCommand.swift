@@ -36,10 +36,14 @@ struct ConfigCheck: ParsableCommand {
             if global.json { Console.json(["valid": false, "problems": [.string("\(error)")]]) } else { Console.out("\(config.file): INVALID\n\(error)") }
             throw ExitCode(1)
         }
+        // What gatewayd warns about at start: file systems that do not keep what they promise.
+        let warnings = FileSystemCheck.warnings(for: [config.spool.directory, Gateway.queueDirectory(config)])
         if global.json {
-            Console.json(["valid": true, "units": .array(config.units.map { .string($0) }), "endpoints": .array(config.endpoints.keys.sorted().map { .string($0) })])
+            Console.json(["valid": true, "units": .array(config.units.map { .string($0) }), "endpoints": .array(config.endpoints.keys.sorted().map { .string($0) }),
+                          "warnings": .array(warnings.map { .string($0) })])
         } else {
             Console.out("\(config.file): OK — gateway \(config.gatewayId), \(config.units.count) units, \(config.endpoints.count) endpoints, \(config.routes.count) routes")
+            for warning in warnings { Console.out("warning: \(warning)") }
         }
     }
 }

@@ -79,6 +79,11 @@ public final class Gateway: @unchecked Sendable {
         self.services = try services ?? makeServices(config, nil)
     }
 
+    /// The folder of the queue's database file (its WAL and lock files live there too).
+    public static func queueDirectory(_ config: GatewayConfig) -> String {
+        URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
+    }
+
     /// Starts every part. Throws (and starts nothing further) when a part cannot start.
     public func start() throws {
         Self.raiseOpenFileLimit()
@@ -89,6 +94,9 @@ public final class Gateway: @unchecked Sendable {
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
         spool = try Spool(root: config.spool.directory, units: config.units)
+        for warning in FileSystemCheck.warnings(for: [config.spool.directory, Self.queueDirectory(config)]) {
+            logger.warning("file system", metadata: ["detail": "\(warning)"])
+        }
         if let problem = spool.stagingProblem {
             logger.warning("reports are staged in each unit's reports/ folder", metadata: ["reason": "\(problem)"])
         }

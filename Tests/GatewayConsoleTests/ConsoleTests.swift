@@ -1,4 +1,5 @@
 import Foundation
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
 import GatewayStore
@@ -168,6 +169,11 @@ struct ConsoleTests {
         // config check and certs.
         let check = g.ctl("config", "check")
         #expect(check.status == 0 && check.stdout.contains("OK"))
+        // It says what gatewayd would warn about the file systems, exactly those warnings.
+        let fsWarnings = FileSystemCheck.warnings(for: [g.fixture.spool.path, URL(fileURLWithPath: g.fixture.queuePath).deletingLastPathComponent().path])
+        #expect(check.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("warning: ") } == fsWarnings.map { "warning: \($0)" })
+        let checkJSON = try JSON.parse(g.ctl("config", "check", "--json").stdout)
+        #expect(checkJSON["warnings"]?.arrayValue?.compactMap(\.stringValue) == fsWarnings)
         let certs = g.ctl("certs")
         #expect(certs.status == 0 && certs.stdout.contains("signing") && certs.stdout.contains("ok"))
         // Bad usage is 64; help works.

@@ -1,0 +1,59 @@
+import Foundation
+import GatewayTestSupport
+import Testing
+@testable import GatewayDaemon
+
+@Suite("file system check: what the spool's and the queue's file systems promise")
+struct FileSystemCheckTests {
+    static let mountinfo = """
+    22 27 0:21 / /proc rw,relatime - proc proc rw
+    27 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard,resv_strict
+    30 27 7:0 / /mnt/gw\\040spool rw,noatime shared:5 - ext4 /dev/loop0 rw
+    31 27 0:40 / /run/spool rw,nosuid - tmpfs tmpfs rw,size=1024k
+    32 27 253:0 /srv/data /mnt/bind rw,relatime shared:1 - ext4 /dev/vda rw,discard
+    """
+
+    @Test("the longest mount point on the same device holds the path; options from both lists; escapes undone")
+    func findsTheMount() throws {
+        let root = try #require(FileSystemCheck.mount(containing: "/var/lib/gateway/queue", device: (253, 0), mountinfo: Self.mountinfo))
+        #expect(root.mountPoint == "/" && root.type == "ext4")
+        #expect(root.options.isSuperset(of: ["rw", "relatime", "discard", "resv_strict"]))
+        let bound = try #require(FileSystemCheck.mount(containing: "/mnt/bind/x", device: (253, 0), mountinfo: Self.mountinfo))
+        #expect(bound.mountPoint == "/mnt/bind")
+        let loop = try #require(FileSystemCheck.mount(containing: "/mnt/gw spool/PL-KGP/outbox", device: (7, 0), mountinfo: Self.mountinfo))
+        #expect(loop.mountPoint == "/mnt/gw spool" && !loop.options.contains("discard"))
+        // A path under a mount point of another device does not match that mount.
+        #expect(FileSystemCheck.mount(containing: "/mnt/gw spool/x", device: (253, 0), mountinfo: Self.mountinfo)?.mountPoint == "/")
+        #expect(FileSystemCheck.mount(containing: "/x", device: (9, 9), mountinfo: Self.mountinfo) == nil)
+        // "/mnt/gw spoolx" is not under "/mnt/gw spool".
+        #expect(!FileSystemCheck.contains("/mnt/gw spool", "/mnt/gw spoolx"))
+        #expect(FileSystemCheck.unescape("a\\040b\\134c") == "a b\\c")
+    }
+
+    @Test("warnings: tmpfs, ext4 without a journal, discard; none for a journalled ext4 without discard")
+    func warnings() {
+        func facts(_ type: String, _ options: Set<String>, journal: Bool?) -> FileSystemFacts {
+            FileSystemFacts(mountPoint: "/m", type: type, options: options, device: "vda", journal: journal)
+        }
+        #expect(facts("ext4", ["rw"], journal: true).warnings.isEmpty)
+        #expect(facts("xfs", ["rw"], journal: nil).warnings.isEmpty)
+        #expect(facts("tmpfs", ["rw"], journal: nil).warnings.first?.contains("survives a reboot") == true)
+        let bare = facts("ext4", ["rw", "discard"], journal: false).warnings
+        #expect(bare.count == 2)
+        #expect(bare.contains { $0.contains("without a journal") } && bare.contains { $0.contains("fstrim") })
+    }
+
+    @Test("on this machine: the mount of a temporary folder is found and described as /proc says")
+    func live() throws {
+        let dir = try TestPaths.temporaryDirectory("fscheck")
+        let facts = try #require(FileSystemCheck.facts(for: dir.path))
+        #expect(dir.path.hasPrefix(facts.mountPoint))
+        #expect(!facts.type.isEmpty)
+        if facts.type == "ext4", let device = facts.device {
+            #expect(facts.journal == FileManager.default.fileExists(atPath: "/proc/fs/jbd2/\(device)-8"))
+            #expect(FileManager.default.fileExists(atPath: "/proc/fs/ext4/\(device)"), "the device name is the kernel's")
+        }
+        // Each distinct file system is reported once.
+        #expect(FileSystemCheck.warnings(for: [dir.path, dir.path]) == facts.warnings)
+    }
+}
