@@ -57,3 +57,16 @@ struct FileSystemCheckTests {
         #expect(FileSystemCheck.warnings(for: [dir.path, dir.path]) == facts.warnings)
     }
 }
+
+extension FileSystemCheckTests {
+    @Test("device numbers split as glibc does (stat(1) agrees)")
+    func deviceNumbers() throws {
+        #expect(FileSystemCheck.deviceNumbers(0xfd00) == (253, 0))
+        #expect(FileSystemCheck.deviceNumbers(0x1000_0100_0102) == (4097, 4098), "os.makedev(4097, 4098) in Python")
+        var st = stat()
+        #expect(stat("/", &st) == 0)
+        let result = try Subprocess.run("/usr/bin/stat", ["-c", "%Hd:%Ld", "/"])
+        let (major, minor) = FileSystemCheck.deviceNumbers(UInt64(st.st_dev))
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(major):\(minor)")
+    }
+}

@@ -58,7 +58,7 @@ public enum FileSystemCheck {
             path = parent
         }
         guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
-        let major = Int(gnu_dev_major(st.st_dev)), minor = Int(gnu_dev_minor(st.st_dev))
+        let (major, minor) = deviceNumbers(UInt64(st.st_dev))
         guard var facts = mount(containing: realPath(path), device: (major, minor), mountinfo: mountinfo) else { return nil }
         if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/sys/dev/block/\(major):\(minor)") {
             facts.device = link.split(separator: "/").last.map(String.init)
@@ -98,6 +98,13 @@ public enum FileSystemCheck {
             best = FileSystemFacts(mountPoint: mountPoint, type: fields[dash + 1], options: options, device: nil, journal: nil)
         }
         return best
+    }
+
+    /// glibc's gnu_dev_major/gnu_dev_minor (macros Swift does not import).
+    static func deviceNumbers(_ dev: UInt64) -> (Int, Int) {
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000)
+        let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00)
+        return (Int(major), Int(minor))
     }
 
     static func contains(_ mountPoint: String, _ path: String) -> Bool {
