@@ -2,9 +2,11 @@
 # Installs what a fresh machine of this kind lacks: libcurl's headers (OpenSSL's are there).
 # Idempotent and quiet when nothing is missing.
 #
-# libcurl 8.14.1 or later: Debian 12's own 7.88 resets every HTTP/2 stream it has read to
-# the end, which servers with rapid-reset protection answer by closing the connection
-# (docs/transport.md). On Debian 12 (bookworm) it comes from bookworm-backports.
+# libcurl 8.14.1 or later where it can be had: Debian 12's own 7.88 resets every HTTP/2
+# stream it has read to the end, which servers with rapid-reset protection answer by
+# closing the connection (docs/transport.md). On Debian 12 (bookworm) it comes from
+# bookworm-backports; elsewhere the distribution's libcurl is used as it is (with 7.88 or
+# older, endpoints stay on HTTP/1.1 unless configured otherwise).
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 APT=(-o DPkg::Lock::Timeout=600)
@@ -14,33 +16,31 @@ command -v curl >/dev/null || need+=(curl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 
-curl_dev=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
-curl_ok=no
-if [ -n "$curl_dev" ] && dpkg --compare-versions "$curl_dev" ge 8.14.1; then curl_ok=yes; fi
+have_headers=no
+{ [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ]; } && have_headers=yes
 codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
-curl_from=()
-if [ "$curl_ok" = no ]; then
-    if [ "$codename" = bookworm ]; then
-        if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-            echo "install-deps: adding bookworm-backports (libcurl 8.14)"
-            echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
-        fi
-        curl_from=(-t bookworm-backports)
+curl_dev=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
+backports=no
+if [ "$codename" = bookworm ] && { [ -z "$curl_dev" ] || ! dpkg --compare-versions "$curl_dev" ge 8.14.1; }; then
+    backports=yes
+fi
+[ "$have_headers" = yes ] || [ "$backports" = yes ] || need+=(libcurl4-openssl-dev)
+
+[ ${#need[@]} -gt 0 ] || [ "$backports" = yes ] || exit 0
+if [ "$backports" = yes ]; then
+    # Our own source file (written once); apt tolerates the same source listed elsewhere.
+    list=/etc/apt/sources.list.d/gateway-bookworm-backports.list
+    if [ ! -f "$list" ]; then
+        echo "install-deps: adding bookworm-backports (libcurl 8.14) as $list"
+        echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee "$list" >/dev/null
     fi
 fi
-
-if [ ${#need[@]} -gt 0 ] || [ "$curl_ok" = no ]; then
-    $SUDO apt-get "${APT[@]}" update -qq
-fi
+$SUDO apt-get "${APT[@]}" update -qq
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${APT[@]}" install -y -qq "${need[@]}" >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT[@]}" install -y -qq "${need[@]}" >/dev/null
 fi
-if [ "$curl_ok" = no ]; then
-    echo "install-deps: installing libcurl4-openssl-dev ${curl_from[*]:-}"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${APT[@]}" install -y -qq "${curl_from[@]}" libcurl4-openssl-dev >/dev/null
-    v=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev)
-    if ! dpkg --compare-versions "$v" ge 8.14.1; then
-        echo "install-deps: libcurl4-openssl-dev $v is older than 8.14.1: endpoints will stay on HTTP/1.1 unless configured (docs/transport.md)" >&2
-    fi
+if [ "$backports" = yes ]; then
+    echo "install-deps: installing libcurl4-openssl-dev from bookworm-backports"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT[@]}" install -y -qq -t bookworm-backports libcurl4-openssl-dev >/dev/null
 fi

@@ -188,6 +188,8 @@ final class CurlEngine: @unchecked Sendable {
                 // failure right after it apart from one on a reused connection.
                 let handshake = ((try? easy.info(long: CURLINFO_NUM_CONNECTS)) ?? 0) > 0
                     && ((try? easy.info(offset: CURLINFO_APPCONNECT_TIME_T)) ?? 0) > 0
+                // Whatever the origin speaks now is learnt again from its next answer.
+                multiplexingOrigins.remove(transfer.origin)
                 let context = TransportError.FailureContext(exceededCap: transfer.exceededCap,
                                                             responseStarted: transfer.responseStarted,
                                                             completedHandshake: handshake)

@@ -75,9 +75,7 @@ public final class HTTPSClient: Sendable {
 
     /// Whether HTTP/2 is offered where the configuration does not say: this libcurl speaks
     /// it and is not older than `http2SafeFrom`.
-    public static var http2ByDefault: Bool {
-        supportsHTTP2 && CurlGlobal.versionNumber >= http2SafeFrom
-    }
+    public static let http2ByDefault: Bool = supportsHTTP2 && CurlGlobal.versionNumber >= http2SafeFrom
 
     private func enqueue(_ request: HTTPSRequest,
                          completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) -> UInt64? {

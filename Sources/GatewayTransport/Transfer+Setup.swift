@@ -66,7 +66,8 @@ extension Transfer {
         try easy.set(CURLOPT_HTTPHEADER, list: list)
 
         // Responses: a declared Content-Length above the cap fails before the body is read
-        // (CURLE_FILESIZE_EXCEEDED); the write callback enforces it for chunked bodies.
+        // (CURLE_FILESIZE_EXCEEDED); a body without a length is stopped as it arrives, by
+        // libcurl 8 itself (also 63) or, with 7.88, by the write callback (23).
         // (0 would mean "no limit" to libcurl: a zero cap is left to the write callback.)
         if request.maxResponseBytes > 0 {
             try easy.set(CURLOPT_MAXFILESIZE_LARGE, offset: Int64(request.maxResponseBytes))

@@ -42,26 +42,29 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 /// The whole machine's CPU time from /proc/stat, to say where a window's time went
 /// (gatewayd, agency-mock, the kernel's I/O threads, or nobody: idle).
 struct MachineCPU {
-    var user = 0.0, system = 0.0, idle = 0.0, iowait = 0.0, irq = 0.0
+    var user = 0.0, system = 0.0, idle = 0.0, iowait = 0.0, irq = 0.0, steal = 0.0
 
     static func now() -> MachineCPU? {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
               let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
         let f = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard f.count >= 7 else { return nil }
-        // user nice system idle iowait irq softirq
-        return MachineCPU(user: f[0] + f[1], system: f[2], idle: f[3], iowait: f[4], irq: f[5] + f[6])
+        guard f.count >= 8 else { return nil }
+        // user nice system idle iowait irq softirq steal
+        return MachineCPU(user: f[0] + f[1], system: f[2], idle: f[3], iowait: f[4], irq: f[5] + f[6], steal: f[7])
     }
 
-    /// Prints the window's shares as NAME_machine_{user,sys,idle}_pct (iowait counts as idle).
+    /// Prints the window's shares as NAME_machine_{user,sys,idle,steal}_pct (iowait counts as
+    /// idle; steal is time the hypervisor gave to others).
     static func reportShares(_ name: String, from start: MachineCPU?, to end: MachineCPU?) {
         guard let start, let end else { return }
         let user = end.user - start.user, system = end.system + end.irq - start.system - start.irq
         let idle = end.idle + end.iowait - start.idle - start.iowait
-        let total = user + system + idle
+        let steal = end.steal - start.steal
+        let total = user + system + idle + steal
         guard total > 0 else { return }
         report("\(name)_machine_user_pct", user / total * 100, "%")
         report("\(name)_machine_sys_pct", system / total * 100, "%")
         report("\(name)_machine_idle_pct", idle / total * 100, "%")
+        report("\(name)_machine_steal_pct", steal / total * 100, "%")
     }
 }

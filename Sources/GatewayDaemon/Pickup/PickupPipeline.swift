@@ -4,11 +4,12 @@
 // DESCRIPTION
 //   watcher ──announce──► candidates ──N worker threads (read, parse, validate, sign the
 //   message and its accepted report, stage the report file)──► outcomes ──committer
-//   thread──► ONE queue transaction per batch ──finisher thread──► reports published
-//   (named), then outbox files removed.
-//   A file is "in flight" from its announcement until the finisher is done with it, so
+//   thread──► ONE queue transaction per batch ──2 finisher threads, a batch each──►
+//   reports published (named), then outbox files removed. Within a file, its report is
+//   named before the file leaves the outbox; across files and batches there is no order.
+//   A file is "in flight" from its announcement until a finisher is done with it, so
 //   inotify and the rescan never process it twice at once. At most `maxInFlight(batchSize:)` files
-//   are between a worker and the finisher (each may hold a staged report open).
+//   are between a worker and a finisher (each may hold a staged report open).
 //
 // SECURITY
 //   A file leaves outbox/ only after its message is committed (or it has been moved to
@@ -386,7 +387,7 @@ public final class PickupPipeline: @unchecked Sendable {
             do { try store.audit(events) } catch { logger.error("cannot audit refusals and duplicates", metadata: ["error": "\(error)"]) }
         }
         // The deliveries are durable: delivery may start now. Reports and file removal
-        // follow on the finisher thread (reports before files).
+        // follow on a finisher thread (reports before files).
         if !endpoints.isEmpty { onCommitted(endpoints) }
         finishing.put(Finish(accepted: accepted, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
     }

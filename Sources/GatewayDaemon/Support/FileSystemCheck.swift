@@ -53,20 +53,36 @@ public enum FileSystemCheck {
         var st = stat()
         var path = path.isEmpty ? "." : path
         while stat(path, &st) != 0 {
+            // Only a folder not made yet is looked up through its parent; one we may not
+            // look into could be another mount.
+            guard errno == ENOENT || errno == ENOTDIR else { return nil }
             let parent = (path as NSString).deletingLastPathComponent
             guard !parent.isEmpty, parent != path else { return nil }
             path = parent
         }
-        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        // Not strict UTF-8: the kernel writes mount points' bytes as they are.
+        guard let raw = FileManager.default.contents(atPath: "/proc/self/mountinfo") else { return nil }
+        let mountinfo = String(decoding: raw, as: UTF8.self)
         let (major, minor) = deviceNumbers(UInt64(st.st_dev))
         guard var facts = mount(containing: realPath(path), device: (major, minor), mountinfo: mountinfo) else { return nil }
         if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/sys/dev/block/\(major):\(minor)") {
             facts.device = link.split(separator: "/").last.map(String.init)
         }
         if facts.type == "ext4", let device = facts.device {
-            facts.journal = FileManager.default.fileExists(atPath: "/proc/fs/jbd2/\(device)-8")
+            facts.journal = journal(device: device)
         }
         return facts
+    }
+
+    /// Whether the ext4 on `device` has a journal: jbd2 lists each journal it runs as
+    /// <device>-<inode> (an external journal under its own device's name, so any entry of
+    /// this device counts). Unknown (nil) where /proc/fs is not visible (containers,
+    /// systemd's ProcSubset=pid) rather than a false "no journal".
+    static func journal(device: String) -> Bool? {
+        let files = FileManager.default
+        guard files.fileExists(atPath: "/proc/fs/ext4/\(device)"),
+              let journals = try? files.contentsOfDirectory(atPath: "/proc/fs/jbd2") else { return nil }
+        return journals.contains { $0.hasPrefix(device + "-") }
     }
 
     /// The warnings for each distinct file system under `paths`, once each.
@@ -83,13 +99,19 @@ public enum FileSystemCheck {
     /// The mount of `path` among /proc/self/mountinfo's lines: the longest mount point that
     /// contains the path, on the same device (a bind mount of another device does not count).
     static func mount(containing path: String, device: (Int, Int), mountinfo: String) -> FileSystemFacts? {
+        mount(containing: path, device: device, mountinfo: mountinfo, anyDevice: false)
+            // btrfs subvolumes report a device number of their own, not the mount's.
+            ?? mount(containing: path, device: device, mountinfo: mountinfo, anyDevice: true)
+    }
+
+    private static func mount(containing path: String, device: (Int, Int), mountinfo: String, anyDevice: Bool) -> FileSystemFacts? {
         var best: FileSystemFacts?
         for line in mountinfo.split(separator: "\n") {
             // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS
             let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else { continue }
             let numbers = fields[2].split(separator: ":").compactMap { Int($0) }
-            guard numbers.count == 2, numbers[0] == device.0, numbers[1] == device.1 else { continue }
+            guard numbers.count == 2, anyDevice || (numbers[0] == device.0 && numbers[1] == device.1) else { continue }
             let mountPoint = unescape(fields[4])
             guard contains(mountPoint, path) else { continue }
             if let best, best.mountPoint.count >= mountPoint.count { continue }
