@@ -123,35 +123,22 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
     public func start() {
-        for i in 0..<workerCount {
-            finished.enter()
-            let t = Thread { [self] in
-                gw_set_thread_name("pickup-\(i)")
-                self.workerLoop()
-                self.finished.leave()
-            }
-            t.name = "pickup-\(i)"
-            threads.append(t)
-        }
+        for i in 0..<workerCount { addThread("pickup-\(i)") { $0.workerLoop() } }
+        addThread("pickup-commit") { $0.committerLoop() }
+        for i in 0..<Self.finisherCount { addThread("pickup-finish-\(i)") { $0.finisherLoop() } }
+        for t in threads { t.start() }
+    }
+
+    /// A named thread running `body`, counted in `finished` until it returns.
+    private func addThread(_ name: String, _ body: @escaping @Sendable (PickupPipeline) -> Void) {
         finished.enter()
-        let committer = Thread { [self] in
-            gw_set_thread_name("pickup-commit")
-            self.committerLoop()
+        let t = Thread { [self] in
+            gw_set_thread_name(name)
+            body(self)
             self.finished.leave()
         }
-        committer.name = "pickup-commit"
-        threads.append(committer)
-        for i in 0..<Self.finisherCount {
-            finished.enter()
-            let finisher = Thread { [self] in
-                gw_set_thread_name("pickup-finish-\(i)")
-                self.finisherLoop()
-                self.finished.leave()
-            }
-            finisher.name = "pickup-finish-\(i)"
-            threads.append(finisher)
-        }
-        for t in threads { t.start() }
+        t.name = name
+        threads.append(t)
     }
 
     /// Stops taking files; lets what is in flight finish (commit or stay in the outbox).
