@@ -68,6 +68,10 @@ struct EndToEndTests {
             #expect(received.count == want.count, "\(agency): \(received.count) received, \(want.count) sent")
             #expect(received.allSatisfy { $0["count"] == 1 }, "\(agency) received something twice")
         }
+        // The log says which libcurl delivers and which endpoints are offered HTTP/2.
+        let offered = HTTPSClient.http2ByDefault ? GatewayFixture.agencies.map(\.name).sorted().joined(separator: ",") : "none"
+        #expect(daemon.log.contains("msg=\"delivery over HTTPS\""), "\(daemon.log.prefix(2000))")
+        #expect(daemon.log.contains("libcurl=\(HTTPSClient.libcurlVersion)") && daemon.log.contains("http2Offered=\(offered)"), "\(daemon.log.prefix(2000))")
         // Every request on HTTP/2 where this libcurl is trusted with it, else on HTTP/1.1.
         let stats = try JSON.parse(mock.control("GET", "/stats"))
         for agency in Self.allAgencies {

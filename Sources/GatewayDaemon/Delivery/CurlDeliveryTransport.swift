@@ -1,13 +1,26 @@
 // The delivery engine's transport over libcurl (GatewayTransport's HTTPSClient).
 
 import Foundation
+import GatewayModel
 import GatewayTransport
+import Logging
 
 public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     let client: HTTPSClient
 
     public init(maxConnectionsPerHost: Int = 16) {
         client = HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost)
+    }
+
+    /// Says once at start which libcurl delivers and which endpoints are offered HTTP/2, so
+    /// that an operator wondering why an endpoint speaks HTTP/1.1 finds the reason in the log.
+    public static func logProtocols(_ config: GatewayConfig, logger: Logger) {
+        let offered = config.endpoints.values.filter { $0.http2 ?? HTTPSClient.http2ByDefault }.map(\.name).sorted()
+        logger.notice("delivery over HTTPS", metadata: [
+            "libcurl": "\(HTTPSClient.libcurlVersion)",
+            "http2Offered": "\(offered.isEmpty ? "none" : offered.joined(separator: ","))",
+            "http2Default": "\(HTTPSClient.http2ByDefault ? "offered" : "HTTP/1.1 (libcurl older than 8.14.1 resets every HTTP/2 stream; docs/transport.md)")",
+        ])
     }
 
     public func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void) {

@@ -10,7 +10,8 @@ public enum DefaultServices {
         let keys = try GatewayKeys.load(config)
         let signer = keys.messageSigner
         return GatewayServices(validator: try validator ?? SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
-            try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(), logger: logger)
+            CurlDeliveryTransport.logProtocols(config, logger: logger)
+            return try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(), logger: logger)
         }
     }
 }
