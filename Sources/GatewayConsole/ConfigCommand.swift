@@ -37,7 +37,7 @@ struct ConfigCheck: ParsableCommand {
             throw ExitCode(1)
         }
         // What gatewayd warns about at start: file systems that do not keep what they promise.
-        let warnings = FileSystemCheck.warnings(for: [config.spool.directory, Gateway.queueDirectory(config)])
+        let warnings = Gateway.fileSystemWarnings(config)
         if global.json {
             Console.json(["valid": true, "units": .array(config.units.map { .string($0) }), "endpoints": .array(config.endpoints.keys.sorted().map { .string($0) }),
                           "warnings": .array(warnings.map { .string($0) })])

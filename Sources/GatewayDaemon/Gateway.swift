@@ -79,9 +79,10 @@ public final class Gateway: @unchecked Sendable {
         self.services = try services ?? makeServices(config, nil)
     }
 
-    /// The folder of the queue's database file (its WAL and lock files live there too).
-    public static func queueDirectory(_ config: GatewayConfig) -> String {
-        URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
+    /// What the file systems under the spool and the queue's folder (its database, WAL and
+    /// lock files) would not keep (FileSystemCheck); said at start and by `config check`.
+    public static func fileSystemWarnings(_ config: GatewayConfig) -> [String] {
+        FileSystemCheck.warnings(for: [config.spool.directory, URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path])
     }
 
     /// Starts every part. Throws (and starts nothing further) when a part cannot start.
@@ -94,7 +95,7 @@ public final class Gateway: @unchecked Sendable {
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
         spool = try Spool(root: config.spool.directory, units: config.units)
-        for warning in FileSystemCheck.warnings(for: [config.spool.directory, Self.queueDirectory(config)]) {
+        for warning in Self.fileSystemWarnings(config) {
             logger.warning("file system", metadata: ["detail": "\(warning)"])
         }
         if let problem = spool.stagingProblem {

@@ -8,6 +8,8 @@ import CCurl
 final class Transfer {
     let id: UInt64
     let request: HTTPSRequest
+    /// The request's origin, looked up by the engine when it starts and ends the transfer.
+    let origin: String
     private var completion: (@Sendable (Result<HTTPSResponse, TransportError>) -> Void)?
 
     /// The handle while the transfer is attached to the multi handle.
@@ -33,14 +35,14 @@ final class Transfer {
          completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) {
         self.id = id
         self.request = request
+        origin = Self.origin(of: request.url)
         self.completion = completion
     }
 
     deinit { bodyBuffer?.deallocate() }
 
-    /// "https://host:port" of the request's URL: what libcurl shares connections by.
-    var origin: String {
-        let url = request.url
+    /// "https://host:port" of `url`: what libcurl shares connections by.
+    static func origin(of url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
         let rest = url[scheme.upperBound...]
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex

@@ -15,7 +15,7 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     /// Says once at start which libcurl delivers and which endpoints are offered HTTP/2, so
     /// that an operator wondering why an endpoint speaks HTTP/1.1 finds the reason in the log.
     public static func logProtocols(_ config: GatewayConfig, logger: Logger) {
-        let offered = config.endpoints.values.filter { $0.http2 ?? HTTPSClient.http2ByDefault }.map(\.name).sorted()
+        let offered = config.endpoints.values.filter { offersHTTP2($0.http2) }.map(\.name).sorted()
         logger.notice("delivery over HTTPS", metadata: [
             "libcurl": "\(HTTPSClient.libcurlVersion)",
             "http2Offered": "\(offered.isEmpty ? "none" : offered.joined(separator: ","))",
@@ -23,13 +23,16 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
         ])
     }
 
+    /// An endpoint's `http2` setting, or this libcurl's default where it has none.
+    static func offersHTTP2(_ configured: Bool?) -> Bool { configured ?? HTTPSClient.http2ByDefault }
+
     public func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void) {
         let https = HTTPSRequest(
             url: request.url, method: "POST", headers: request.headers, body: request.body,
             tls: TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
                                    caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
-            allowHTTP2: request.http2 ?? HTTPSClient.http2ByDefault)
+            allowHTTP2: Self.offersHTTP2(request.http2))
         client.send(https) { result in
             switch result {
             case .success(let r):
