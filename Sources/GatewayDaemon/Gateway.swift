@@ -180,6 +180,8 @@ public final class Gateway: @unchecked Sendable {
             config.endpoints = next.endpoints
             config.queue.maxLifetime = next.queue.maxLifetime
             config.queue.retention = next.queue.retention
+            config.queue.maxPending = next.queue.maxPending
+            config.queue.minFreeDisk = next.queue.minFreeDisk
             config.retry = next.retry
             services.validator = nextServices.validator
             let current = config
@@ -266,13 +268,7 @@ public final class Gateway: @unchecked Sendable {
     }
 
     private func checkBackpressure(_ config: GatewayConfig) {
-        var reason: String? = nil
-        var fs = statvfs()
-        let queueDir = URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
-        if statvfs(queueDir, &fs) == 0 {
-            let free = Int(fs.f_bavail) * Int(fs.f_frsize)
-            if free < config.queue.minFreeDisk { reason = "disk almost full: \(free) bytes free under \(queueDir)" }
-        }
+        var reason = Self.diskAlmostFull(config)
         if reason == nil {
             do {
                 let check = try store.pendingReaches(config.queue.maxPending, previous: lastPendingCount)
@@ -285,6 +281,23 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
+    }
+
+    /// Why pickup must wait for disk space, if it must: the queue's folder or the spool
+    /// (where reports are staged and named, and refused files go) has less than
+    /// `queue.minFreeDisk` free. A folder that cannot be looked at does not pause pickup:
+    /// a full disk then shows as write errors, and the files wait in the outboxes anyway.
+    static func diskAlmostFull(_ config: GatewayConfig) -> String? {
+        let queueDir = URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
+        for dir in [queueDir, config.spool.directory] {
+            var fs = statvfs()
+            guard statvfs(dir, &fs) == 0 else { continue }
+            let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+            if free < config.queue.minFreeDisk {
+                return "disk almost full: \(free) bytes free under \(dir) (queue.minFreeDisk \(config.queue.minFreeDisk))"
+            }
+        }
+        return nil
     }
 }
 

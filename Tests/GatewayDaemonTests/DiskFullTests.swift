@@ -1,0 +1,189 @@
+// A full disk (issue 5, Build 4: backpressure when the disk is full; nothing lost): pickup
+// pauses below queue.minFreeDisk on the queue's or the spool's file system and resumes when
+// space comes back; where the threshold is passed anyway, write errors leave the files in
+// the outbox (never in rejected/) and they are queued, once each, when space is back.
+import Foundation
+import GatewayJSON
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+@Suite("gatewayd on a full disk", .serialized)
+struct DiskFullTests {
+    /// An alert for `unit` to Europol with id `id`, as the unit would drop it.
+    static func message(_ id: String, unit: String = "PL-KGP") throws -> [UInt8] {
+        let sample = try Samples.valid().first { $0.1["type"] == "alert" }!.1
+        return Samples.bytes(Samples.adapt(sample, unit: unit, id: id, recipients: ["EU-EUROPOL"]))
+    }
+
+    static func setMinFreeDisk(_ fixture: GatewayFixture, _ value: String) throws {
+        var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        if let line = text.range(of: #"\n  minFreeDisk: [^\n]*"#, options: .regularExpression) { text.removeSubrange(line) }
+        text = text.replacingOccurrences(of: "  checkpointInterval: 1s", with: "  checkpointInterval: 1s\n  minFreeDisk: \(value)")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+    }
+
+    @Test("below queue.minFreeDisk pickup pauses and files wait; a reloaded threshold resumes it; nothing lost")
+    func thresholdPausesAndReloadResumes() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        try Self.setMinFreeDisk(fixture, "1000000000000000")   // 1 PB: no disk here has it free
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
+        #expect(daemon.log.contains("disk almost full"), "\(daemon.log)")
+        for i in 0..<5 { try fixture.drop(try Self.message("disk-threshold-\(i)"), unit: "PL-KGP", name: "t\(i).json") }
+        usleep(2_500_000)
+        #expect(fixture.files(fixture.outbox("PL-KGP")).count == 5, "files wait while paused")
+
+        // queue.minFreeDisk is reloaded with SIGHUP, like the other thresholds.
+        try Self.setMinFreeDisk(fixture, "1MB")
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(daemon.log.contains("pickup resumed"), "\(daemon.log)")
+        let store = try QueueStore(path: fixture.queuePath)
+        #expect(try store.stats().messages == 5, "nothing lost")
+        #expect(fixture.files(fixture.reports("PL-KGP")).count == 5, "an accepted report each")
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
+    }
+
+    @Test("a full spool file system: pause at the threshold, then real write errors; files stay in the outbox, none refused, all queued once space is back",
+          .enabled(if: SmallFileSystem.available, "mounts a 4 MB tmpfs for the spool: needs root or passwordless sudo"))
+    func spoolFileSystemFills() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        // Only the spool is on the small file system; the queue stays where it was.
+        let small = try SmallFileSystem(at: fixture.spool, megabytes: 4)
+        defer { small.unmount() }
+        try Self.setMinFreeDisk(fixture, "1MB")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        let outbox = fixture.outbox("PL-KGP")
+
+        // 1. The threshold: the spool's file system (not the queue's) has less than 1 MB free.
+        let filler = fixture.spool.appendingPathComponent(".filler")
+        try small.fill(filler, leaving: 512 * 1024)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
+        #expect(daemon.log.contains("under \(fixture.spool.path)"), "the spool's folder is named: \(daemon.log)")
+        for i in 0..<10 { try fixture.drop(try Self.message("disk-spool-\(i)"), unit: "PL-KGP", name: "s\(i).json") }
+        usleep(2_500_000)
+        #expect(fixture.files(outbox).count == 10, "files wait while paused")
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+        #expect(daemon.log.contains("pickup resumed"), "\(daemon.log)")
+        #expect(try store.stats().messages == 10)
+
+        // 2. No threshold: the disk really fills while files come in.
+        try Self.setMinFreeDisk(fixture, "0")
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { daemon.log.components(separatedBy: "configuration reloaded").count == 2 }, "\(daemon.log)")
+        // Written first under temporary names (ignored by the daemon), renamed once the disk is full.
+        let count = 40
+        for i in 0..<count {
+            try Data(try Self.message("disk-full-\(i)")).write(to: outbox.appendingPathComponent(".f\(i).json.tmp"))
+        }
+        try small.fill(filler, leaving: 0)
+        for i in 0..<count {
+            #expect(rename(outbox.appendingPathComponent(".f\(i).json.tmp").path, outbox.appendingPathComponent("f\(i).json").path) == 0)
+        }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("left in the outbox") || daemon.log.contains("cannot write an accepted report") },
+                "the disk-full errors are logged: \(daemon.log)")
+        usleep(2_000_000)
+        #expect(daemon.process.isRunning)
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "nothing is refused for a full disk")
+        let waiting = fixture.files(outbox).count
+        #expect(waiting > 0, "with no space, files stay in the outbox")
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 30) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+        #expect(try store.stats().messages == 10 + count, "every file queued, none twice")
+        #expect(waitUntil(timeout: 10) { fixture.files(fixture.reports("PL-KGP")).count == 10 + count }, "an accepted report each")
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
+        #expect(daemon.process.isRunning)
+    }
+}
+
+extension DiskFullTests {
+    @Test("a full queue file system: commits fail, the files stay in the outbox, the daemon keeps running; all queued once space is back",
+          .enabled(if: SmallFileSystem.available, "mounts an 8 MB tmpfs for the queue: needs root or passwordless sudo"))
+    func queueFileSystemFills() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
+        let small = try SmallFileSystem(at: queueDir, megabytes: 8)
+        defer { small.unmount() }
+        try Self.setMinFreeDisk(fixture, "0")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let outbox = fixture.outbox("PL-KGP")
+        for i in 0..<5 { try fixture.drop(try Self.message("queue-before-\(i)"), unit: "PL-KGP", name: "b\(i).json") }
+        #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+
+        let filler = queueDir.appendingPathComponent("filler")
+        try small.fill(filler, leaving: 0)
+        let count = 40
+        for i in 0..<count { try fixture.drop(try Self.message("queue-full-\(i)"), unit: "PL-KGP", name: "q\(i).json") }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("queue commit failed") }, "the failed commit is logged: \(daemon.log)")
+        usleep(2_000_000)
+        #expect(daemon.process.isRunning)
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "nothing is refused for a full disk")
+        #expect(fixture.files(outbox).count > 0, "with no space, files stay in the outbox")
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 30) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+        let store = try QueueStore(path: fixture.queuePath)
+        #expect(try store.stats().messages == 5 + count, "every file queued, none twice")
+        #expect(waitUntil(timeout: 10) { fixture.files(fixture.reports("PL-KGP")).count == 5 + count }, "an accepted report each")
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
+        #expect(daemon.process.isRunning)
+        // The queue is whole: its integrity check passes and the audit chain verifies.
+        #expect(fixture.ctl(["audit", "verify"]).status == 0)
+        #expect(daemon.stop() == 0, "a clean stop after the full disk: \(daemon.log)")
+    }
+}
+
+/// A tmpfs of a few megabytes mounted over a folder, for tests that fill a disk.
+struct SmallFileSystem {
+    let path: URL
+
+    /// Root can mount; so can a user with passwordless sudo.
+    static let available: Bool = {
+        if geteuid() == 0 { return ProcessRunner.run("/usr/bin/env", ["which", "mount"]).status == 0 }
+        return ProcessRunner.run("/usr/bin/env", ["sudo", "-n", "true"]).status == 0
+    }()
+
+    private static func privileged(_ arguments: [String]) -> ProcessRunner.Result {
+        geteuid() == 0 ? ProcessRunner.run("/usr/bin/env", arguments) : ProcessRunner.run("/usr/bin/env", ["sudo", "-n"] + arguments)
+    }
+
+    init(at path: URL, megabytes: Int) throws {
+        self.path = path
+        let uid = geteuid(), gid = getegid()
+        let result = Self.privileged(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0755,uid=\(uid),gid=\(gid)", "tmpfs", path.path])
+        guard result.status == 0 else {
+            throw DevPKIFixture.Failure(description: "cannot mount a tmpfs on \(path.path): \(result.stderr)")
+        }
+    }
+
+    /// Makes `file` as large as leaves `leaving` bytes free (or fills the disk: tmpfs
+    /// stops a write with ENOSPC, which ends the filling).
+    func fill(_ file: URL, leaving: Int) throws {
+        var fs = statvfs()
+        guard statvfs(path.path, &fs) == 0 else { throw DevPKIFixture.Failure(description: "statvfs \(path.path)") }
+        let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+        let existing = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
+        let target = max(0, existing + free - leaving)
+        let fd = open(file.path, O_WRONLY | O_CREAT, 0o600)
+        guard fd >= 0 else { throw DevPKIFixture.Failure(description: "open \(file.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0x55, count: 64 * 1024)
+        var written = Int(lseek(fd, 0, SEEK_END))
+        while written < target {
+            let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, min(chunk.count, target - written)) }
+            if n <= 0 { break }   // ENOSPC: full
+            written += n
+        }
+    }
+
+    func unmount() {
+        _ = Self.privileged(["umount", "-l", path.path])
+    }
+}
