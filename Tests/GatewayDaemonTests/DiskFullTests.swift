@@ -187,3 +187,41 @@ struct SmallFileSystem {
         _ = Self.privileged(["umount", "-l", path.path])
     }
 }
+
+extension DiskFullTests {
+    @Test("outcomes that arrive while the queue's disk is full are recorded once there is space, without a restart; each message received once",
+          .enabled(if: SmallFileSystem.available, "mounts an 8 MB tmpfs for the queue: needs root or passwordless sudo"))
+    func deliveryOutcomesWaitForSpace() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try EndToEndTests.fixture(mock)
+        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
+        let small = try SmallFileSystem(at: queueDir, megabytes: 8)
+        defer { small.unmount() }
+        try Self.setMinFreeDisk(fixture, "0")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        // Europol holds every answer 3 s: the messages are queued and sent before the disk
+        // fills, and their answers come back after.
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":3,"stallRate":1}"#)
+        let count = 8
+        for i in 0..<count { try fixture.drop(try Self.message("outcome-\(i)"), unit: "PL-KGP", name: "o\(i).json") }
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.sending])) == count }, "\(daemon.log)")
+        let filler = queueDir.appendingPathComponent("filler")
+        try small.fill(filler, leaving: 0)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("cannot record delivery outcomes") }, "\(daemon.log)")
+        usleep(1_500_000)
+        #expect(try EndToEndTests.state(store, [.sending]) == count, "not recorded while the disk is full")
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.delivered])) == count }, "\(daemon.log)")
+        #expect(daemon.log.contains("delivery outcomes recorded after a failure"), "\(daemon.log)")
+        let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
+        #expect(received.count == count && received.allSatisfy { $0["count"] == 1 }, "each received once: \(received)")
+        // The unit gets its delivered reports (with the receipts) as usual.
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).filter { $0.contains("delivered") }.count == count },
+                "\(fixture.files(fixture.reports("PL-KGP")))")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -76,6 +76,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private let reportPending = Locked(false)
     private var lastFullScan = Date.distantPast
     private var passes = 0
+    /// Outcomes the queue could not take (a full disk, say): tried again on every pass, so
+    /// that they are recorded once it can (their deliveries stay `sending` meanwhile; a
+    /// restart would return them to the queue, and the endpoint would answer 409).
+    private var unrecorded: [QueueStore.Resolution] = []
+    private var unrecordedSince: Date? = nil
 
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
                 clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
@@ -170,7 +175,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
             if let newConfig { apply(newConfig) }
             for name in woken { runtimes[name]?.wanted = true }
-            if !done.isEmpty { record(done) }
+            if !done.isEmpty || !unrecorded.isEmpty { record(done) }
 
             let inFlight = runtimes.values.reduce(0) { $0 + $1.inFlight }
             if isStopping {
@@ -194,6 +199,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             condition.unlock()
         }
         transport.shutdown()
+        if !unrecorded.isEmpty {
+            logger.error("delivery outcomes not recorded at stop; these deliveries go back to the queue at the next start",
+                         metadata: ["count": "\(unrecorded.count)"])
+        }
         flushReports(now: true)
     }
 
@@ -388,12 +397,28 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             r.wanted = true
         }
+        // Earlier outcomes the queue could not take go first, in the order they came.
+        if !unrecorded.isEmpty {
+            resolutions = unrecorded + resolutions
+            unrecorded = []
+        }
         guard !resolutions.isEmpty else { return }
         do {
             try store.resolve(resolutions, now: now)
+            if let since = unrecordedSince {
+                logger.notice("delivery outcomes recorded after a failure", metadata: ["count": "\(resolutions.count)",
+                                                                                      "seconds": "\(Int(Date().timeIntervalSince(since)))"])
+                unrecordedSince = nil
+            }
         } catch {
-            // The deliveries stay `sending`; the next start returns them to the queue.
-            logger.error("cannot record delivery outcomes", metadata: ["error": "\(error)", "count": "\(resolutions.count)"])
+            // Kept and tried again on the next passes (the deliveries stay `sending` until
+            // then). Logged when it starts and then every 100 passes, not on every pass.
+            if unrecordedSince == nil || passes % 100 == 0 {
+                logger.error("cannot record delivery outcomes; kept to try again", metadata: ["error": "\(error)", "count": "\(resolutions.count)"])
+            }
+            if unrecordedSince == nil { unrecordedSince = Date() }
+            unrecorded = resolutions
+            return
         }
         for res in resolutions {
             if case .deferred(let until, _) = res.resolution, var r = runtimes[res.job.endpoint] {
