@@ -225,3 +225,39 @@ extension DiskFullTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+extension DiskFullTests {
+    @Test("delivered reports that cannot be written for want of space stay owed, are logged once, and are written when space is back",
+          .enabled(if: SmallFileSystem.available, "mounts a 4 MB tmpfs for the spool: needs root or passwordless sudo"))
+    func reportsWaitForSpace() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try EndToEndTests.fixture(mock)
+        let small = try SmallFileSystem(at: fixture.spool, megabytes: 4)
+        defer { small.unmount() }
+        try Self.setMinFreeDisk(fixture, "0")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        let reports = fixture.reports("PL-KGP")
+        // Answers come 3 s late: accepted and sent before the disk fills, delivered after.
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":3,"stallRate":1}"#)
+        let count = 8   // within the endpoint's concurrency: all in flight at once
+        for i in 0..<count { try fixture.drop(try Self.message("report-\(i)"), unit: "PL-KGP", name: "r\(i).json") }
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.sending])) == count }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 10) { fixture.files(reports).count == count }, "accepted reports first")
+        let filler = fixture.spool.appendingPathComponent(".filler")
+        try small.fill(filler, leaving: 0)
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.delivered])) == count }, "\(daemon.log)")
+        usleep(2_500_000)   // two syncs: the owed reports are tried again, and fail again
+        #expect(fixture.files(reports).filter { $0.contains("delivered") }.isEmpty)
+        #expect(daemon.log.components(separatedBy: "cannot write reports: no space left").count == 2, "logged once: \(daemon.log)")
+        #expect(!daemon.log.contains("msg=\"cannot write report\""), "not once per report: \(daemon.log)")
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 20) { fixture.files(reports).filter { $0.contains("delivered") }.count == count },
+                "\(fixture.files(reports)) \(daemon.log)")
+        #expect(daemon.log.contains("reports written again after a full disk"), "\(daemon.log)")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -307,14 +307,19 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         var ready: [(Candidate, PickupProcessor.Prepared, StagedFile)] = []
         var refused: [(Candidate, Refusal)] = []
+        var later: [(Candidate, String)] = []
         for outcome in batch {
             switch outcome.result {
             case .ready(let prepared, let staged): ready.append((outcome.candidate, prepared, staged))
             case .refused(let refusal): refused.append((outcome.candidate, refusal))
             case .vanished: break
-            case .retryLater(let why):
-                logger.error("file left in the outbox for the next rescan", metadata: ["unit": "\(outcome.candidate.unit.unit)", "file": "\(outcome.candidate.name)", "reason": "\(why)"])
+            case .retryLater(let why): later.append((outcome.candidate, why))
             }
+        }
+        // One line a batch (a full disk fails every file alike), naming the first.
+        if let (first, why) = later.first {
+            logger.error("file left in the outbox for the next rescan", metadata: ["unit": "\(first.unit.unit)", "file": "\(first.name)", "reason": "\(why)",
+                                                                                  "files": "\(later.count)"])
         }
         var accepted: [Finish.Accepted] = []
         var endpoints = Set<String>()

@@ -34,6 +34,8 @@ public final class ReportWriter: Sendable {
     let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
+    /// Since when reports could not be written for want of space (logged once per episode).
+    private let diskFull = Locked<Date?>(nil)
     private let syncing = NSLock()
 
     /// Written or published since the last sync, and the highest owed-report id written.
@@ -142,6 +144,7 @@ public final class ReportWriter: Sendable {
             }
             var written: [Int64] = []
             var units: Set<String> = []
+            var noSpace: SafeFileError? = nil
             for case let (i, name, bytes)? in files.withLock({ $0 }) {
                 let report = owed[i]
                 guard let unit = spool.units[report.unit] else { continue }
@@ -149,8 +152,24 @@ public final class ReportWriter: Sendable {
                     try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
                     written.append(report.id)
                     units.insert(report.unit)
+                } catch let error as SafeFileError where error.reason == .noSpace {
+                    // The rest would fail alike: stop here (they stay owed and are tried
+                    // again after the next sync), and say so once, not once per report.
+                    noSpace = error
+                    break
                 } catch {
                     logger.error("cannot write report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
+                }
+            }
+            diskFull.withLock { since in
+                if let noSpace {
+                    if since == nil {
+                        since = Date()
+                        logger.error("cannot write reports: no space left; they stay owed and are written once there is", metadata: ["error": "\(noSpace)"])
+                    }
+                } else if let started = since, !written.isEmpty {
+                    since = nil
+                    logger.notice("reports written again after a full disk", metadata: ["seconds": "\(Int(Date().timeIntervalSince(started)))"])
                 }
             }
             unsynced.withLock {
@@ -159,7 +178,7 @@ public final class ReportWriter: Sendable {
                 $0.highWater = max($0.highWater, owed.last!.id)
             }
             total += written.count
-            if owed.count < 500 { return total }
+            if owed.count < 500 || noSpace != nil { return total }
         }
     }
 

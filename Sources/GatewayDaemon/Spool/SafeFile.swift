@@ -26,9 +26,18 @@ import Glibc
 public struct SafeFileError: Error, Sendable, CustomStringConvertible {
     public enum Reason: String, Sendable {
         case symlink, notRegular, hardLinked, tooLarge, unreadable, vanished
+        /// Writing failed for want of space (ENOSPC, EDQUOT): trying more now is no use.
+        case noSpace
     }
     public let reason: Reason
     public let description: String
+
+    /// A failed write: `noSpace` for a full disk or quota, else `unreadable` (the folder
+    /// cannot be used).
+    static func writing(_ errorNumber: Int32, _ description: String) -> SafeFileError {
+        SafeFileError(reason: errorNumber == ENOSPC || errorNumber == EDQUOT ? .noSpace : .unreadable,
+                      description: "\(description): \(String(cString: strerror(errorNumber)))")
+    }
 }
 
 /// A directory held open by descriptor, whose entries are opened without following links.

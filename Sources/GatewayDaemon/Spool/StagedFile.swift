@@ -44,7 +44,7 @@ public final class StagedFile: @unchecked Sendable {
             let name = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
             fd = openat(directory.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             guard fd >= 0 else {
-                throw SafeFileError(reason: .unreadable, description: "cannot create a file in \(directory.path): \(String(cString: strerror(errno)))")
+                throw SafeFileError.writing(errno, "cannot create a file in \(directory.path)")
             }
             tempName = name
         }
@@ -57,7 +57,7 @@ public final class StagedFile: @unchecked Sendable {
                 if errno == EINTR { continue }
                 let e = errno
                 release()
-                throw SafeFileError(reason: .unreadable, description: "cannot write in \(directory.path): \(String(cString: strerror(e)))")
+                throw SafeFileError.writing(e, "cannot write in \(directory.path)")
             }
             written += n
         }
@@ -74,23 +74,23 @@ public final class StagedFile: @unchecked Sendable {
         precondition(!published, "a staged file is published once")
         if let tempName {
             guard renameat(directory.fd, tempName, directory.fd, name) == 0 else {
-                throw SafeFileError(reason: .unreadable, description: "cannot rename to \(directory.path)/\(name): \(String(cString: strerror(errno)))")
+                throw SafeFileError.writing(errno, "cannot rename to \(directory.path)/\(name)")
             }
             self.tempName = nil
         } else if gw_link_tmpfile(fd, directory.fd, name) != 0 {
             guard errno == EEXIST else {
-                throw SafeFileError(reason: .unreadable, description: "cannot create \(directory.path)/\(name): \(String(cString: strerror(errno)))")
+                throw SafeFileError.writing(errno, "cannot create \(directory.path)/\(name)")
             }
             // The name is taken (a report written again): link beside it, then replace it.
             let n = Self.counter.withLock { c -> Int in c += 1; return c }
             let beside = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
             guard gw_link_tmpfile(fd, directory.fd, beside) == 0 else {
-                throw SafeFileError(reason: .unreadable, description: "cannot create a file in \(directory.path): \(String(cString: strerror(errno)))")
+                throw SafeFileError.writing(errno, "cannot create a file in \(directory.path)")
             }
             guard renameat(directory.fd, beside, directory.fd, name) == 0 else {
                 let e = errno
                 unlinkat(directory.fd, beside, 0)
-                throw SafeFileError(reason: .unreadable, description: "cannot rename to \(directory.path)/\(name): \(String(cString: strerror(e)))")
+                throw SafeFileError.writing(e, "cannot rename to \(directory.path)/\(name)")
             }
         }
         published = true
