@@ -65,6 +65,8 @@ public final class Gateway: @unchecked Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
+    /// Housekeeping steps failing now: since when, the error, when it was last logged.
+    private var stepFailures: [String: (since: Date, error: String, logged: Date)] = [:]
     /// The backpressure check's last count (housekeeping queue only).
     private var lastPendingCount: QueueStore.PendingCount?
 
@@ -188,11 +190,16 @@ public final class Gateway: @unchecked Sendable {
             lock.unlock()
             pipeline.update(processor: PickupProcessor(config: current, validator: nextServices.validator, signer: services.signer))
             delivery?.update(config: current)
-            try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [
-                "endpoints": .array(current.endpoints.keys.sorted().map(JSON.string)),
-                "routes": .number(Double(current.routes.count)),
-            ])])
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
+            do {
+                try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [
+                    "endpoints": .array(current.endpoints.keys.sorted().map(JSON.string)),
+                    "routes": .number(Double(current.routes.count)),
+                ])])
+            } catch {
+                // The new configuration is in use; only its audit record is missing.
+                logger.error("configuration reloaded, but its audit record could not be written", metadata: ["error": "\(error)"])
+            }
         } catch {
             logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
         }
@@ -219,7 +226,9 @@ public final class Gateway: @unchecked Sendable {
         for problem in checkpointer?.takeProblems() ?? [] {
             logger.warning("queue checkpoint", metadata: ["detail": "\(problem)"])
         }
-        do {
+        // Each step on its own: one that fails (a full disk, a signer problem) must not keep
+        // the others, backpressure and the reports above all, from running.
+        step("expiry") {
             let expired = try store.expireDue(now: now) { e in
                 let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),
                                   "recipient": .string(e.recipient), "file": e.sourceFile.map(JSON.string) ?? .null,
@@ -231,6 +240,8 @@ public final class Gateway: @unchecked Sendable {
                 logger.notice("deliveries expired", metadata: ["count": "\(expired.count)"])
                 reports.flush()
             }
+        }
+        step("retention") {
             let cutoff = now - Int64(config.queue.retention * 1000)
             var pruned = 0
             for _ in 0..<10 {
@@ -239,19 +250,37 @@ public final class Gateway: @unchecked Sendable {
                 if n == 0 { break }
             }
             if pruned > 0 { logger.info("pruned delivered messages past retention", metadata: ["count": "\(pruned)"]) }
-            if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
+        }
+        if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
+            step("audit checkpoint") {
                 try store.checkpointAudit(signer: services.auditSigner)
                 lastCheckpoint = Date()
             }
-            checkBackpressure(config)
-            if Date().timeIntervalSince(lastCertificateCheck) >= 86_400 {
-                lastCertificateCheck = Date()
-                warnAboutCertificates(config)
+        }
+        checkBackpressure(config)
+        if Date().timeIntervalSince(lastCertificateCheck) >= 86_400 {
+            lastCertificateCheck = Date()
+            warnAboutCertificates(config)
+        }
+        reports.flush()
+        reports.sync()
+    }
+
+    /// Runs one housekeeping step; a failure is logged when it starts, when its error
+    /// changes and then once a minute (not every second), and when the step works again.
+    private func step(_ name: String, _ body: () throws -> Void) {
+        do {
+            try body()
+            if let since = stepFailures.removeValue(forKey: name) {
+                logger.notice("housekeeping works again", metadata: ["step": "\(name)", "seconds": "\(Int(Date().timeIntervalSince(since.since)))"])
             }
-            reports.flush()
-            reports.sync()
         } catch {
-            logger.error("housekeeping failed", metadata: ["error": "\(error)"])
+            let text = "\(error)"
+            let previous = stepFailures[name]
+            if previous == nil || previous!.error != text || Date().timeIntervalSince(previous!.logged) >= 60 {
+                logger.error("housekeeping failed", metadata: ["step": "\(name)", "error": "\(text)"])
+                stepFailures[name] = (previous?.since ?? Date(), text, Date())
+            }
         }
     }
 

@@ -234,7 +234,7 @@ public final class QueueStore: Sendable {
                 SELECT u.message, u.source_file, m.sender, m.message_id, m.content_digest, m.accepted_at, m.expires_at,
                        (SELECT group_concat(recipient, char(10)) FROM (SELECT recipient FROM delivery WHERE message = m.id ORDER BY id)) AS recipients
                 FROM accepted_report_unsynced u JOIN message m ON m.id = u.message
-                ORDER BY u.message LIMIT ?
+                ORDER BY u.message, u.source_file LIMIT ?
                 """, arguments: [limit])
             return rows.map { row in
                 let recipients: String? = row["recipients"]

@@ -44,4 +44,17 @@ struct HostileReadTests {
         }
         #expect(try dir.readHostileFile("real.json", maxBytes: 10) == Array("{}".utf8))
     }
+
+    @Test("the gateway's own trouble is told from the file's: out of descriptors or memory, I/O errors and leases are tried again, never refused")
+    func transientErrorsAreNotRefusals() throws {
+        for e in [EMFILE, ENFILE, ENOMEM, EIO, EAGAIN, EINTR, ENOBUFS] {
+            #expect(SafeFileError.reading(e, "m.json cannot be opened").reason == .transient, "errno \(e)")
+        }
+        for e in [EACCES, EPERM, ENAMETOOLONG, EINVAL] {
+            #expect(SafeFileError.reading(e, "m.json cannot be opened").reason == .unreadable, "errno \(e)")
+        }
+        #expect(SafeFileError.reading(EACCES, "m.json cannot be opened").description == "m.json cannot be opened: Permission denied")
+        for e in [ENOSPC, EDQUOT] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .noSpace, "errno \(e)") }
+        for e in [EROFS, EACCES, EIO] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .unreadable, "errno \(e)") }
+    }
 }

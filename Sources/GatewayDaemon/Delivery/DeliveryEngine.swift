@@ -80,7 +80,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// that they are recorded once it can (their deliveries stay `sending` meanwhile; a
     /// restart would return them to the queue, and the endpoint would answer 409).
     private var unrecorded: [QueueStore.Resolution] = []
-    private var unrecordedSince: Date? = nil
+    /// The queue failed a write (recording or claiming): nothing more is claimed, and the
+    /// write is tried again, no sooner than `retryAt` (0.25 s, doubling to 5 s), until it
+    /// works. Logged when it starts and then once a minute.
+    private var storeTrouble: (since: Date, retryAt: Date, delay: Double, logged: Date)? = nil
 
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
                 clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
@@ -175,7 +178,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
             if let newConfig { apply(newConfig) }
             for name in woken { runtimes[name]?.wanted = true }
-            if !done.isEmpty || !unrecorded.isEmpty { record(done) }
+            if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Date() >= $0.retryAt } ?? true) { record(done) }
 
             let inFlight = runtimes.values.reduce(0) { $0 + $1.inFlight }
             if isStopping {
@@ -216,8 +219,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         }
     }
 
-    /// How long to sleep: until a deferred delivery or an open breaker comes due, at most 1 s.
+    /// How long to sleep: until a deferred delivery or an open breaker comes due, at most 1 s;
+    /// while the queue cannot be written, until the next try.
     private func waitTime() -> Double {
+        if let trouble = storeTrouble { return min(1, max(0.01, trouble.retryAt.timeIntervalSinceNow)) }
         let now = clock()
         var wait = 1.0
         for r in runtimes.values {
@@ -244,6 +249,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
     private func schedule() {
         condition.withLock { passes += 1 }
+        // Outcomes not yet recorded come first; and after a failed write, nothing is claimed
+        // before the next try (each claim is a write, and each send another outcome to keep).
+        if !unrecorded.isEmpty { return }
+        if let trouble = storeTrouble, Date() < trouble.retryAt { return }
         let now = clock()
         let seconds = Double(now) / 1000
         // Once a second look at every endpoint: operators release, retry and requeue from
@@ -275,8 +284,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             claimed = try store.claimDue(requests, now: now)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             if ms >= 20 { logger.debug("slow claim", metadata: ["ms": "\(Int(ms))", "claimed": "\(claimed.values.reduce(0) { $0 + $1.count })"]) }
+            storeWorked()
         } catch {
-            logger.error("cannot claim deliveries", metadata: ["error": "\(error)"])
+            storeFailed("cannot claim deliveries", error, count: requests.count)
+            // Nothing was claimed: look at every endpoint again on the next try.
+            for request in requests { runtimes[request.endpoint]?.wanted = true }
             return
         }
         for request in requests {
@@ -405,18 +417,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         guard !resolutions.isEmpty else { return }
         do {
             try store.resolve(resolutions, now: now)
-            if let since = unrecordedSince {
-                logger.notice("delivery outcomes recorded after a failure", metadata: ["count": "\(resolutions.count)",
-                                                                                      "seconds": "\(Int(Date().timeIntervalSince(since)))"])
-                unrecordedSince = nil
-            }
+            if storeTrouble != nil { logger.notice("delivery outcomes recorded after a failure", metadata: ["count": "\(resolutions.count)"]) }
+            storeWorked()
         } catch {
-            // Kept and tried again on the next passes (the deliveries stay `sending` until
-            // then). Logged when it starts and then every 100 passes, not on every pass.
-            if unrecordedSince == nil || passes % 100 == 0 {
-                logger.error("cannot record delivery outcomes; kept to try again", metadata: ["error": "\(error)", "count": "\(resolutions.count)"])
-            }
-            if unrecordedSince == nil { unrecordedSince = Date() }
+            // Kept and tried again (the deliveries stay `sending` until then; nothing new is
+            // claimed meanwhile, so the list grows only by what was in flight).
+            storeFailed("cannot record delivery outcomes; kept to try again", error, count: resolutions.count)
             unrecorded = resolutions
             return
         }
@@ -427,6 +433,28 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
         }
         if resolutions.contains(where: { $0.report != nil }) { flushReports() }
+    }
+
+    private func storeFailed(_ message: Logger.Message, _ error: Error, count: Int) {
+        let now = Date()
+        if var trouble = storeTrouble {
+            trouble.delay = min(5, trouble.delay * 2)
+            trouble.retryAt = now.addingTimeInterval(trouble.delay)
+            if now.timeIntervalSince(trouble.logged) >= 60 {
+                trouble.logged = now
+                logger.error(message, metadata: ["error": "\(error)", "count": "\(count)", "since": "\(Int(now.timeIntervalSince(trouble.since)))s"])
+            }
+            storeTrouble = trouble
+        } else {
+            logger.error(message, metadata: ["error": "\(error)", "count": "\(count)"])
+            storeTrouble = (now, now.addingTimeInterval(0.25), 0.25, now)
+        }
+    }
+
+    private func storeWorked() {
+        guard let trouble = storeTrouble else { return }
+        storeTrouble = nil
+        logger.notice("the queue takes writes again", metadata: ["seconds": "\(Int(Date().timeIntervalSince(trouble.since)))"])
     }
 
     private func deferral(_ job: DeliveryJob, attempt: AttemptRecord, reason: String, retryAfter: Double?, now: Millis) -> QueueStore.Resolution {

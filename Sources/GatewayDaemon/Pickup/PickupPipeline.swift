@@ -204,9 +204,13 @@ public final class PickupPipeline: @unchecked Sendable {
             bytes = try c.unit.outbox.readHostileFile(c.name, maxBytes: maxFileSize)
         } catch {
             if error.reason == .vanished { return .vanished }
+            if error.reason == .transient { return .retryLater(error.description) }
             return .refused(Refusal(.file, error.description))
         }
         switch processor.process(unit: c.unit.unit, file: c.name, bytes: bytes, now: Date().millis) {
+        case .failure(let refusal) where refusal.stage == .signing:
+            // The gateway's failure, not the unit's: the file waits for the next rescan.
+            return .retryLater(refusal.summary)
         case .failure(let refusal):
             return .refused(refusal)
         case .success(let prepared):

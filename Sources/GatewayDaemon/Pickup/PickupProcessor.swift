@@ -146,7 +146,7 @@ public struct PickupProcessor: Sendable {
         do {
             jws = try signer.sign(payload: canonical)
         } catch {
-            return .failure(Refusal(.signing, "the gateway could not sign the message (\(error)); it will be retried when the file is dropped again",
+            return .failure(Refusal(.signing, "the gateway could not sign the message (\(error)); the file stays in the outbox and is tried again",
                                     messageId: messageId))
         }
         let report = ReportWriter.acceptedCanonical(gatewayId: gatewayId, messageId: messageId, sender: sender, file: file, digest: digest,
@@ -156,7 +156,7 @@ public struct PickupProcessor: Sendable {
         do {
             signedReport = try signer.sign(payload: report)
         } catch {
-            return .failure(Refusal(.signing, "the gateway could not sign the accepted report (\(error))", messageId: messageId))
+            return .failure(Refusal(.signing, "the gateway could not sign the accepted report (\(error)); the file stays in the outbox and is tried again", messageId: messageId))
         }
         return .success(Prepared(message: NewMessage(
             sender: sender, messageId: messageId, type: type, priority: priority, classification: classification,

@@ -34,8 +34,9 @@ public final class ReportWriter: Sendable {
     let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
-    /// Since when reports could not be written for want of space (logged once per episode).
-    private let diskFull = Locked<Date?>(nil)
+    /// Units whose reports could not be written for want of space, since when (logged once
+    /// per episode).
+    private let diskFull = Locked<[String: Date]>([:])
     private let syncing = NSLock()
 
     /// Written or published since the last sync, and the highest owed-report id written.
@@ -122,64 +123,72 @@ public final class ReportWriter: Sendable {
         guard busy.withLock({ b -> Bool in if b { return false }; b = true; return true }) else { return 0 }
         defer { busy.withLock { $0 = false } }
         var total = 0
+        // Units whose reports/ has no space left: their reports stay owed (tried again after
+        // the next sync) and are not even signed meanwhile; the other units' go on.
+        var fullUnits: [String: SafeFileError] = [:]
+        var wroteTo: Set<String> = []
         while true {
             let after = unsynced.withLock { $0.highWater }
-            let owed: [OwedReport]
+            let fetched: [OwedReport]
             do {
-                owed = try store.owedReports(limit: 500, after: after)
+                fetched = try store.owedReports(limit: 500, after: after)
             } catch {
                 logger.error("cannot read owed reports", metadata: ["error": "\(error)"])
                 return total
             }
-            if owed.isEmpty { return total }
+            if fetched.isEmpty { break }
+            let owed = fetched.filter { fullUnits[$0.unit] == nil }
             // Sign on every core: the owed reports of a busy delivery come in hundreds.
             let files = Locked([(Int, String, [UInt8])?](repeating: nil, count: owed.count))
             let chunks = min(owed.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                var i = chunk
-                while i < owed.count {
-                    if let file = prepare(owed[i], signer: signers[chunk % signers.count]) { files.withLock { $0[i] = (i, file.0, file.1) } }
-                    i += chunks
+            if chunks > 0 {
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    var i = chunk
+                    while i < owed.count {
+                        if let file = prepare(owed[i], signer: signers[chunk % signers.count]) { files.withLock { $0[i] = (i, file.0, file.1) } }
+                        i += chunks
+                    }
                 }
             }
             var written: [Int64] = []
             var units: Set<String> = []
-            var noSpace: SafeFileError? = nil
             for case let (i, name, bytes)? in files.withLock({ $0 }) {
                 let report = owed[i]
-                guard let unit = spool.units[report.unit] else { continue }
+                guard fullUnits[report.unit] == nil, let unit = spool.units[report.unit] else { continue }
                 do {
                     try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
                     written.append(report.id)
                     units.insert(report.unit)
                 } catch let error as SafeFileError where error.reason == .noSpace {
-                    // The rest would fail alike: stop here (they stay owed and are tried
-                    // again after the next sync), and say so once, not once per report.
-                    noSpace = error
-                    break
+                    // This unit's other reports would fail alike; said once (below), not per report.
+                    fullUnits[report.unit] = error
                 } catch {
                     logger.error("cannot write report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
-                }
-            }
-            diskFull.withLock { since in
-                if let noSpace {
-                    if since == nil {
-                        since = Date()
-                        logger.error("cannot write reports: no space left; they stay owed and are written once there is", metadata: ["error": "\(noSpace)"])
-                    }
-                } else if let started = since, !written.isEmpty {
-                    since = nil
-                    logger.notice("reports written again after a full disk", metadata: ["seconds": "\(Int(Date().timeIntervalSince(started)))"])
                 }
             }
             unsynced.withLock {
                 $0.written.append(contentsOf: written)
                 $0.units.formUnion(units)
-                $0.highWater = max($0.highWater, owed.last!.id)
+                $0.highWater = max($0.highWater, fetched.last!.id)
             }
             total += written.count
-            if owed.count < 500 || noSpace != nil { return total }
+            wroteTo.formUnion(units)
+            if fetched.count < 500 { break }
         }
+        diskFull.withLock { state in
+            let now = Set(fullUnits.keys)
+            for unit in now.subtracting(state.keys).sorted() {
+                logger.error("cannot write reports: no space left; they stay owed and are written once there is",
+                             metadata: ["unit": "\(unit)", "error": "\(fullUnits[unit]!)"])
+                state[unit] = Date()
+            }
+            // A unit that was full has space again once a report of its was written.
+            for (unit, since) in state where !now.contains(unit) && wroteTo.contains(unit) {
+                state[unit] = nil
+                logger.notice("reports written again after a full disk", metadata: ["unit": "\(unit)", "seconds": "\(Int(Date().timeIntervalSince(since)))"])
+            }
+        }
+        return total
     }
 
     /// The file name and signed content of one owed report; nil (logged) when it cannot be made.
@@ -276,14 +285,25 @@ public final class ReportWriter: Sendable {
     /// At start: writes again the accepted reports a crash may have lost (published but not
     /// confirmed on disk), then syncs. Returns how many.
     @discardableResult
+    /// A report that cannot be written now (a full or read-only unit folder) does not stop
+    /// the start: it stays listed and is tried again at the next start (logged, with how
+    /// many). Errors of the queue itself are thrown.
     public func recover() throws -> Int {
         var total = 0
+        var failed: [String: (count: Int, error: String)] = [:]
+        defer {
+            for (unit, f) in failed.sorted(by: { $0.key < $1.key }) {
+                logger.error("accepted reports lost at the last stop could not be written again; tried again at the next start",
+                             metadata: ["unit": "\(unit)", "count": "\(f.count)", "error": "\(f.error)"])
+            }
+        }
+        var skipped = 0
         while true {
-            let lost = try store.unsyncedAcceptedReports(limit: 500)
-            if lost.isEmpty { return total }
+            let lost = try store.unsyncedAcceptedReports(limit: skipped + 500)
+            guard lost.count > skipped else { return total }
             var done: [(messageRowId: Int64, sourceFile: String)] = []
             var units: Set<String> = []
-            for r in lost {
+            for r in lost.dropFirst(skipped) {
                 guard let unit = spool.units[r.sender] else {
                     logger.warning("accepted report for a unit not in the configuration; dropped", metadata: ["unit": "\(r.sender)", "messageId": "\(r.messageId)"])
                     done.append((r.messageRowId, r.sourceFile))
@@ -291,14 +311,21 @@ public final class ReportWriter: Sendable {
                 }
                 let body = Self.acceptedCanonical(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
                                                   digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
-                let signed = try signer.sign(payload: body)
-                try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
+                do {
+                    let signed = try signer.sign(payload: body)
+                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
+                } catch {
+                    // Left listed (ahead of the rest in the next read, hence `skipped`).
+                    failed[r.sender, default: (0, "\(error)")].count += 1
+                    skipped += 1
+                    continue
+                }
                 done.append((r.messageRowId, r.sourceFile))
                 units.insert(r.sender)
             }
             syncFileSystems(units: units)
             try store.confirmDurable(acceptedReports: done, writtenReports: [])
-            total += lost.count
+            total += done.count
         }
     }
 

@@ -28,6 +28,20 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
         case symlink, notRegular, hardLinked, tooLarge, unreadable, vanished
         /// Writing failed for want of space (ENOSPC, EDQUOT): trying more now is no use.
         case noSpace
+        /// The gateway's trouble, not the file's (out of descriptors or memory, an I/O
+        /// error, a lease held): the file is tried again later, never refused for it.
+        case transient
+    }
+
+    /// Errors of reading a unit's file that are the gateway's (or the machine's) trouble.
+    static func isTransient(_ errorNumber: Int32) -> Bool {
+        [EMFILE, ENFILE, ENOMEM, EIO, EAGAIN, EWOULDBLOCK, EINTR, ENOBUFS].contains(errorNumber)
+    }
+
+    /// A failed open, fstat or read of a unit's file (`what` says which, with the name).
+    static func reading(_ errorNumber: Int32, _ what: String) -> SafeFileError {
+        SafeFileError(reason: isTransient(errorNumber) ? .transient : .unreadable,
+                      description: "\(what): \(String(cString: strerror(errorNumber)))")
     }
     public let reason: Reason
     public let description: String
@@ -89,12 +103,12 @@ public final class DirectoryHandle: @unchecked Sendable {
             if e == ELOOP { throw SafeFileError(reason: .symlink, description: "\(name) is a symbolic link; links are never followed in the spool") }
             if e == ENOENT { throw SafeFileError(reason: .vanished, description: "\(name) disappeared before it could be read") }
             if e == ENXIO { throw SafeFileError(reason: .notRegular, description: "\(name) is not a regular file (a FIFO or socket)") }
-            throw SafeFileError(reason: .unreadable, description: "\(name) cannot be opened: \(String(cString: strerror(e)))")
+            throw SafeFileError.reading(e, "\(name) cannot be opened")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw SafeFileError(reason: .unreadable, description: "\(name): fstat failed: \(String(cString: strerror(errno)))")
+            throw SafeFileError.reading(errno, "\(name): fstat failed")
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
@@ -115,7 +129,7 @@ public final class DirectoryHandle: @unchecked Sendable {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SafeFileError(reason: .unreadable, description: "\(name): read failed: \(String(cString: strerror(errno)))")
+                throw SafeFileError.reading(errno, "\(name): read failed")
             }
             if n == 0 { break }
             let asked = bytes.count - total
