@@ -3,9 +3,13 @@
 // space comes back; where the threshold is passed anyway, write errors leave the files in
 // the outbox (never in rejected/) and they are queued, once each, when space is back.
 import Foundation
+import GatewayCrypto
+@testable import GatewayDaemon
 import GatewayJSON
+import GatewayModel
 import GatewayStore
 import GatewayTestSupport
+import Logging
 import Testing
 
 @Suite("gatewayd on a full disk", .serialized)
@@ -293,5 +297,56 @@ extension DiskFullTests {
         #expect(waitUntil(timeout: 10) { daemon.log.contains("housekeeping works again") }, "\(daemon.log)")
         #expect(try QueueStore(path: fixture.queuePath).stats().messages == 3)
         #expect(daemon.stop() == 0)
+    }
+}
+
+extension DiskFullTests {
+    @Test("one unit's full reports/ folder holds back only its own reports: recover and flush write the others', keep its owed, and catch up when there is space",
+          .enabled(if: SmallFileSystem.available, "mounts a 1 MB tmpfs on one unit's reports/: needs root or passwordless sudo"))
+    func oneUnitFull() throws {
+        let fixture = try GatewayFixture()
+        let full = fixture.reports("PL-KGP")
+        try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+        let small = try SmallFileSystem(at: full, megabytes: 1)
+        defer { small.unmount() }
+        let filler = full.appendingPathComponent(".filler")
+        try small.fill(filler, leaving: 0)
+
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let store = try QueueStore(path: config.queue.path)
+        let signer = try GatewayKeys.load(config).messageSigner
+        let writer = ReportWriter(store: store, spool: try Spool(root: config.spool.directory, units: config.units), signer: signer,
+                                  gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        // Accepted reports lost in a crash, and a failed report owed, for each of two units.
+        let units = ["PL-KGP", "PL-CBA"]
+        var batch: [NewMessage] = []
+        for (i, unit) in units.enumerated() {
+            let canonical = try (["messageId": .string("full-\(i)"), "sender": .string(unit)] as JSON).canonicalBytes()
+            batch.append(NewMessage(sender: unit, messageId: "full-\(i)", type: "alert", priority: .urgent, classification: .restricted,
+                                    createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                    sourceFile: "full-\(i).json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                    acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true))
+        }
+        _ = try store.enqueue(batch)
+        for job in try store.claimDue(endpoint: "europol", limit: 2) {
+            let body: JSON = ["kind": "failed", "messageId": .string(job.messageId), "sender": .string(job.sender), "recipient": "EU-EUROPOL",
+                              "file": .string(job.sourceFile ?? ""), "reason": "HTTP 422"]
+            try store.resolve([.init(job: job, attempt: nil, resolution: .failed(reason: "HTTP 422"), report: try body.canonicalString())])
+        }
+
+        #expect(try writer.recover() == 1, "PL-CBA's accepted report; PL-KGP's cannot be written and does not stop the start")
+        #expect(try store.unsyncedAcceptedReports().map(\.sender) == ["PL-KGP"])
+        #expect(writer.flush() == 1, "PL-CBA's failed report")
+        writer.sync()
+        #expect(try store.owedReports().map(\.unit) == ["PL-KGP"])
+        #expect(fixture.files(fixture.reports("PL-CBA")) == ["full-1.accepted.json", "full-1.failed.EU-EUROPOL.json"])
+        #expect(fixture.files(full).isEmpty)
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(try writer.recover() == 1)
+        #expect(writer.flush() == 1)
+        writer.sync()
+        #expect(try store.unsyncedAcceptedReports().isEmpty && store.owedReports().isEmpty)
+        #expect(fixture.files(full) == ["full-0.accepted.json", "full-0.failed.EU-EUROPOL.json"])
     }
 }
