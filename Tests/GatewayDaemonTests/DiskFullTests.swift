@@ -125,11 +125,17 @@ extension DiskFullTests {
         try small.fill(filler, leaving: 0)
         let count = 40
         for i in 0..<count { try fixture.drop(try Self.message("queue-full-\(i)"), unit: "PL-KGP", name: "q\(i).json") }
+        // A file refused meanwhile goes to rejected/ (on the spool); its audit record waits.
+        try fixture.drop(Array(#"{"messageId": "not-a-message"}"#.utf8), unit: "PL-CBA", name: "bad.json")
         #expect(waitUntil(timeout: 20) { daemon.log.contains("queue commit failed") }, "the failed commit is logged: \(daemon.log)")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.rejected("PL-CBA")) == ["bad.error.json", "bad.json"] })
         usleep(2_000_000)
         #expect(daemon.process.isRunning)
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "nothing is refused for a full disk")
         #expect(fixture.files(outbox).count > 0, "with no space, files stay in the outbox")
+        // Deliveries (to a closed port here) cannot record their outcomes either: said once, not on every pass.
+        let storeErrors = daemon.log.components(separatedBy: "\n").filter { $0.contains("cannot claim deliveries") || $0.contains("cannot record delivery outcomes") }
+        #expect(storeErrors.count <= 2, "\(storeErrors)")
 
         try FileManager.default.removeItem(at: filler)
         #expect(waitUntil(timeout: 30) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
@@ -138,6 +144,10 @@ extension DiskFullTests {
         #expect(waitUntil(timeout: 10) { fixture.files(fixture.reports("PL-KGP")).count == 5 + count }, "an accepted report each")
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
         #expect(daemon.process.isRunning)
+        // The refusal's audit record went in with a later batch.
+        let refusals = try store.auditTail(limit: 200, sender: "PL-CBA").filter { $0.event == "refused" }
+        #expect(refusals.count == 1 && refusals[0].details.contains("bad.json"), "\(refusals)")
+        #expect(daemon.log.contains("refusals and duplicates audited again"), "\(daemon.log)")
         // The queue is whole: its integrity check passes and the audit chain verifies.
         #expect(fixture.ctl(["audit", "verify"]).status == 0)
         #expect(daemon.stop() == 0, "a clean stop after the full disk: \(daemon.log)")

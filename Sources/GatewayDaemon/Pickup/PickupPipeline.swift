@@ -75,6 +75,10 @@ public final class PickupPipeline: @unchecked Sendable {
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
     public let stats = Locked((accepted: 0, duplicates: 0, refused: 0))
+    /// Audit records (refusals, duplicates) the queue could not take, written with the next
+    /// batch's; touched by the committer thread only.
+    private var unwrittenAudit: [AuditEvent] = []
+    private var auditFailing = false
     /// Called after each committed batch with the endpoints that got new deliveries.
     let onCommitted: @Sendable (Set<String>) -> Void
 
@@ -235,6 +239,11 @@ public final class PickupPipeline: @unchecked Sendable {
     static let groupCommitBacklog = 64
 
     private func committerLoop() {
+        defer {
+            if !unwrittenAudit.isEmpty {
+                logger.error("audit records of refusals and duplicates lost at stop: the queue could not take them", metadata: ["records": "\(unwrittenAudit.count)"])
+            }
+        }
         while true {
             var batch = outcomes.takeBatch(max: batchSize)
             if !batch.isEmpty, batch.count < batchSize, candidates.count >= Self.groupCommitBacklog {
@@ -379,8 +388,25 @@ public final class PickupPipeline: @unchecked Sendable {
                 logger.error("cannot move a refused file to rejected/; it stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
             }
         }
+        // Records the queue could not take earlier go with these (oldest first).
+        if !unwrittenAudit.isEmpty {
+            events = unwrittenAudit + events
+            unwrittenAudit = []
+        }
         if !events.isEmpty {
-            do { try store.audit(events) } catch { logger.error("cannot audit refusals and duplicates", metadata: ["error": "\(error)"]) }
+            do {
+                try store.audit(events)
+            } catch {
+                // Kept for the next batch (the files themselves are already in rejected/ or
+                // gone as duplicates); logged once until they are written.
+                if !auditFailing { logger.error("cannot audit refusals and duplicates; kept to write with the next batch", metadata: ["error": "\(error)", "records": "\(events.count)"]) }
+                auditFailing = true
+                unwrittenAudit = events
+            }
+            if auditFailing && unwrittenAudit.isEmpty {
+                auditFailing = false
+                logger.notice("refusals and duplicates audited again", metadata: ["records": "\(events.count)"])
+            }
         }
         // The deliveries are durable: delivery may start now. Reports and file removal
         // follow on a finisher thread (reports before files).
