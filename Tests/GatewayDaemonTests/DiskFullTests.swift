@@ -85,6 +85,10 @@ struct DiskFullTests {
         for i in 0..<count {
             try Data(try Self.message("disk-full-\(i)")).write(to: outbox.appendingPathComponent(".f\(i).json.tmp"))
         }
+        // One written on a machine whose clock is a day ahead: only the rescan can take it
+        // once there is space, and its future modification time must not hide it.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(86_400)],
+                                              ofItemAtPath: outbox.appendingPathComponent(".f0.json.tmp").path)
         try small.fill(filler, leaving: 0)
         for i in 0..<count {
             #expect(rename(outbox.appendingPathComponent(".f\(i).json.tmp").path, outbox.appendingPathComponent("f\(i).json").path) == 0)
@@ -268,13 +272,14 @@ extension DiskFullTests {
         #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.delivered])) == count }, "\(daemon.log)")
         usleep(2_500_000)   // two syncs: the owed reports are tried again, and fail again
         #expect(fixture.files(reports).filter { $0.contains("delivered") }.isEmpty)
-        #expect(daemon.log.components(separatedBy: "cannot write reports: no space left").count == 2, "logged once: \(daemon.log)")
+        let lines = daemon.log.components(separatedBy: "\n").filter { $0.contains("cannot write reports;") }
+        #expect(lines.count == 1 && lines[0].contains("No space left on device") && lines[0].contains("unit=PL-KGP"), "logged once: \(daemon.log)")
         #expect(!daemon.log.contains("msg=\"cannot write report\""), "not once per report: \(daemon.log)")
 
         try FileManager.default.removeItem(at: filler)
         #expect(waitUntil(timeout: 20) { fixture.files(reports).filter { $0.contains("delivered") }.count == count },
                 "\(fixture.files(reports)) \(daemon.log)")
-        #expect(daemon.log.contains("reports written again after a full disk"), "\(daemon.log)")
+        #expect(daemon.log.contains("reports written again"), "\(daemon.log)")
         #expect(daemon.stop() == 0)
     }
 }

@@ -34,9 +34,11 @@ public final class ReportWriter: Sendable {
     let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
-    /// Units whose reports could not be written for want of space, since when (logged once
-    /// per episode).
+    /// Units whose reports could not be written (no space, read-only…), since when (logged
+    /// once per episode).
     private let diskFull = Locked<[String: Date]>([:])
+    /// Units owed reports but not configured (warned about once each).
+    private let unknownUnits = Locked(Set<String>())
     private let syncing = NSLock()
 
     /// Written or published since the last sync, and the highest owed-report id written.
@@ -123,8 +125,9 @@ public final class ReportWriter: Sendable {
         guard busy.withLock({ b -> Bool in if b { return false }; b = true; return true }) else { return 0 }
         defer { busy.withLock { $0 = false } }
         var total = 0
-        // Units whose reports/ has no space left: their reports stay owed (tried again after
-        // the next sync) and are not even signed meanwhile; the other units' go on.
+        // Units whose reports/ cannot be written (no space left, read-only, no permission):
+        // their reports stay owed (tried again after the next sync) and are not even signed
+        // meanwhile; the other units' go on.
         var fullUnits: [String: SafeFileError] = [:]
         var wroteTo: Set<String> = []
         while true {
@@ -159,7 +162,7 @@ public final class ReportWriter: Sendable {
                     try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
                     written.append(report.id)
                     units.insert(report.unit)
-                } catch let error as SafeFileError where error.reason == .noSpace {
+                } catch let error as SafeFileError {
                     // This unit's other reports would fail alike; said once (below), not per report.
                     fullUnits[report.unit] = error
                 } catch {
@@ -178,14 +181,14 @@ public final class ReportWriter: Sendable {
         diskFull.withLock { state in
             let now = Set(fullUnits.keys)
             for unit in now.subtracting(state.keys).sorted() {
-                logger.error("cannot write reports: no space left; they stay owed and are written once there is",
+                logger.error("cannot write reports; they stay owed and are written once the unit's folder takes them again",
                              metadata: ["unit": "\(unit)", "error": "\(fullUnits[unit]!)"])
                 state[unit] = Date()
             }
             // A unit that was full has space again once a report of its was written.
             for (unit, since) in state where !now.contains(unit) && wroteTo.contains(unit) {
                 state[unit] = nil
-                logger.notice("reports written again after a full disk", metadata: ["unit": "\(unit)", "seconds": "\(Int(Date().timeIntervalSince(since)))"])
+                logger.notice("reports written again", metadata: ["unit": "\(unit)", "seconds": "\(Int(Date().timeIntervalSince(since)))"])
             }
         }
         return total
@@ -194,7 +197,10 @@ public final class ReportWriter: Sendable {
     /// The file name and signed content of one owed report; nil (logged) when it cannot be made.
     private func prepare(_ report: OwedReport, signer: any GatewaySigning) -> (String, [UInt8])? {
         guard spool.units[report.unit] != nil else {
-            logger.warning("report owed to a unit not in the configuration; kept", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+            // Tried at every sync until the unit is configured again: said once per unit.
+            if unknownUnits.withLock({ $0.insert(report.unit).inserted }) {
+                logger.warning("reports owed to a unit not in the configuration; kept until it is", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+            }
             return nil
         }
         do {

@@ -82,7 +82,9 @@ public final class SpoolWatcher: @unchecked Sendable {
             for name in unit.outbox.entries().sorted() where Spool.classify(name) != .temporary {
                 if !initial {
                     var st = stat()
-                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, now - st.st_mtim.tv_sec < 1 { continue }
+                    // Changed within the last second: inotify has it. A modification time in
+                    // the future (another machine's clock, `cp -p`) does not hide a file.
+                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (0..<1).contains(now - st.st_mtim.tv_sec) { continue }
                 }
                 counters.withLock { $0.rescan += 1 }
                 announce(unit, name, true)
