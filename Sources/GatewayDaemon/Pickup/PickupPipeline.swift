@@ -384,6 +384,8 @@ public final class PickupPipeline: @unchecked Sendable {
                                                    "where": .string(refusal.items.first?.instanceLocation ?? "")]))
                 stats.withLock { $0.refused += 1 }
                 logger.notice("refused", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)", "reason": "\(refusal.summary)"])
+            } catch let error as SafeFileError where error.reason == .vanished {
+                logger.notice("a refused file disappeared before it could be moved to rejected/", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
             } catch {
                 logger.error("cannot move a refused file to rejected/; it stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
             }
@@ -427,7 +429,14 @@ public final class PickupPipeline: @unchecked Sendable {
                 let document = refusal.document(file: c.name, unit: c.unit.unit, refusedAt: Date().millis)
                 let errorName = (target.hasSuffix(".json") ? String(target.dropLast(5)) : target) + ".error.json"
                 try rejected.writeAtomically(errorName, Array(document.prettyString().utf8) + [0x0A])
-                let used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target)
+                let used: String?
+                do {
+                    used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target)
+                } catch {
+                    // No error file without its file (it vanished, or stays in the outbox).
+                    unlinkat(rejected.fd, errorName, 0)
+                    throw error
+                }
                 if used != nil { return target }
                 // The name was taken meanwhile: try the next one.
             }

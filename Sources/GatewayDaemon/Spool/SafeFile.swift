@@ -152,7 +152,7 @@ public final class DirectoryHandle: @unchecked Sendable {
         if gw_renameat_noreplace(fd, name, target.fd, newName) == 0 { return newName }
         let e = errno
         if e == EEXIST { return nil }
-        throw SafeFileError(reason: .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
+        throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
     }
 
     /// Removes `name` (after its message is durably queued).
