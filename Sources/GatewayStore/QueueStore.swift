@@ -468,3 +468,14 @@ public final class WALCheckpointer: @unchecked Sendable {
         checkpoint(.truncate)
     }
 }
+
+extension QueueStore {
+    /// Whether a store error may pass by itself (a full disk, an I/O error, another writer
+    /// holding the lock) and the write is worth trying again; anything else (a corrupt
+    /// file, a constraint) will not get better by retrying.
+    public static func isTransient(_ error: Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_CANTOPEN, .SQLITE_PROTOCOL, .SQLITE_NOMEM].contains(error.resultCode)
+    }
+}
+

@@ -20,6 +20,13 @@ struct DiskFullTests {
         return Samples.bytes(Samples.adapt(sample, unit: unit, id: id, recipients: ["EU-EUROPOL"]))
     }
 
+    /// Copies the queue's WAL back and truncates it, so that the next writes need new
+    /// space (SQLite reuses a checkpointed WAL from its start, which would let small
+    /// transactions through on a full disk).
+    static func emptyWAL(_ fixture: GatewayFixture) throws {
+        _ = try QueueStore(path: fixture.queuePath).usedBytes()
+    }
+
     static func setMinFreeDisk(_ fixture: GatewayFixture, _ value: String) throws {
         var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
         if let line = text.range(of: #"\n  minFreeDisk: [^\n]*"#, options: .regularExpression) { text.removeSubrange(line) }
@@ -126,6 +133,7 @@ extension DiskFullTests {
         #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
 
         let filler = queueDir.appendingPathComponent("filler")
+        try Self.emptyWAL(fixture)
         try small.fill(filler, leaving: 0)
         let count = 40
         for i in 0..<count { try fixture.drop(try Self.message("queue-full-\(i)"), unit: "PL-KGP", name: "q\(i).json") }
@@ -223,13 +231,14 @@ extension DiskFullTests {
         let daemon = try DaemonProcess.start(fixture)
         defer { daemon.stop() }
         let store = try QueueStore(path: fixture.queuePath)
-        // Europol holds every answer 3 s: the messages are queued and sent before the disk
+        // Europol holds every answer 10 s: the messages are queued and sent before the disk
         // fills, and their answers come back after.
-        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":3,"stallRate":1}"#)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":10,"stallRate":1}"#)
         let count = 8
         for i in 0..<count { try fixture.drop(try Self.message("outcome-\(i)"), unit: "PL-KGP", name: "o\(i).json") }
         #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.sending])) == count }, "\(daemon.log)")
         let filler = queueDir.appendingPathComponent("filler")
+        try Self.emptyWAL(fixture)
         try small.fill(filler, leaving: 0)
         #expect(waitUntil(timeout: 20) { daemon.log.contains("cannot record delivery outcomes") }, "\(daemon.log)")
         usleep(1_500_000)
@@ -261,8 +270,8 @@ extension DiskFullTests {
         defer { daemon.stop() }
         let store = try QueueStore(path: fixture.queuePath)
         let reports = fixture.reports("PL-KGP")
-        // Answers come 3 s late: accepted and sent before the disk fills, delivered after.
-        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":3,"stallRate":1}"#)
+        // Answers come 10 s late: accepted and sent before the disk fills, delivered after.
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":10,"stallRate":1}"#)
         let count = 8   // within the endpoint's concurrency: all in flight at once
         for i in 0..<count { try fixture.drop(try Self.message("report-\(i)"), unit: "PL-KGP", name: "r\(i).json") }
         #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.sending])) == count }, "\(daemon.log)")
@@ -297,6 +306,7 @@ extension DiskFullTests {
         defer { daemon.stop() }
         // Full: the once-a-second audit checkpoint (a write) fails before backpressure runs.
         let filler = queueDir.appendingPathComponent("filler")
+        try Self.emptyWAL(fixture)
         try small.fill(filler, leaving: 0)
         #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
         #expect(daemon.log.contains("under \(queueDir.path)"), "\(daemon.log)")

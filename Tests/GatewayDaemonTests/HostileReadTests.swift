@@ -55,6 +55,7 @@ struct HostileReadTests {
         }
         #expect(SafeFileError.reading(EACCES, "m.json cannot be opened").description == "m.json cannot be opened: Permission denied")
         for e in [ENOSPC, EDQUOT] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .noSpace, "errno \(e)") }
-        for e in [EROFS, EACCES, EIO] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .unreadable, "errno \(e)") }
+        for e in [EROFS, EACCES, EPERM] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .notWritable, "errno \(e)") }
+        for e in [EIO, EISDIR, ENAMETOOLONG] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .unreadable, "errno \(e)") }
     }
 }

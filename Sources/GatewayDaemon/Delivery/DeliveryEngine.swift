@@ -202,6 +202,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             condition.unlock()
         }
         transport.shutdown()
+        // A last try, whatever the back-off says.
+        if !unrecorded.isEmpty, (try? store.resolve(unrecorded, now: clock())) != nil { unrecorded = [] }
         if !unrecorded.isEmpty {
             logger.error("delivery outcomes not recorded at stop; these deliveries go back to the queue at the next start",
                          metadata: ["count": "\(unrecorded.count)"])
@@ -284,7 +286,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             claimed = try store.claimDue(requests, now: now)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             if ms >= 20 { logger.debug("slow claim", metadata: ["ms": "\(Int(ms))", "claimed": "\(claimed.values.reduce(0) { $0 + $1.count })"]) }
-            storeWorked()
+            // Only a claim that took something wrote anything.
+            if claimed.values.contains(where: { !$0.isEmpty }) { storeWorked() }
         } catch {
             storeFailed("cannot claim deliveries", error, count: requests.count)
             // Nothing was claimed: look at every endpoint again on the next try.
@@ -419,11 +422,17 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             try store.resolve(resolutions, now: now)
             if storeTrouble != nil { logger.notice("delivery outcomes recorded after a failure", metadata: ["count": "\(resolutions.count)"]) }
             storeWorked()
-        } catch {
+        } catch where QueueStore.isTransient(error) {
             // Kept and tried again (the deliveries stay `sending` until then; nothing new is
             // claimed meanwhile, so the list grows only by what was in flight).
             storeFailed("cannot record delivery outcomes; kept to try again", error, count: resolutions.count)
             unrecorded = resolutions
+            return
+        } catch {
+            // Retrying would not help (a corrupt queue, a constraint): these deliveries stay
+            // `sending` and go back to the queue at the next start; delivery goes on.
+            logger.error("cannot record delivery outcomes; their deliveries return to the queue at the next start",
+                         metadata: ["error": "\(error)", "count": "\(resolutions.count)"])
             return
         }
         for res in resolutions {

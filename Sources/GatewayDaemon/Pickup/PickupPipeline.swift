@@ -240,7 +240,8 @@ public final class PickupPipeline: @unchecked Sendable {
 
     private func committerLoop() {
         defer {
-            if !unwrittenAudit.isEmpty {
+            // A last try before they are given up.
+            if !unwrittenAudit.isEmpty, (try? store.audit(unwrittenAudit)) == nil {
                 logger.error("audit records of refusals and duplicates lost at stop: the queue could not take them", metadata: ["records": "\(unwrittenAudit.count)"])
             }
         }
@@ -424,10 +425,12 @@ public final class PickupPipeline: @unchecked Sendable {
         var n = 1
         while true {
             var st = stat()
-            let taken = fstatat(rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0
+            // Neither the file's name nor its error file's may be in use (a refused file
+            // named like another's error file is never replaced).
+            let errorName = (target.hasSuffix(".json") ? String(target.dropLast(5)) : target) + ".error.json"
+            let taken = fstatat(rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0
             if !taken {
                 let document = refusal.document(file: c.name, unit: c.unit.unit, refusedAt: Date().millis)
-                let errorName = (target.hasSuffix(".json") ? String(target.dropLast(5)) : target) + ".error.json"
                 try rejected.writeAtomically(errorName, Array(document.prettyString().utf8) + [0x0A])
                 let used: String?
                 do {

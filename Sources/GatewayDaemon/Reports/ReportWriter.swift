@@ -34,9 +34,13 @@ public final class ReportWriter: Sendable {
     let gatewayId: String
     let logger: Logger
     private let busy = Locked(false)
-    /// Units whose reports could not be written (no space, read-only…), since when (logged
-    /// once per episode).
-    private let diskFull = Locked<[String: Date]>([:])
+    /// Units whose reports/ took no reports (no space, read-only…): blocked now, since when,
+    /// when that was last logged, and whether this time was (so is its end).
+    private let blockedUnits = Locked<[String: (blocked: Bool, since: Date, logged: Date, announced: Bool)]>([:])
+    /// Reports that failed on their own, logged once each.
+    private let failedReports = Locked(Set<Int64>())
+    /// Confirming written reports fails (the queue's disk full, say): logged once until it works.
+    private let confirmFailing = Locked(false)
     /// Units owed reports but not configured (warned about once each).
     private let unknownUnits = Locked(Set<String>())
     private let syncing = NSLock()
@@ -140,7 +144,9 @@ public final class ReportWriter: Sendable {
                 return total
             }
             if fetched.isEmpty { break }
-            let owed = fetched.filter { fullUnits[$0.unit] == nil }
+            // Written since the last sync (not yet confirmed) are not written again.
+            let waiting = unsynced.withLock { Set($0.written) }
+            let owed = fetched.filter { fullUnits[$0.unit] == nil && !waiting.contains($0.id) }
             // Sign on every core: the owed reports of a busy delivery come in hundreds.
             let files = Locked([(Int, String, [UInt8])?](repeating: nil, count: owed.count))
             let chunks = min(owed.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -162,11 +168,15 @@ public final class ReportWriter: Sendable {
                     try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
                     written.append(report.id)
                     units.insert(report.unit)
-                } catch let error as SafeFileError {
+                } catch let error as SafeFileError where error.reason == .noSpace || error.reason == .notWritable {
                     // This unit's other reports would fail alike; said once (below), not per report.
                     fullUnits[report.unit] = error
                 } catch {
-                    logger.error("cannot write report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
+                    // This report only (a directory in the way of its name, say): tried again
+                    // after each sync, logged the first time.
+                    if failedReports.withLock({ $0.insert(report.id).inserted }) {
+                        logger.error("cannot write report; it stays owed", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
+                    }
                 }
             }
             unsynced.withLock {
@@ -178,17 +188,24 @@ public final class ReportWriter: Sendable {
             wroteTo.formUnion(units)
             if fetched.count < 500 { break }
         }
-        diskFull.withLock { state in
-            let now = Set(fullUnits.keys)
-            for unit in now.subtracting(state.keys).sorted() {
-                logger.error("cannot write reports; they stay owed and are written once the unit's folder takes them again",
-                             metadata: ["unit": "\(unit)", "error": "\(fullUnits[unit]!)"])
-                state[unit] = Date()
+        blockedUnits.withLock { state in
+            let now = Date()
+            for unit in fullUnits.keys.sorted() where state[unit]?.blocked != true {
+                // Said when it starts, but not again within a minute of the last time (a disk
+                // at the edge of full would otherwise have it flap).
+                let quiet = state[unit].map { now.timeIntervalSince($0.logged) < 60 } ?? false
+                if !quiet {
+                    logger.error("cannot write reports; they stay owed and are written once the unit's folder takes them again",
+                                 metadata: ["unit": "\(unit)", "error": "\(fullUnits[unit]!)"])
+                }
+                state[unit] = (true, now, quiet ? state[unit]!.logged : now, !quiet)
             }
-            // A unit that was full has space again once a report of its was written.
-            for (unit, since) in state where !now.contains(unit) && wroteTo.contains(unit) {
-                state[unit] = nil
-                logger.notice("reports written again", metadata: ["unit": "\(unit)", "seconds": "\(Int(Date().timeIntervalSince(since)))"])
+            // A blocked unit works again once a report of its was written.
+            for (unit, s) in state where s.blocked && fullUnits[unit] == nil && wroteTo.contains(unit) {
+                state[unit]!.blocked = false
+                if s.announced {
+                    logger.notice("reports written again", metadata: ["unit": "\(unit)", "seconds": "\(Int(now.timeIntervalSince(s.since)))"])
+                }
             }
         }
         return total
@@ -250,7 +267,7 @@ public final class ReportWriter: Sendable {
             return taken
         }
         guard !pending.accepted.isEmpty || !pending.written.isEmpty else {
-            unsynced.withLock { if $0.written.isEmpty { $0.highWater = 0 } }
+            unsynced.withLock { $0.highWater = 0 }
             return
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -265,7 +282,9 @@ public final class ReportWriter: Sendable {
             try store.confirmDurable(acceptedReports: pending.accepted, writtenReports: pending.written)
         } catch {
             // Not confirmed: written again at the next start (harmless) unless a later sync confirms.
-            logger.error("cannot confirm reports on disk", metadata: ["error": "\(error)"])
+            if !confirmFailing.withLock({ f in defer { f = true }; return f }) {
+                logger.error("cannot confirm reports on disk; tried again every second", metadata: ["error": "\(error)"])
+            }
             unsynced.withLock {
                 $0.accepted.append(contentsOf: pending.accepted)
                 $0.written.append(contentsOf: pending.written)
@@ -273,9 +292,11 @@ public final class ReportWriter: Sendable {
             }
             return
         }
-        // Everything up to the high-water mark is now either on disk or failed: look again
-        // from the start so that failed ones are retried.
-        unsynced.withLock { if $0.written.isEmpty { $0.highWater = 0 } }
+        if confirmFailing.withLock({ f in defer { f = false }; return f }) { logger.notice("reports confirmed on disk again") }
+        // Everything up to the high-water mark is now on disk or failed: look again from the
+        // start, so that failed ones are retried (those written since the sync began are
+        // skipped by id, not by the mark).
+        unsynced.withLock { $0.highWater = 0 }
     }
 
     private func syncFileSystems(units: Set<String>) {

@@ -28,6 +28,9 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
         case symlink, notRegular, hardLinked, tooLarge, unreadable, vanished
         /// Writing failed for want of space (ENOSPC, EDQUOT): trying more now is no use.
         case noSpace
+        /// A folder that takes no files now (read-only, no permission): as for `noSpace`,
+        /// its other writes would fail alike.
+        case notWritable
         /// The gateway's trouble, not the file's (out of descriptors or memory, an I/O
         /// error, a lease held): the file is tried again later, never refused for it.
         case transient
@@ -46,10 +49,11 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
     public let reason: Reason
     public let description: String
 
-    /// A failed write: `noSpace` for a full disk or quota, else `unreadable` (the folder
-    /// cannot be used).
+    /// A failed write: `noSpace` for a full disk or quota, `notWritable` for a read-only
+    /// or forbidden folder, else `unreadable` (this file cannot be written there).
     static func writing(_ errorNumber: Int32, _ description: String) -> SafeFileError {
-        SafeFileError(reason: errorNumber == ENOSPC || errorNumber == EDQUOT ? .noSpace : .unreadable,
+        SafeFileError(reason: errorNumber == ENOSPC || errorNumber == EDQUOT ? .noSpace
+                          : [EROFS, EACCES, EPERM].contains(errorNumber) ? .notWritable : .unreadable,
                       description: "\(description): \(String(cString: strerror(errorNumber)))")
     }
 }
