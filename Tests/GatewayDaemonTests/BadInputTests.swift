@@ -171,6 +171,31 @@ struct BadInputTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
         #expect(try store.auditTail(limit: 1_000).filter { $0.event == "refused" }.count == all.count)
     }
+
+    @Test("a refused file is never replaced: not by a later refusal of the same name, nor by the error file of another whose name it has")
+    func refusedFilesAreNeverReplaced() throws {
+        let fixture = try GatewayFixture()
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let rejected = fixture.rejected("PL-KGP")
+        // "a.error.json" is refused first (not a message); then "a.json", whose error file
+        // would be "a.error.json"; then "a.json" again.
+        let drops: [(String, String)] = [("a.error.json", "[1]"), ("a.json", "[2]"), ("a.json", "[3]")]
+        for (i, (name, content)) in drops.enumerated() {
+            try fixture.drop(Array(content.utf8), unit: "PL-KGP", name: name)
+            #expect(waitUntil(timeout: 20) { fixture.files(rejected).count == 2 * (i + 1) }, "\(fixture.files(rejected))")
+        }
+        // Each refused file is there with its own content, beside its own error file.
+        let found = Dictionary(uniqueKeysWithValues: try fixture.files(rejected).map { ($0, try String(contentsOf: rejected.appendingPathComponent($0), encoding: .utf8)) })
+        let refused = found.filter { !$0.key.hasSuffix(".error.json") || $0.value.hasPrefix("[") }
+        #expect(refused.values.sorted() == ["[1]", "[2]", "[3]"], "\(found.keys.sorted())")
+        #expect(found["a.error.json"] == "[1]", "the first refused file is untouched")
+        for (name, _) in refused {
+            let stem = String(name.dropLast(5))
+            let error = try JSON.parse(Array((found[stem + ".error.json"] ?? "").utf8))
+            #expect(error["file"]?.stringValue == (name.hasPrefix("a.error") ? "a.error.json" : "a.json"), "\(name): \(error)")
+        }
+    }
 }
 
 import GatewayCrypto
