@@ -58,4 +58,27 @@ struct HostileReadTests {
         for e in [EROFS, EACCES, EPERM] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .notWritable, "errno \(e)") }
         for e in [EIO, EISDIR, ENAMETOOLONG] { #expect(SafeFileError.writing(e, "cannot write in r").reason == .unreadable, "errno \(e)") }
     }
+
+    @Test("a file renamed over the one read is neither removed nor moved in its place")
+    func replacedFilesAreLeft() throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let target = try DirectoryHandle(path: { let r = url.appendingPathComponent("rejected"); try FileManager.default.createDirectory(at: r, withIntermediateDirectories: true); return r.path }())
+        try Data("first".utf8).write(to: url.appendingPathComponent("m.json"))
+        let (bytes, first) = try dir.readHostileFileAndIdentity("m.json", maxBytes: 100)
+        #expect(bytes == Array("first".utf8))
+        // The unit renames another file onto the name while the first is being processed.
+        try Data("second".utf8).write(to: url.appendingPathComponent(".m.json.tmp"))
+        #expect(rename(url.appendingPathComponent(".m.json.tmp").path, url.appendingPathComponent("m.json").path) == 0)
+        #expect(dir.remove("m.json", ifStill: first) == .replaced)
+        #expect(throws: SafeFileError.self) { try dir.moveAside("m.json", to: target, as: "m.json", ifStill: first) }
+        #expect(try dir.readHostileFile("m.json", maxBytes: 100) == Array("second".utf8), "the new file is untouched")
+        let (_, second) = try dir.readHostileFileAndIdentity("m.json", maxBytes: 100)
+        #expect(second != first)
+        #expect(try dir.moveAside("m.json", to: target, as: "m.json", ifStill: second) == "m.json")
+        try Data("third".utf8).write(to: url.appendingPathComponent("n.json"))
+        let (_, third) = try dir.readHostileFileAndIdentity("n.json", maxBytes: 100)
+        #expect(dir.remove("n.json", ifStill: third) == .removed)
+        #expect(!FileManager.default.fileExists(atPath: url.appendingPathComponent("n.json").path))
+    }
 }

@@ -47,6 +47,8 @@ public final class PickupPipeline: @unchecked Sendable {
     struct Outcome: Sendable {
         let candidate: Candidate
         let result: Result
+        /// The file read (nil when it was not), so that only that file is removed or moved.
+        let identity: FileIdentity?
     }
 
     let store: QueueStore
@@ -191,7 +193,8 @@ public final class PickupPipeline: @unchecked Sendable {
         while let candidate = candidates.take() {
             waitWhilePaused()
             slots.wait()
-            outcomes.put(Outcome(candidate: candidate, result: prepare(candidate, processor: workerProcessor(&mine))))
+            let (result, identity) = prepare(candidate, processor: workerProcessor(&mine))
+            outcomes.put(Outcome(candidate: candidate, result: result, identity: identity))
         }
         // The last worker out closes the outcome queue.
         let remaining = inFlightWorkers.withLock { n -> Int in n -= 1; return n }
@@ -199,29 +202,30 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
 
-    private func prepare(_ c: Candidate, processor: PickupProcessor) -> Result {
+    private func prepare(_ c: Candidate, processor: PickupProcessor) -> (Result, FileIdentity?) {
         if Spool.classify(c.name) == .other {
-            return .refused(Refusal(.file, "the file name must end in .json (write to a dot-prefixed or .tmp name, then rename to NAME.json)"))
+            return (.refused(Refusal(.file, "the file name must end in .json (write to a dot-prefixed or .tmp name, then rename to NAME.json)")), nil)
         }
         let bytes: [UInt8]
+        let identity: FileIdentity
         do {
-            bytes = try c.unit.outbox.readHostileFile(c.name, maxBytes: maxFileSize)
+            (bytes, identity) = try c.unit.outbox.readHostileFileAndIdentity(c.name, maxBytes: maxFileSize)
         } catch {
-            if error.reason == .vanished { return .vanished }
-            if error.reason == .transient { return .retryLater(error.description) }
-            return .refused(Refusal(.file, error.description))
+            if error.reason == .vanished { return (.vanished, nil) }
+            if error.reason == .transient { return (.retryLater(error.description), nil) }
+            return (.refused(Refusal(.file, error.description)), nil)
         }
         switch processor.process(unit: c.unit.unit, file: c.name, bytes: bytes, now: Date().millis) {
         case .failure(let refusal) where refusal.stage == .signing:
             // The gateway's failure, not the unit's: the file waits for the next rescan.
-            return .retryLater(refusal.summary)
+            return (.retryLater(refusal.summary), identity)
         case .failure(let refusal):
-            return .refused(refusal)
+            return (.refused(refusal), identity)
         case .success(let prepared):
             do {
-                return .ready(prepared, try c.unit.reports.stage(prepared.report, in: c.unit.staging))
+                return (.ready(prepared, try c.unit.reports.stage(prepared.report, in: c.unit.staging)), identity)
             } catch {
-                return .retryLater("cannot write the accepted report: \(error)")
+                return (.retryLater("cannot write the accepted report: \(error)"), identity)
             }
         }
     }
@@ -266,6 +270,7 @@ public final class PickupPipeline: @unchecked Sendable {
             let report: StagedFile
             let reportName: String
             let messageRowId: Int64
+            let identity: FileIdentity?
         }
         let accepted: [Accepted]
         let keys: [String]
@@ -293,8 +298,15 @@ public final class PickupPipeline: @unchecked Sendable {
                     }
                     published.append((a.messageRowId, a.candidate.name))
                     units.insert(a.candidate.unit.unit)
-                    if !a.candidate.unit.outbox.remove(a.candidate.name) {
-                        logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(String(cString: strerror(errno)))"])
+                    switch a.candidate.unit.outbox.remove(a.candidate.name, ifStill: a.identity) {
+                    case .removed: break
+                    case .replaced:
+                        // The unit renamed another file onto this name meanwhile: that one is
+                        // read at the next rescan (its announcement came while this was in flight).
+                        logger.notice("a queued file was replaced in the outbox before it could be removed; the new one is read at the next rescan",
+                                      metadata: ["unit": "\(a.candidate.unit.unit)", "file": "\(a.candidate.name)"])
+                    case .failed(let e):
+                        logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(String(cString: strerror(e)))"])
                     }
                 }
             }
@@ -321,6 +333,8 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         var ready: [(Candidate, PickupProcessor.Prepared, StagedFile)] = []
         var refused: [(Candidate, Refusal)] = []
+        var identities: [String: FileIdentity] = [:]
+        for outcome in batch { identities[outcome.candidate.unit.unit + "/" + outcome.candidate.name] = outcome.identity }
         var later: [(Candidate, String)] = []
         for outcome in batch {
             switch outcome.result {
@@ -350,13 +364,15 @@ public final class PickupPipeline: @unchecked Sendable {
                     switch result {
                     case .accepted(let id):
                         newlyAccepted += 1
-                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id))
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
+                                              identity: identities[candidate.unit.unit + "/" + candidate.name]))
                         endpoints.formUnion(message.routes.map(\.endpoint))
                         logger.info("accepted", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
                                                            "messageId": "\(message.messageId)", "recipients": "\(message.routes.count)",
                                                            "priority": "\(message.priority.rawValue)"])
                     case .duplicate(let id):
-                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id))
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
+                                              identity: identities[candidate.unit.unit + "/" + candidate.name]))
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))
                         logger.notice("duplicate of a queued message, file removed", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)", "messageId": "\(message.messageId)"])
@@ -379,12 +395,15 @@ public final class PickupPipeline: @unchecked Sendable {
         var events: [AuditEvent] = duplicateEvents
         for (candidate, refusal) in refused {
             do {
-                let moved = try reject(candidate, refusal)
+                let moved = try reject(candidate, refusal, identity: identities[candidate.unit.unit + "/" + candidate.name])
                 events.append(AuditEvent("refused", actor: "gatewayd", sender: candidate.unit.unit, messageId: refusal.messageId,
                                          details: ["file": .string(candidate.name), "rejectedAs": .string(moved), "stage": .string(refusal.stage.rawValue),
                                                    "where": .string(refusal.items.first?.instanceLocation ?? "")]))
                 stats.withLock { $0.refused += 1 }
                 logger.notice("refused", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)", "reason": "\(refusal.summary)"])
+            } catch let error as SafeFileError where error.reason == .replaced {
+                logger.notice("a refused file was replaced in the outbox before it could be moved; the new one is read at the next rescan",
+                              metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
             } catch let error as SafeFileError where error.reason == .vanished {
                 logger.notice("a refused file disappeared before it could be moved to rejected/", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
             } catch {
@@ -419,7 +438,7 @@ public final class PickupPipeline: @unchecked Sendable {
 
     /// Writes NAME.error.json into rejected/ and moves the file beside it, never replacing
     /// an earlier refused file of the same name (a numbered name is used instead).
-    private func reject(_ c: Candidate, _ refusal: Refusal) throws -> String {
+    private func reject(_ c: Candidate, _ refusal: Refusal, identity: FileIdentity?) throws -> String {
         let rejected = c.unit.rejected
         var target = c.name
         var n = 1
@@ -434,7 +453,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 try rejected.writeAtomically(errorName, Array(document.prettyString().utf8) + [0x0A])
                 let used: String?
                 do {
-                    used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target)
+                    used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target, ifStill: identity)
                 } catch {
                     // No error file without its file (it vanished, or stays in the outbox).
                     unlinkat(rejected.fd, errorName, 0)

@@ -31,6 +31,8 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
         /// A folder that takes no files now (read-only, no permission): as for `noSpace`,
         /// its other writes would fail alike.
         case notWritable
+        /// The name now holds another file than the one read (the unit replaced it).
+        case replaced
         /// The gateway's trouble, not the file's (out of descriptors or memory, an I/O
         /// error, a lease held): the file is tried again later, never refused for it.
         case transient
@@ -56,6 +58,23 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
                           : [EROFS, EACCES, EPERM].contains(errorNumber) ? .notWritable : .unreadable,
                       description: "\(description): \(String(cString: strerror(errorNumber)))")
     }
+}
+
+/// Which file a name held when it was read (device and inode), so that what is done to
+/// the name later (removal after the commit, the move to rejected/) is done to that file
+/// and not to one the unit has renamed over it meanwhile.
+public struct FileIdentity: Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+    init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
+}
+
+/// What `remove(_:ifStill:)` did.
+public enum Removal: Equatable, Sendable {
+    case removed
+    /// The name holds another file now: left for the next rescan.
+    case replaced
+    case failed(Int32)
 }
 
 /// A directory held open by descriptor, whose entries are opened without following links.
@@ -101,6 +120,11 @@ public final class DirectoryHandle: @unchecked Sendable {
 
     /// Reads the regular, singly-linked file `name` of at most `maxBytes` bytes.
     public func readHostileFile(_ name: String, maxBytes: Int) throws(SafeFileError) -> [UInt8] {
+        try readHostileFileAndIdentity(name, maxBytes: maxBytes).bytes
+    }
+
+    /// As `readHostileFile`, with the identity of the file read.
+    public func readHostileFileAndIdentity(_ name: String, maxBytes: Int) throws(SafeFileError) -> (bytes: [UInt8], identity: FileIdentity) {
         let fd = openat(self.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         if fd < 0 {
             let e = errno
@@ -147,21 +171,33 @@ public final class DirectoryHandle: @unchecked Sendable {
             if total == bytes.count && total <= maxBytes { bytes.append(contentsOf: [UInt8](repeating: 0, count: 4096)) }
         }
         bytes.removeSubrange(total...)
-        return bytes
+        return (bytes, FileIdentity(st))
+    }
+
+    /// Whether `name` (not followed) is the file `identity` says; nil when it cannot be told.
+    func holds(_ name: String, _ identity: FileIdentity) -> Bool? {
+        var st = stat()
+        guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        return FileIdentity(st) == identity
     }
 
     /// Renames `name` into `target` as `newName`, never replacing a file there. Returns nil
     /// when `newName` is taken (the caller picks another), throws on other errors.
-    public func moveAside(_ name: String, to target: DirectoryHandle, as newName: String) throws -> String? {
+    public func moveAside(_ name: String, to target: DirectoryHandle, as newName: String, ifStill identity: FileIdentity? = nil) throws -> String? {
+        if let identity, holds(name, identity) == false {
+            throw SafeFileError(reason: .replaced, description: "\(name) was replaced by another file since it was read")
+        }
         if gw_renameat_noreplace(fd, name, target.fd, newName) == 0 { return newName }
         let e = errno
         if e == EEXIST { return nil }
         throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
     }
 
-    /// Removes `name` (after its message is durably queued).
-    public func remove(_ name: String) -> Bool {
-        unlinkat(fd, name, 0) == 0 || errno == ENOENT
+    /// Removes `name` (after its message is durably queued), unless it holds another file
+    /// than `identity` now.
+    public func remove(_ name: String, ifStill identity: FileIdentity? = nil) -> Removal {
+        if let identity, holds(name, identity) == false { return .replaced }
+        return unlinkat(fd, name, 0) == 0 || errno == ENOENT ? .removed : .failed(errno)
     }
 
     /// Writes `bytes` as `name` atomically: a dot-prefixed temporary, then rename. Durability
