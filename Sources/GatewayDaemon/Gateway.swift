@@ -109,6 +109,8 @@ public final class Gateway: @unchecked Sendable {
         if rewritten > 0 { logger.notice("accepted reports not yet on disk at the last stop written again", metadata: ["count": "\(rewritten)"]) }
         reports.flush()
         reports.sync()
+        // The configuration may have changed while the daemon was stopped.
+        reconcileQueue(with: config)
         if let make = services.delivery {
             delivery = try make(config, store, reports, logger)
         }
@@ -173,6 +175,9 @@ public final class Gateway: @unchecked Sendable {
             let schemas = try? SchemaServices.validator()   // nil: makeServices says why
             let next = try GatewayConfiguration.load(path: config.file, validator: schemas)
             let nextServices = try makeServices(next, schemas)
+            // Everything the delivery engine will need, checked before anything changes
+            // (an unreadable receipt anchor file would leave it on the old endpoints).
+            for endpoint in next.endpoints.values { _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors) }
             if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
             if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
                 logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")
@@ -189,6 +194,9 @@ public final class Gateway: @unchecked Sendable {
             let current = config
             lock.unlock()
             pipeline.update(processor: PickupProcessor(config: current, validator: nextServices.validator, signer: services.signer))
+            // Deliveries already waiting follow the new routes and ceilings before the
+            // delivery engine sees the new endpoints.
+            reconcileQueue(with: current)
             delivery?.update(config: current)
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
             do {
@@ -202,6 +210,44 @@ public final class Gateway: @unchecked Sendable {
             }
         } catch {
             logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Applies a new configuration's routes and ceilings to the deliveries still waiting
+    /// (queued or deferred): one whose recipient now routes to another endpoint moves there
+    /// (if its classification fits that endpoint's ceiling); one whose endpoint is gone
+    /// without a route, or whose classification is now above the ceiling, is held with the
+    /// reason, for an operator to cancel (or release once the configuration allows it).
+    /// Nothing waiting is sent against the configuration in force.
+    private func reconcileQueue(with config: GatewayConfig) {
+        do {
+            var reroutes: [String: [(deliveryId: Int64, endpoint: String)]] = [:]
+            var holds: [String: [Int64]] = [:]
+            for d in try store.pendingRoutes() {
+                let classification = Classification(rawValue: d.classification) ?? .secret   // unknown: the strictest
+                let target = config.routes[d.recipient]
+                guard let name = target, let endpoint = config.endpoints[name] else {
+                    holds["no route to \(d.recipient) in the configuration (endpoint \(d.endpoint) is gone)", default: []].append(d.deliveryId)
+                    continue
+                }
+                if classification > endpoint.classificationCeiling {
+                    holds["\(d.classification) is above the ceiling of endpoint \(name) (\(endpoint.classificationCeiling.rawValue))", default: []].append(d.deliveryId)
+                } else if name != d.endpoint {
+                    reroutes["route to \(d.recipient) changed: endpoint \(d.endpoint) → \(name)", default: []].append((d.deliveryId, name))
+                }
+            }
+            for (reason, changes) in reroutes.sorted(by: { $0.key < $1.key }) {
+                let moved = try store.reroute(changes, actor: "gatewayd", reason: reason)
+                logger.notice("waiting deliveries rerouted", metadata: ["count": "\(moved)", "reason": "\(reason)"])
+            }
+            for (reason, ids) in holds.sorted(by: { $0.key < $1.key }) {
+                var filter = DeliveryFilter()
+                filter.deliveryIds = ids
+                let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: "held at reload: \(reason)")
+                logger.warning("waiting deliveries held: the new configuration does not allow them", metadata: ["count": "\(result.changed)", "reason": "\(reason)"])
+            }
+        } catch {
+            logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
         }
     }
 

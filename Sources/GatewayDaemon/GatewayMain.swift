@@ -20,6 +20,9 @@ public enum GatewayMain {
         """
 
     public static func run(arguments: [String]) -> Int32 {
+        // A reload asked for while starting would otherwise end the process (SIGHUP's
+        // default); the start reads the file as it is then, and reloads work once started.
+        signal(SIGHUP, SIG_IGN)
         var configPath = ProcessInfo.processInfo.environment["GATEWAY_CONFIG"]
         var checkOnly = false
         var i = 0

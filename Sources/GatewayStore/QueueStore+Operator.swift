@@ -117,3 +117,49 @@ public struct ChangedDelivery: Sendable, Equatable {
     public var to: DeliveryState
     public var reason: String
 }
+
+/// A delivery waiting to be sent (queued or deferred), with what routing decides on.
+public struct PendingRoute: Sendable, Equatable {
+    public var deliveryId: Int64
+    public var recipient: String
+    public var endpoint: String
+    public var classification: String
+}
+
+extension QueueStore {
+    /// Every delivery still waiting to be sent, for checking it against a new configuration.
+    public func pendingRoutes() throws -> [PendingRoute] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.id, d.recipient, d.endpoint, m.classification FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state IN ('queued', 'deferred')
+                """).map { PendingRoute(deliveryId: $0["id"], recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"]) }
+        }
+    }
+
+    /// Moves waiting deliveries to another endpoint (their recipient's route changed), each
+    /// audited as "rerouted"; those no longer waiting (sent meanwhile) are left. Returns how
+    /// many moved.
+    @discardableResult
+    public func reroute(_ changes: [(deliveryId: Int64, endpoint: String)], actor: String, reason: String, now: Millis = Date().millis) throws -> Int {
+        guard !changes.isEmpty else { return 0 }
+        return try pool.write { db in
+            var audit = try AuditAppender(db, at: now)
+            let read = try db.cachedStatement(sql: """
+                SELECT d.endpoint, d.recipient, m.sender, m.message_id FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.id = ? AND d.state IN ('queued', 'deferred')
+                """)
+            let update = try db.cachedStatement(sql: "UPDATE delivery SET endpoint = ?, updated_at = ?, reason = ? WHERE id = ?")
+            var moved = 0
+            for change in changes {
+                guard let row = try Row.fetchOne(read, arguments: [change.deliveryId]) else { continue }
+                let from: String = row["endpoint"]
+                try update.execute(arguments: [change.endpoint, now, reason, change.deliveryId])
+                try audit.append(AuditEvent("rerouted", actor: actor, sender: row["sender"], messageId: row["message_id"], recipient: row["recipient"],
+                                            details: ["from": .string(from), "to": .string(change.endpoint), "reason": .string(reason)]), in: db)
+                moved += 1
+            }
+            return moved
+        }
+    }
+}

@@ -265,6 +265,45 @@ struct DeliveryEngineTests {
         #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 8 })
     }
 
+    @Test("a retry due behind the endpoint's rate limit waits for a token without keeping the scheduler looking")
+    func dueRetryBehindRateLimit() throws {
+        let h = try Harness(extra: "retry:\n  initialBackoff: 50ms\n  maxBackoff: 50ms\n") { _ in
+            (.success(DeliveryResponse(status: 503, headers: ["retry-after": "0"])), 0.001)
+        }
+        var config = h.config
+        config.endpoints["europol"]!.rateLimit = 0.5   // a token every 2 s
+        h.engine.update(config: config)
+        try h.enqueue(1, prefix: "limited")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 1 })
+        usleep(150_000)  // due again (50 ms), but no token for about 2 s
+        let before = h.engine.schedulingPasses
+        usleep(500_000)
+        let passes = h.engine.schedulingPasses - before
+        #expect(passes < 30, "\(passes) scheduling passes in 500 ms waiting for a token")
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.sent.count } >= 2 }, "sent again once a token came")
+    }
+
+    @Test("an endpoint removed by a reload while its transfers are in flight: their outcomes are still checked and recorded")
+    func endpointRemovedInFlight() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 1.0)
+        }
+        try h.enqueue(2, prefix: "removed")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.inFlight } == 2 })
+        var config = h.config
+        config.endpoints["europol"] = nil
+        config.routes["EU-EUROPOL"] = nil
+        h.engine.update(config: config)
+        #expect(waitUntil(timeout: 10) { (try? h.count(.delivered)) == 2 }, "sending: \((try? h.count(.sending)) ?? -1)")
+        let m = try #require(try h.store.message("removed-000000", sender: "PL-KGP"))
+        #expect(m.deliveries[0].receipt != nil, "the receipt was checked and kept")
+    }
+
     @Test("permanent statuses fail with the endpoint's reason; 409 counts as delivered; a bad receipt is not a delivery")
     func verdicts() throws {
         let receipts = try ReceiptFactory()

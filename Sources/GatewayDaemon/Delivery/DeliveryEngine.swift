@@ -34,6 +34,9 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         var wanted = true            // something may be due: look on the next pass
         var nextDeferredDue: Millis? = nil
         var publishedBreaker: String? = nil
+        /// Gone from the configuration but with transfers still in flight: kept (never
+        /// scheduled) until they end, so that their outcomes are checked and recorded.
+        var retired = false
 
         /// Whether a transfer could start now: the breaker lets one through (closed, a
         /// probe due) and a slot is free. The slot reserved for immediate messages counts
@@ -41,7 +44,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         /// (any priority) need a regular one, or the loop would look every millisecond
         /// while all regular slots are busy.
         func canSend(now seconds: Double) -> Bool {
-            guard inFlight < config.concurrency else { return false }
+            guard !retired, inFlight < config.concurrency else { return false }
             switch breaker.state {
             case .closed: return true
             case .open: return breaker.waitTime(now: seconds) <= 0
@@ -110,6 +113,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 result[name] = Runtime(config: e, breaker: CircuitBreaker(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor),
                                        limiter: e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) }, receipts: receipts)
             }
+        }
+        for (name, old) in previous where result[name] == nil && old.inFlight > 0 {
+            var kept = old
+            kept.retired = true
+            result[name] = kept
         }
         return result
     }
@@ -235,6 +243,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             // A probe or a full set of transfers in flight: their outcome wakes the loop.
             guard r.canSend(now: Double(now) / 1000) else { continue }
+            if let l = r.limiter, l.waitTime() > 0 {
+                // No token yet: nothing goes out before one comes, however much is due (else
+                // a due delivery behind the rate limit had the loop look every millisecond).
+                wait = min(wait, max(0.001, l.waitTime()))
+                continue
+            }
             if let due = r.nextDeferredDue { wait = min(wait, max(0.001, Double(due - now) / 1000)) }
             if let l = r.limiter, r.wanted { wait = min(wait, max(0.001, l.waitTime())) }
         }
@@ -266,6 +280,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             var r = runtimes[name]!
             defer { runtimes[name] = r }
             // Due deliveries count only where something could be sent now.
+            guard !r.retired else { continue }
             let due = r.canSend(now: seconds) && (r.nextDeferredDue.map { $0 <= now } ?? false)
             guard r.wanted || due || fullScan else { continue }
             r.wanted = false
@@ -412,6 +427,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             r.wanted = true
         }
+        // A removed endpoint's runtime goes once its last transfer has ended.
+        for (name, r) in runtimes where r.retired && r.inFlight <= 0 { runtimes[name] = nil }
         // Earlier outcomes the queue could not take go first, in the order they came.
         if !unrecorded.isEmpty {
             resolutions = unrecorded + resolutions

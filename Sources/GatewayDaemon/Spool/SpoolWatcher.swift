@@ -47,7 +47,10 @@ public final class SpoolWatcher: @unchecked Sendable {
         for unit in spool.units.values {
             let wd = inotify_add_watch(inotifyFD, unit.outbox.path, gw_in_watch_mask() | UInt32(IN_DONT_FOLLOW) | UInt32(IN_ONLYDIR))
             guard wd >= 0 else {
-                throw SafeFileError(reason: .unreadable, description: "cannot watch \(unit.outbox.path): \(String(cString: strerror(errno)))")
+                let why = errno == ENOSPC ? "the limit of inotify watches is reached (raise fs.inotify.max_user_watches)"
+                    : errno == EMFILE ? "the limit of inotify instances is reached (raise fs.inotify.max_user_instances)"
+                    : String(cString: strerror(errno))
+                throw SafeFileError(reason: .unreadable, description: "cannot watch \(unit.outbox.path): \(why)")
             }
             watches[wd] = unit
         }
@@ -124,7 +127,9 @@ public final class SpoolWatcher: @unchecked Sendable {
                 let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
                 offset += headerSize + length
                 if mask & UInt32(IN_Q_OVERFLOW) != 0 {
-                    rescan(initial: true)
+                    // Events were lost: look at every outbox, leaving files changed within
+                    // the last second (their own events or the next rescan take them).
+                    rescan()
                     continue
                 }
                 guard let unit = watches[wd], !name.isEmpty, Spool.classify(name) != .temporary else { continue }

@@ -1,0 +1,77 @@
+// A reload (SIGHUP) applies new routes and ceilings to the deliveries already waiting, and
+// lets transfers to an endpoint it removes finish and be recorded.
+import Foundation
+import GatewayJSON
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+@Suite("gatewayd reload and the waiting deliveries", .serialized)
+struct ReloadTests {
+    static func message(_ id: String, to recipient: String, classification: String? = nil) throws -> [UInt8] {
+        let sample = try Samples.valid().first { $0.1["type"] == "alert" }!.1
+        var m = Samples.adapt(sample, unit: "PL-KGP", id: id, recipients: [recipient])
+        if let classification { m = Samples.set(m, "classification", .string(classification)) }
+        return Samples.bytes(m)
+    }
+
+    static func edit(_ fixture: GatewayFixture, _ change: (String) -> String) throws {
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        let changed = change(text)
+        #expect(changed != text, "the edit changed the configuration")
+        try changed.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+    }
+
+    @Test("renaming an endpoint: its transfers in flight are recorded, its waiting deliveries move to the new name and are delivered once")
+    func endpointRenamed() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try EndToEndTests.fixture(mock)
+        try Self.edit(fixture) { $0.replacingOccurrences(of: "  europol:\n", with: "  europol:\n    concurrency: 1\n") }
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":4,"stallRate":1}"#)
+        for i in 0..<3 { try fixture.drop(try Self.message("renamed-\(i)", to: "EU-EUROPOL"), unit: "PL-KGP", name: "r\(i).json") }
+        // One in flight (concurrency 1, the immediate slot unused), two waiting.
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.sending])) == 1 && (try? EndToEndTests.state(store, [.queued])) == 2 },
+                "\(daemon.log)")
+        try Self.edit(fixture) {
+            $0.replacingOccurrences(of: "  europol:\n", with: "  europol2:\n").replacingOccurrences(of: "EU-EUROPOL: europol\n", with: "EU-EUROPOL: europol2\n")
+        }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("waiting deliveries rerouted") }, "\(daemon.log)")
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallRate":0}"#)
+        #expect(waitUntil(timeout: 30) { (try? EndToEndTests.state(store, [.delivered])) == 3 }, "\(daemon.log)")
+        let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
+        #expect(received.count == 3 && received.allSatisfy { $0["count"] == 1 }, "each received once: \(received)")
+        let rerouted = try store.auditTail(limit: 100).filter { $0.event == "rerouted" }
+        #expect(rerouted.count == 2 && rerouted.allSatisfy { $0.details.contains("europol2") }, "\(rerouted)")
+    }
+
+    @Test("lowering an endpoint's ceiling holds the waiting deliveries above it, with the reason; nothing above it is sent")
+    func ceilingLowered() throws {
+        // Frontex is unreachable here: its deliveries wait (deferred) until the reload.
+        let fixture = try GatewayFixture(extra: "retry:\n  initialBackoff: 500ms\n  maxBackoff: 1s\n")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        try fixture.drop(try Self.message("ceiling-high", to: "EU-FRONTEX", classification: "CONFIDENTIEL UE/EU CONFIDENTIAL"), unit: "PL-KGP", name: "high.json")
+        try fixture.drop(try Self.message("ceiling-low", to: "EU-FRONTEX", classification: "RESTREINT UE/EU RESTRICTED"), unit: "PL-KGP", name: "low.json")
+        #expect(waitUntil(timeout: 20) { (try? store.stats().messages) == 2 }, "\(daemon.log)")
+        try Self.edit(fixture) { text in
+            let start = text.range(of: "  frontex:\n")!
+            let ceiling = text.range(of: "classificationCeiling: SECRET UE/EU SECRET", range: start.upperBound..<text.endIndex)!
+            return text.replacingCharacters(in: ceiling, with: "classificationCeiling: RESTREINT UE/EU RESTRICTED")
+        }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.held])) == 1 }, "\(daemon.log)")
+        let high = try #require(try store.message("ceiling-high", sender: "PL-KGP"))
+        #expect(high.deliveries[0].summary.state == .held)
+        #expect(daemon.log.contains("waiting deliveries held"), "\(daemon.log)")
+        let low = try #require(try store.message("ceiling-low", sender: "PL-KGP"))
+        #expect(low.deliveries[0].summary.state != .held, "the one within the ceiling goes on")
+        let held = fixture.ctl(["queue", "list", "--state", "held"])
+        #expect(held.status == 0 && held.stdout.contains("ceiling-high"), "\(held.stdout)")
+    }
+}
