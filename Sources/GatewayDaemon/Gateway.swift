@@ -65,6 +65,8 @@ public final class Gateway: @unchecked Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
+    private var lastFolderCheck = Date()
+    private var reportedFolderProblems = Set<String>()
     /// Housekeeping steps failing now: since when, the error, when it was last logged.
     private var stepFailures: [String: (since: Date, error: String, logged: Date)] = [:]
     /// The backpressure check's last count (housekeeping queue only).
@@ -304,6 +306,12 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         checkBackpressure(config)
+        if Date().timeIntervalSince(lastFolderCheck) >= 5 {
+            lastFolderCheck = Date()
+            for problem in spool.replacedFolders() where reportedFolderProblems.insert(problem).inserted {
+                logger.error("spool folder replaced while running: restart gatewayd to use the new one", metadata: ["detail": "\(problem)"])
+            }
+        }
         if Date().timeIntervalSince(lastCertificateCheck) >= 86_400 {
             lastCertificateCheck = Date()
             warnAboutCertificates(config)

@@ -75,3 +75,31 @@ struct ReloadTests {
         #expect(held.status == 0 && held.stdout.contains("ceiling-high"), "\(held.stdout)")
     }
 }
+
+extension ReloadTests {
+    @Test("an outbox removed and made again while gatewayd runs is reported in the log (its files wait for a restart), and picked up after it")
+    func outboxReplaced() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        var daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let outbox = fixture.outbox("PL-CBA")
+        try FileManager.default.removeItem(at: outbox)
+        try FileManager.default.createDirectory(at: outbox, withIntermediateDirectories: true)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("spool folder replaced while running") && daemon.log.contains("\(outbox.path) was replaced") },
+                "\(daemon.log)")
+        try fixture.drop(try Self.message("replaced-outbox", to: "EU-EUROPOL").replacingUnit("PL-CBA"), unit: "PL-CBA", name: "x.json")
+        usleep(2_500_000)   // two rescans
+        #expect(fixture.files(outbox) == ["x.json"], "not seen in the new folder until a restart")
+        #expect(daemon.stop() == 0)
+        daemon = try DaemonProcess.start(fixture)
+        #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+        #expect(try QueueStore(path: fixture.queuePath).stats().messages == 1)
+    }
+}
+
+private extension Array where Element == UInt8 {
+    /// The same message, sent by `unit`.
+    func replacingUnit(_ unit: String) throws -> [UInt8] {
+        Samples.bytes(Samples.set(try JSON.parse(self), "sender", .string(unit)))
+    }
+}

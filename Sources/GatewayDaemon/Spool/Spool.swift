@@ -45,6 +45,26 @@ public final class SpoolUnit: Sendable {
 }
 
 public final class Spool: Sendable {
+    /// Unit folders that are no longer the ones held open (removed, or replaced by another
+    /// folder or a link while gatewayd runs): files put there are not seen until a restart.
+    public func replacedFolders() -> [String] {
+        var problems: [String] = []
+        for unit in units.values.sorted(by: { $0.unit < $1.unit }) {
+            for handle in [unit.outbox, unit.rejected, unit.reports] {
+                var held = stat(), now = stat()
+                guard fstat(handle.fd, &held) == 0 else { continue }
+                if lstat(handle.path, &now) != 0 {
+                    problems.append("\(handle.path) was removed")
+                } else if (now.st_mode & S_IFMT) != S_IFDIR {
+                    problems.append("\(handle.path) is no longer a folder (a link or a file was put in its place; links are never followed)")
+                } else if now.st_dev != held.st_dev || now.st_ino != held.st_ino {
+                    problems.append("\(handle.path) was replaced by another folder")
+                }
+            }
+        }
+        return problems
+    }
+
     public let root: String
     public let units: [String: SpoolUnit]
     /// Why reports are staged in reports/ itself rather than SPOOL/.staging (nil: they are not).
