@@ -77,7 +77,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private var config: GatewayConfig
     private let reportQueue = DispatchQueue(label: "delivery-reports")
     private let reportPending = Locked(false)
-    private var lastFullScan = Date.distantPast
+    /// Monotonic seconds of the last look at every endpoint.
+    private var lastFullScan = -Double.infinity
     private var passes = 0
     /// Outcomes the queue could not take (a full disk, say): tried again on every pass, so
     /// that they are recorded once it can (their deliveries stay `sending` meanwhile; a
@@ -99,6 +100,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         runtimes = try Self.makeRuntimes(config, previous: [:], now: clock())
     }
 
+    /// Seconds on the monotonic clock: breakers, rate limits and the scheduler's own timing
+    /// use it, so that a wall clock stepped back (NTP, a VM resumed) holds none of them;
+    /// times stored in the queue stay wall-clock.
+    static func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
     static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], now: Millis) throws -> [String: Runtime] {
         var result: [String: Runtime] = [:]
         for (name, e) in config.endpoints {
@@ -107,11 +113,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 old.config = e
                 old.receipts = receipts
                 old.breaker.reconfigure(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor)
-                if old.limiter?.rate != e.rateLimit { old.limiter = e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) } }
+                if old.limiter?.rate != e.rateLimit { old.limiter = e.rateLimit.map { RateLimiter(rate: $0, now: Self.uptime()) } }
                 result[name] = old
             } else {
                 result[name] = Runtime(config: e, breaker: CircuitBreaker(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor),
-                                       limiter: e.rateLimit.map { RateLimiter(rate: $0, now: Double(now) / 1000) }, receipts: receipts)
+                                       limiter: e.rateLimit.map { RateLimiter(rate: $0, now: Self.uptime()) }, receipts: receipts)
             }
         }
         for (name, old) in previous where result[name] == nil && old.inFlight > 0 {
@@ -238,11 +244,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         for r in runtimes.values {
             if r.breaker.state == .open {
                 // Nothing goes out before the probe time, however much is due.
-                wait = min(wait, max(0.01, r.breaker.waitTime(now: Double(now) / 1000)))
+                wait = min(wait, max(0.01, r.breaker.waitTime(now: Self.uptime())))
                 continue
             }
             // A probe or a full set of transfers in flight: their outcome wakes the loop.
-            guard r.canSend(now: Double(now) / 1000) else { continue }
+            guard r.canSend(now: Self.uptime()) else { continue }
             if let l = r.limiter, l.waitTime() > 0 {
                 // No token yet: nothing goes out before one comes, however much is due (else
                 // a due delivery behind the rate limit had the loop look every millisecond).
@@ -270,11 +276,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         if !unrecorded.isEmpty { return }
         if let trouble = storeTrouble, Date() < trouble.retryAt { return }
         let now = clock()
-        let seconds = Double(now) / 1000
+        let seconds = Self.uptime()
         // Once a second look at every endpoint: operators release, retry and requeue from
         // another process, and deferred deliveries come due.
-        let fullScan = Date().timeIntervalSince(lastFullScan) >= 1
-        if fullScan { lastFullScan = Date() }
+        let fullScan = seconds - lastFullScan >= 1
+        if fullScan { lastFullScan = seconds }
         var requests: [QueueStore.ClaimRequest] = []
         for name in runtimes.keys.sorted() {
             var r = runtimes[name]!
@@ -366,7 +372,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             guard var r = runtimes[job.endpoint] else { continue }
             r.inFlight -= 1
             defer { runtimes[job.endpoint] = r }
-            let seconds = Double(now) / 1000
+            let seconds = Self.uptime()
             switch f.result {
             case .failure(let failure) where failure.kind == .cancelled:
                 resolutions.append(.init(job: job, attempt: nil, resolution: .requeued(reason: "attempt cancelled at shutdown")))

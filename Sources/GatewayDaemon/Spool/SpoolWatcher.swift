@@ -97,17 +97,19 @@ public final class SpoolWatcher: @unchecked Sendable {
 
     private func loop() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var nextRescan = Date().addingTimeInterval(rescanInterval)
+        // Timed on the monotonic clock: a wall clock stepped back must not hold the rescan.
+        func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        var nextRescan = uptime() + rescanInterval
         while !stopped.withLock({ $0 }) {
             var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-            let timeout = Int32(max(1, min(1000, nextRescan.timeIntervalSinceNow * 1000)))
+            let timeout = Int32(max(1, min(1000, (nextRescan - uptime()) * 1000)))
             let ready = poll(&fds, 2, timeout)
             if ready > 0 && fds[0].revents & Int16(POLLIN) != 0 {
                 drainEvents(&buffer)
             }
-            if Date() >= nextRescan {
+            if uptime() >= nextRescan {
                 rescan()
-                nextRescan = Date().addingTimeInterval(rescanInterval)
+                nextRescan = uptime() + rescanInterval
             }
         }
     }
