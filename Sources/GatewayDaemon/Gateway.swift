@@ -221,7 +221,14 @@ public final class Gateway: @unchecked Sendable {
     /// without a route, or whose classification is now above the ceiling, is held with the
     /// reason, for an operator to cancel (or release once the configuration allows it).
     /// Nothing waiting is sent against the configuration in force.
+    /// Read only when the routes or ceilings differ from those the waiting deliveries were
+    /// last checked against (kept in the queue): a start or a reload that changes neither
+    /// does not read a million waiting deliveries.
     private func reconcileQueue(with config: GatewayConfig) {
+        let routing = config.routes.sorted { $0.key < $1.key }.map { "route \($0.key) \($0.value)" }
+            + config.endpoints.sorted { $0.key < $1.key }.map { "endpoint \($0.key) \($0.value.classificationCeiling.rawValue)" }
+        let fingerprint = routing.joined(separator: "\n")
+        if (try? store.setting("routing")) == fingerprint { return }
         do {
             var reroutes: [String: [(deliveryId: Int64, endpoint: String)]] = [:]
             var holds: [String: [Int64]] = [:]
@@ -248,6 +255,7 @@ public final class Gateway: @unchecked Sendable {
                 let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: "held at reload: \(reason)")
                 logger.warning("waiting deliveries held: the new configuration does not allow them", metadata: ["count": "\(result.changed)", "reason": "\(reason)"])
             }
+            try store.setSetting("routing", fingerprint)
         } catch {
             logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
         }

@@ -163,6 +163,11 @@ enum StoreSchema {
                 CREATE INDEX report_owed_message ON report(message) WHERE written_at IS NULL;
                 """)
         }
+        migrator.registerMigration("v7: settings the daemon keeps between runs") { db in
+            // routing: the routes and ceilings the waiting deliveries were last checked
+            // against, so that a start or reload with the same ones does not read them all.
+            try db.execute(sql: "CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        }
         return migrator
     }
 }
