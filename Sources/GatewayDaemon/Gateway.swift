@@ -230,30 +230,43 @@ public final class Gateway: @unchecked Sendable {
         let fingerprint = routing.joined(separator: "\n")
         if (try? store.setting("routing")) == fingerprint { return }
         do {
-            var reroutes: [String: [(deliveryId: Int64, endpoint: String)]] = [:]
-            var holds: [String: [Int64]] = [:]
-            for d in try store.pendingRoutes() {
-                let classification = Classification(rawValue: d.classification) ?? .secret   // unknown: the strictest
-                let target = config.routes[d.recipient]
-                guard let name = target, let endpoint = config.endpoints[name] else {
-                    holds["no route to \(d.recipient) in the configuration (endpoint \(d.endpoint) is gone)", default: []].append(d.deliveryId)
-                    continue
+            for group in try store.pendingRoutes() {
+                let classification = Classification(rawValue: group.classification) ?? .secret   // unknown: the strictest
+                let action: (reroute: String?, reason: String)
+                if let name = config.routes[group.recipient], let endpoint = config.endpoints[name] {
+                    if classification > endpoint.classificationCeiling {
+                        action = (nil, "\(group.classification) is above the ceiling of endpoint \(name) (\(endpoint.classificationCeiling.rawValue))")
+                    } else if name != group.endpoint {
+                        action = (name, "route to \(group.recipient) changed: endpoint \(group.endpoint) → \(name)")
+                    } else {
+                        continue
+                    }
+                } else {
+                    action = (nil, "no route to \(group.recipient) in the configuration")
                 }
-                if classification > endpoint.classificationCeiling {
-                    holds["\(d.classification) is above the ceiling of endpoint \(name) (\(endpoint.classificationCeiling.rawValue))", default: []].append(d.deliveryId)
-                } else if name != d.endpoint {
-                    reroutes["route to \(d.recipient) changed: endpoint \(d.endpoint) → \(name)", default: []].append((d.deliveryId, name))
+                // In chunks (one transaction and a bounded list each): each chunk leaves the
+                // group (moved or held), so the next read gets the next ones.
+                var changed = 0
+                while true {
+                    let ids = try store.pendingIds(group, limit: 5_000)
+                    if ids.isEmpty { break }
+                    if let target = action.reroute {
+                        let moved = try store.reroute(ids.map { ($0, target) }, actor: "gatewayd", reason: action.reason)
+                        changed += moved
+                        if moved == 0 { break }
+                    } else {
+                        var filter = DeliveryFilter()
+                        filter.deliveryIds = ids
+                        let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: "held: \(action.reason)")
+                        changed += result.changed
+                        if result.changed == 0 { break }
+                    }
                 }
-            }
-            for (reason, changes) in reroutes.sorted(by: { $0.key < $1.key }) {
-                let moved = try store.reroute(changes, actor: "gatewayd", reason: reason)
-                logger.notice("waiting deliveries rerouted", metadata: ["count": "\(moved)", "reason": "\(reason)"])
-            }
-            for (reason, ids) in holds.sorted(by: { $0.key < $1.key }) {
-                var filter = DeliveryFilter()
-                filter.deliveryIds = ids
-                let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: "held at reload: \(reason)")
-                logger.warning("waiting deliveries held: the new configuration does not allow them", metadata: ["count": "\(result.changed)", "reason": "\(reason)"])
+                if action.reroute != nil {
+                    logger.notice("waiting deliveries rerouted", metadata: ["count": "\(changed)", "reason": "\(action.reason)"])
+                } else {
+                    logger.warning("waiting deliveries held: the configuration does not allow them", metadata: ["count": "\(changed)", "reason": "\(action.reason)"])
+                }
             }
             try store.setSetting("routing", fingerprint)
         } catch {

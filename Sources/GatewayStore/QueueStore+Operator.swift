@@ -118,22 +118,33 @@ public struct ChangedDelivery: Sendable, Equatable {
     public var reason: String
 }
 
-/// A delivery waiting to be sent (queued or deferred), with what routing decides on.
+/// Deliveries waiting to be sent (queued or deferred) that share what routing decides on.
 public struct PendingRoute: Sendable, Equatable {
-    public var deliveryId: Int64
     public var recipient: String
     public var endpoint: String
     public var classification: String
+    public var count: Int
 }
 
 extension QueueStore {
-    /// Every delivery still waiting to be sent, for checking it against a new configuration.
+    /// The waiting deliveries by recipient, endpoint and classification (a few hundred
+    /// groups however many deliveries), for checking them against a new configuration.
     public func pendingRoutes() throws -> [PendingRoute] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT d.id, d.recipient, d.endpoint, m.classification FROM delivery d JOIN message m ON m.id = d.message
-                WHERE d.state IN ('queued', 'deferred')
-                """).map { PendingRoute(deliveryId: $0["id"], recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"]) }
+                SELECT d.recipient, d.endpoint, m.classification, count(*) AS n FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state IN ('queued', 'deferred') GROUP BY d.recipient, d.endpoint, m.classification
+                """).map { PendingRoute(recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"], count: $0["n"]) }
+        }
+    }
+
+    /// Up to `limit` ids of the waiting deliveries of one such group.
+    public func pendingIds(_ group: PendingRoute, limit: Int) throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT d.id FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state IN ('queued', 'deferred') AND d.recipient = ? AND d.endpoint = ? AND m.classification = ? LIMIT ?
+                """, arguments: [group.recipient, group.endpoint, group.classification, limit])
         }
     }
 

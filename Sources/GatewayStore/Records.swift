@@ -94,6 +94,8 @@ public struct DeliveryJob: Sendable, Equatable {
     public var expiresAt: Millis?
     public var sourceFile: String?
     public var jws: [UInt8]
+    /// The message's classification, checked against the endpoint's ceiling before sending.
+    public var classification: String = ""
 }
 
 /// One delivery attempt's result, as recorded.
@@ -136,6 +138,9 @@ public enum DeliveryResolution: Sendable, Equatable {
     case requeued(reason: String)
     /// Past its expiry: not sent.
     case expired(reason: String)
+    /// Not sent: the configuration in force no longer allows it (route, ceiling); an
+    /// operator cancels it or releases it once the configuration does.
+    case held(reason: String)
 }
 
 /// A report owed to a unit, not yet written to its spool folder.

@@ -289,7 +289,7 @@ struct DeliveryEngineTests {
     func endpointRemovedInFlight() throws {
         let receipts = try ReceiptFactory()
         let h = try Harness { request in
-            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 1.0)
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 2.0)
         }
         try h.enqueue(2, prefix: "removed")
         h.engine.start()
@@ -302,6 +302,44 @@ struct DeliveryEngineTests {
         #expect(waitUntil(timeout: 10) { (try? h.count(.delivered)) == 2 }, "sending: \((try? h.count(.sending)) ?? -1)")
         let m = try #require(try h.store.message("removed-000000", sender: "PL-KGP"))
         #expect(m.deliveries[0].receipt != nil, "the receipt was checked and kept")
+    }
+
+    @Test("nothing is sent against the configuration in force: a ceiling lowered or a route moved after queueing holds the delivery at claim, audited")
+    func heldAtClaim() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001) }
+        try h.enqueue(2, prefix: "restricted")                                  // RESTREINT UE/EU RESTRICTED, to europol
+        try h.enqueue(1, prefix: "moved", recipient: "EU-OLAF", endpoint: "europol")   // queued for a route that is not (any more) OLAF's
+        var config = h.config
+        config.endpoints["europol"]!.classificationCeiling = .unclassified
+        h.engine.update(config: config)
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 3 })
+        #expect(h.transport.lock.withLock { h.transport.sent.isEmpty }, "nothing sent")
+        let m = try #require(try h.store.message("restricted-000000", sender: "PL-KGP"))
+        #expect(m.deliveries[0].summary.state == .held)
+        let held = try h.store.auditTail(limit: 20).filter { $0.event == "held" }
+        #expect(held.count == 3 && held.contains { $0.details.contains("above the ceiling") } && held.contains { $0.details.contains("no longer routed") }, "\(held)")
+    }
+
+    @Test("an endpoint removed and added back while its transfers are in flight is scheduled again")
+    func endpointRemovedAndRestored() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 1.5) }
+        try h.enqueue(1, prefix: "first")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.inFlight } == 1 })
+        var removed = h.config
+        removed.endpoints["europol"] = nil
+        removed.routes["EU-EUROPOL"] = nil
+        h.engine.update(config: removed)
+        usleep(200_000)
+        h.engine.update(config: h.config)
+        try h.enqueue(1, prefix: "second")
+        h.engine.wake(endpoints: ["europol"])
+        #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 2 }, "queued: \((try? h.count(.queued)) ?? -1)")
     }
 
     @Test("permanent statuses fail with the endpoint's reason; 409 counts as delivered; a bad receipt is not a delivery")

@@ -87,7 +87,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// The queue failed a write (recording or claiming): nothing more is claimed, and the
     /// write is tried again, no sooner than `retryAt` (0.25 s, doubling to 5 s), until it
     /// works. Logged when it starts and then once a minute.
-    private var storeTrouble: (since: Date, retryAt: Date, delay: Double, logged: Date)? = nil
+    private var storeTrouble: (since: Double, retryAt: Double, delay: Double, logged: Double)? = nil   // monotonic seconds
 
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
                 clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
@@ -110,6 +110,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         for (name, e) in config.endpoints {
             let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors)
             if var old = previous[name] {
+                old.retired = false
                 old.config = e
                 old.receipts = receipts
                 old.breaker.reconfigure(failureThreshold: e.breakerFailureThreshold, openFor: e.breakerOpenFor)
@@ -192,7 +193,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
             if let newConfig { apply(newConfig) }
             for name in woken { runtimes[name]?.wanted = true }
-            if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Date() >= $0.retryAt } ?? true) { record(done) }
+            if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Self.uptime() >= $0.retryAt } ?? true) { record(done) }
 
             let inFlight = runtimes.values.reduce(0) { $0 + $1.inFlight }
             if isStopping {
@@ -238,7 +239,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// How long to sleep: until a deferred delivery or an open breaker comes due, at most 1 s;
     /// while the queue cannot be written, until the next try.
     private func waitTime() -> Double {
-        if let trouble = storeTrouble { return min(1, max(0.01, trouble.retryAt.timeIntervalSinceNow)) }
+        if let trouble = storeTrouble { return min(1, max(0.01, trouble.retryAt - Self.uptime())) }
         let now = clock()
         var wait = 1.0
         for r in runtimes.values {
@@ -249,7 +250,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             // A probe or a full set of transfers in flight: their outcome wakes the loop.
             guard r.canSend(now: Self.uptime()) else { continue }
-            if let l = r.limiter, l.waitTime() > 0 {
+            let somethingDue = r.wanted || (r.nextDeferredDue.map { $0 <= now } ?? false)
+            if let l = r.limiter, l.waitTime() > 0, somethingDue {
                 // No token yet: nothing goes out before one comes, however much is due (else
                 // a due delivery behind the rate limit had the loop look every millisecond).
                 wait = min(wait, max(0.001, l.waitTime()))
@@ -274,7 +276,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         // Outcomes not yet recorded come first; and after a failed write, nothing is claimed
         // before the next try (each claim is a write, and each send another outcome to keep).
         if !unrecorded.isEmpty { return }
-        if let trouble = storeTrouble, Date() < trouble.retryAt { return }
+        if let trouble = storeTrouble, Self.uptime() < trouble.retryAt { return }
         let now = clock()
         let seconds = Self.uptime()
         // Once a second look at every endpoint: operators release, retry and requeue from
@@ -282,6 +284,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         let fullScan = seconds - lastFullScan >= 1
         if fullScan { lastFullScan = seconds }
         var requests: [QueueStore.ClaimRequest] = []
+        var tokensTaken: [String: Int] = [:]
         for name in runtimes.keys.sorted() {
             var r = runtimes[name]!
             defer { runtimes[name] = r }
@@ -294,7 +297,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             // One slot beyond the limit is kept for immediate traffic.
             let limit = r.config.concurrency
             var budget = r.breaker.permits(now: seconds, limit: max(0, limit + 1 - r.inFlight))
-            if r.limiter != nil { budget = min(budget, r.limiter!.take(now: seconds, limit: budget)) }
+            if r.limiter != nil {
+                budget = min(budget, r.limiter!.take(now: seconds, limit: budget))
+                tokensTaken[name] = budget
+            }
             guard budget > 0 else {
                 if r.inFlight < limit { r.wanted = true }  // rate-limited or breaker: look again after the wait
                 continue
@@ -318,9 +324,20 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         for request in requests {
             let jobs = claimed[request.endpoint] ?? []
             guard var r = runtimes[request.endpoint] else { continue }
+            // Tokens taken for deliveries that were not there go back.
+            if let taken = tokensTaken[request.endpoint] { r.limiter?.giveBack(taken - jobs.count) }
             // A full claim means more may be waiting: look again on the next pass.
             if jobs.count >= request.regular && request.regular > 0 { r.wanted = true }
             for job in jobs {
+                // Nothing is sent against the configuration in force: a route or ceiling that
+                // changed since the delivery was queued (a reload, or a race with one) holds it.
+                if let why = Self.notAllowed(job, config: config) {
+                    runtimes[request.endpoint] = r
+                    record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,
+                                     result: .failure(DeliveryFailure(kind: .cancelled, message: why)))], heldBecause: why)
+                    r = runtimes[request.endpoint]!
+                    continue
+                }
                 if let expires = job.expiresAt, expires <= now {
                     runtimes[request.endpoint] = r
                     record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,
@@ -358,12 +375,30 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
     // MARK: outcomes
 
-    private func record(_ done: [Finished], expiredAt: Millis? = nil) {
+    /// Why the configuration in force does not allow sending `job` (nil: it does).
+    static func notAllowed(_ job: DeliveryJob, config: GatewayConfig) -> String? {
+        guard config.routes[job.recipient] == job.endpoint, let endpoint = config.endpoints[job.endpoint] else {
+            return "held: \(job.recipient) is no longer routed to endpoint \(job.endpoint)"
+        }
+        let classification = Classification(rawValue: job.classification) ?? .secret
+        if classification > endpoint.classificationCeiling {
+            return "held: \(job.classification) is above the ceiling of endpoint \(job.endpoint) (\(endpoint.classificationCeiling.rawValue))"
+        }
+        return nil
+    }
+
+    private func record(_ done: [Finished], expiredAt: Millis? = nil, heldBecause: String? = nil) {
         let now = clock()
         var resolutions: [QueueStore.Resolution] = []
         for f in done {
             let job = f.job
             let durationMs = Int64((DispatchTime.now().uptimeNanoseconds - f.started) / 1_000_000)
+            if let heldBecause {
+                resolutions.append(.init(job: job, attempt: nil, resolution: .held(reason: heldBecause)))
+                logger.warning("delivery held: the configuration in force does not allow it",
+                               metadata: ["messageId": "\(job.messageId)", "recipient": "\(job.recipient)", "reason": "\(heldBecause)"])
+                continue
+            }
             if expiredAt != nil {
                 resolutions.append(.init(job: job, attempt: nil, resolution: .expired(reason: "expired before it could be sent"),
                                          owing: report(job, kind: "expired", now: now, reason: "not delivered before it expired")))
@@ -468,25 +503,25 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     }
 
     private func storeFailed(_ message: Logger.Message, _ error: Error, count: Int) {
-        let now = Date()
+        let now = Self.uptime()
         if var trouble = storeTrouble {
             trouble.delay = min(5, trouble.delay * 2)
-            trouble.retryAt = now.addingTimeInterval(trouble.delay)
-            if now.timeIntervalSince(trouble.logged) >= 60 {
+            trouble.retryAt = now + trouble.delay
+            if now - trouble.logged >= 60 {
                 trouble.logged = now
-                logger.error(message, metadata: ["error": "\(error)", "count": "\(count)", "since": "\(Int(now.timeIntervalSince(trouble.since)))s"])
+                logger.error(message, metadata: ["error": "\(error)", "count": "\(count)", "since": "\(Int(now - trouble.since))s"])
             }
             storeTrouble = trouble
         } else {
             logger.error(message, metadata: ["error": "\(error)", "count": "\(count)"])
-            storeTrouble = (now, now.addingTimeInterval(0.25), 0.25, now)
+            storeTrouble = (now, now + 0.25, 0.25, now)
         }
     }
 
     private func storeWorked() {
         guard let trouble = storeTrouble else { return }
         storeTrouble = nil
-        logger.notice("the queue takes writes again", metadata: ["seconds": "\(Int(Date().timeIntervalSince(trouble.since)))"])
+        logger.notice("the queue takes writes again", metadata: ["seconds": "\(Int(Self.uptime() - trouble.since))"])
     }
 
     private func deferral(_ job: DeliveryJob, attempt: AttemptRecord, reason: String, retryAfter: Double?, now: Millis) -> QueueStore.Resolution {

@@ -22,6 +22,11 @@ public struct RateLimiter: Sendable, Equatable {
         return max(0, n)
     }
 
+    /// Returns tokens taken but not used (fewer deliveries were due than allowed).
+    public mutating func giveBack(_ n: Int) {
+        tokens = min(burst, tokens + Double(max(0, n)))
+    }
+
     /// Seconds until one more token is there.
     public func waitTime() -> Double {
         tokens >= 1 ? 0 : (1 - tokens) / rate

@@ -66,7 +66,18 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
 public struct FileIdentity: Equatable, Sendable {
     let device: UInt64
     let inode: UInt64
-    init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
+    /// A freed inode number can come back with the next file: its change time (set when it
+    /// was written and renamed into place) and size tell the two apart.
+    let changed: Int64
+    let changedNanoseconds: Int
+    let size: Int64
+    init(_ st: stat) {
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        changed = Int64(st.st_ctim.tv_sec)
+        changedNanoseconds = st.st_ctim.tv_nsec
+        size = Int64(st.st_size)
+    }
 }
 
 /// What `remove(_:ifStill:)` did.
