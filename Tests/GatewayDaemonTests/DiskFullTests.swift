@@ -27,6 +27,14 @@ struct DiskFullTests {
         _ = try QueueStore(path: fixture.queuePath).usedBytes()
     }
 
+    /// The fixture's queue folder on a tmpfs of `megabytes`, and `queue.minFreeDisk`.
+    static func smallQueue(_ fixture: GatewayFixture, megabytes: Int = 8, minFreeDisk: String) throws -> (SmallFileSystem, URL) {
+        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
+        let small = try SmallFileSystem(at: queueDir, megabytes: megabytes)
+        try setMinFreeDisk(fixture, minFreeDisk)
+        return (small, queueDir)
+    }
+
     static func setMinFreeDisk(_ fixture: GatewayFixture, _ value: String) throws {
         var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
         if let line = text.range(of: #"\n  minFreeDisk: [^\n]*"#, options: .regularExpression) { text.removeSubrange(line) }
@@ -122,10 +130,8 @@ extension DiskFullTests {
           .enabled(if: SmallFileSystem.available, "mounts an 8 MB tmpfs for the queue: needs root or passwordless sudo"))
     func queueFileSystemFills() throws {
         let fixture = try GatewayFixture(rescan: "1s")
-        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
-        let small = try SmallFileSystem(at: queueDir, megabytes: 8)
+        let (small, queueDir) = try Self.smallQueue(fixture, minFreeDisk: "0")
         defer { small.unmount() }
-        try Self.setMinFreeDisk(fixture, "0")
         let daemon = try DaemonProcess.start(fixture)
         defer { daemon.stop() }
         let outbox = fixture.outbox("PL-KGP")
@@ -224,10 +230,8 @@ extension DiskFullTests {
         let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
         defer { mock.stop() }
         let fixture = try EndToEndTests.fixture(mock)
-        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
-        let small = try SmallFileSystem(at: queueDir, megabytes: 8)
+        let (small, queueDir) = try Self.smallQueue(fixture, minFreeDisk: "0")
         defer { small.unmount() }
-        try Self.setMinFreeDisk(fixture, "0")
         let daemon = try DaemonProcess.start(fixture)
         defer { daemon.stop() }
         let store = try QueueStore(path: fixture.queuePath)
@@ -298,10 +302,8 @@ extension DiskFullTests {
           .enabled(if: SmallFileSystem.available, "mounts an 8 MB tmpfs for the queue: needs root or passwordless sudo"))
     func housekeepingGoesOnWhenAStepFails() throws {
         let fixture = try GatewayFixture(rescan: "1s")
-        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
-        let small = try SmallFileSystem(at: queueDir, megabytes: 8)
+        let (small, queueDir) = try Self.smallQueue(fixture, minFreeDisk: "1MB")
         defer { small.unmount() }
-        try Self.setMinFreeDisk(fixture, "1MB")
         let daemon = try DaemonProcess.start(fixture)
         defer { daemon.stop() }
         // Full: the once-a-second audit checkpoint (a write) fails before backpressure runs.
