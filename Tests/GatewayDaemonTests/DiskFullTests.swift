@@ -304,14 +304,24 @@ extension DiskFullTests {
         let fixture = try GatewayFixture(rescan: "1s")
         let (small, queueDir) = try Self.smallQueue(fixture, minFreeDisk: "1MB")
         defer { small.unmount() }
+        // Housekeeping steps that run before backpressure must fail: a cancellation just
+        // before the disk fills gives the audit checkpoint a head to sign, and with a
+        // retention of 4 s the cancelled message is pruned once the disk is full (writes).
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "  checkpointInterval: 1s", with: "  checkpointInterval: 1s\n  retention: 4s")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess.start(fixture)
         defer { daemon.stop() }
-        // Full: the once-a-second audit checkpoint (a write) fails before backpressure runs.
+        try fixture.drop(try Self.message("housekeeping-old"), unit: "PL-KGP", name: "old.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(fixture.ctl(["cancel", "--state", "queued", "deferred", "--yes"]).status == 0)
         let filler = queueDir.appendingPathComponent("filler")
         try Self.emptyWAL(fixture)
         try small.fill(filler, leaving: 0)
         #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
         #expect(daemon.log.contains("under \(queueDir.path)"), "\(daemon.log)")
+        // The audit checkpoint (the cancellation moved the chain's head) or retention fails.
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("housekeeping failed") }, "\(daemon.log)")
         for i in 0..<3 { try fixture.drop(try Self.message("housekeeping-\(i)"), unit: "PL-KGP", name: "h\(i).json") }
         usleep(3_000_000)
         #expect(fixture.files(fixture.outbox("PL-KGP")).count == 3, "files wait while paused")
@@ -322,7 +332,7 @@ extension DiskFullTests {
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
         #expect(daemon.log.contains("pickup resumed"), "\(daemon.log)")
         #expect(waitUntil(timeout: 10) { daemon.log.contains("housekeeping works again") }, "\(daemon.log)")
-        #expect(try QueueStore(path: fixture.queuePath).stats().messages == 3)
+        #expect(waitUntil(timeout: 20) { (try? QueueStore(path: fixture.queuePath).stats().messages) == 3 }, "the cancelled one pruned, the three queued")
         #expect(daemon.stop() == 0)
     }
 }
