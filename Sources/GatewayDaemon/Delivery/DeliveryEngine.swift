@@ -85,8 +85,9 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// restart would return them to the queue, and the endpoint would answer 409).
     private var unrecorded: [QueueStore.Resolution] = []
     /// The queue failed a write (recording or claiming): nothing more is claimed, and the
-    /// write is tried again, no sooner than `retryAt` (0.25 s, doubling to 5 s), until it
-    /// works. Logged when it starts and then once a minute.
+    /// write is tried again, no sooner than `retryAt` (0.25 s, doubling to 1 s: a claim that
+    /// finds nothing due proves nothing, so the first delivery after the trouble waits at
+    /// most that), until it works. Logged when it starts and then once a minute.
     private var storeTrouble: (since: Double, retryAt: Double, delay: Double, logged: Double)? = nil   // monotonic seconds
 
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
@@ -505,7 +506,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private func storeFailed(_ message: Logger.Message, _ error: Error, count: Int) {
         let now = Self.uptime()
         if var trouble = storeTrouble {
-            trouble.delay = min(5, trouble.delay * 2)
+            trouble.delay = min(1, trouble.delay * 2)
             trouble.retryAt = now + trouble.delay
             if now - trouble.logged >= 60 {
                 trouble.logged = now
