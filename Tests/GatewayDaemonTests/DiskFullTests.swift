@@ -250,7 +250,7 @@ extension DiskFullTests {
 
         try FileManager.default.removeItem(at: filler)
         #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.delivered])) == count }, "\(daemon.log)")
-        #expect(daemon.log.contains("delivery outcomes recorded after a failure"), "\(daemon.log)")
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("delivery outcomes recorded after a failure") }, "\(daemon.log)")
         let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
         #expect(received.count == count && received.allSatisfy { $0["count"] == 1 }, "each received once: \(received)")
         // The unit gets its delivered reports (with the receipts) as usual.
@@ -292,7 +292,8 @@ extension DiskFullTests {
         try FileManager.default.removeItem(at: filler)
         #expect(waitUntil(timeout: 20) { fixture.files(reports).filter { $0.contains("delivered") }.count == count },
                 "\(fixture.files(reports)) \(daemon.log)")
-        #expect(daemon.log.contains("reports written again"), "\(daemon.log)")
+        // Logged at the end of the flush that wrote them (the files can be seen first).
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("reports written again") }, "\(daemon.log)")
         #expect(daemon.stop() == 0)
     }
 }

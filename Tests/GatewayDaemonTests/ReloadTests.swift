@@ -68,7 +68,7 @@ struct ReloadTests {
         #expect(waitUntil(timeout: 30) { (try? EndToEndTests.state(store, [.held])) == 1 }, "\(daemon.log)")
         let high = try #require(try store.message("ceiling-high", sender: "PL-KGP"))
         #expect(high.deliveries[0].summary.state == .held)
-        #expect(daemon.log.contains("waiting deliveries held") || daemon.log.contains("delivery held"), "\(daemon.log)")
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("waiting deliveries held") || daemon.log.contains("delivery held") }, "\(daemon.log)")
         let low = try #require(try store.message("ceiling-low", sender: "PL-KGP"))
         #expect(low.deliveries[0].summary.state != .held, "the one within the ceiling goes on")
         let held = fixture.ctl(["queue", "list", "--state", "held"])
