@@ -331,15 +331,14 @@ public final class PickupPipeline: @unchecked Sendable {
             logger.debug("pickup batch", metadata: ["files": "\(batch.count)", "commitMs": "\(ms(tCommit))",
                                                     "totalMs": "\(ms(total))", "waiting": "\(outcomes.count)"])
         }
-        var ready: [(Candidate, PickupProcessor.Prepared, StagedFile)] = []
-        var refused: [(Candidate, Refusal)] = []
-        var identities: [String: FileIdentity] = [:]
-        for outcome in batch { identities[outcome.candidate.unit.unit + "/" + outcome.candidate.name] = outcome.identity }
+        // Each file with the identity it was read as: only that file is removed or moved.
+        var ready: [(Candidate, PickupProcessor.Prepared, StagedFile, FileIdentity?)] = []
+        var refused: [(Candidate, Refusal, FileIdentity?)] = []
         var later: [(Candidate, String)] = []
         for outcome in batch {
             switch outcome.result {
-            case .ready(let prepared, let staged): ready.append((outcome.candidate, prepared, staged))
-            case .refused(let refusal): refused.append((outcome.candidate, refusal))
+            case .ready(let prepared, let staged): ready.append((outcome.candidate, prepared, staged, outcome.identity))
+            case .refused(let refusal): refused.append((outcome.candidate, refusal, outcome.identity))
             case .vanished: break
             case .retryLater(let why): later.append((outcome.candidate, why))
             }
@@ -359,26 +358,26 @@ public final class PickupPipeline: @unchecked Sendable {
                 tCommit = DispatchTime.now().uptimeNanoseconds - tc
                 var newlyAccepted = 0
                 for (i, result) in results.enumerated() {
-                    let (candidate, prepared, staged) = ready[i]
+                    let (candidate, prepared, staged, identity) = ready[i]
                     let message = prepared.message
                     switch result {
                     case .accepted(let id):
                         newlyAccepted += 1
                         accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
-                                              identity: identities[candidate.unit.unit + "/" + candidate.name]))
+                                              identity: identity))
                         endpoints.formUnion(message.routes.map(\.endpoint))
                         logger.info("accepted", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
                                                            "messageId": "\(message.messageId)", "recipients": "\(message.routes.count)",
                                                            "priority": "\(message.priority.rawValue)"])
                     case .duplicate(let id):
                         accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
-                                              identity: identities[candidate.unit.unit + "/" + candidate.name]))
+                                              identity: identity))
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))
                         logger.notice("duplicate of a queued message, file removed", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)", "messageId": "\(message.messageId)"])
                     case .conflict(_, let existing):
                         refused.append((candidate, Refusal(.duplicate, "messageId \"\(message.messageId)\" was already accepted from \(message.sender) with different content (digest \(existing)); a messageId may not be reused: give the new message a new id",
-                                                           at: "/messageId", messageId: message.messageId)))
+                                                           at: "/messageId", messageId: message.messageId), identity))
                     }
                 }
                 stats.withLock {
@@ -393,9 +392,9 @@ public final class PickupPipeline: @unchecked Sendable {
         }
         // Refusals: error file into rejected/, then the file beside it, then the audit.
         var events: [AuditEvent] = duplicateEvents
-        for (candidate, refusal) in refused {
+        for (candidate, refusal, identity) in refused {
             do {
-                let moved = try reject(candidate, refusal, identity: identities[candidate.unit.unit + "/" + candidate.name])
+                let moved = try reject(candidate, refusal, identity: identity)
                 events.append(AuditEvent("refused", actor: "gatewayd", sender: candidate.unit.unit, messageId: refusal.messageId,
                                          details: ["file": .string(candidate.name), "rejectedAs": .string(moved), "stage": .string(refusal.stage.rawValue),
                                                    "where": .string(refusal.items.first?.instanceLocation ?? "")]))
