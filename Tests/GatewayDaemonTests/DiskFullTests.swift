@@ -143,7 +143,8 @@ extension DiskFullTests {
         try small.fill(filler, leaving: 0)
         let count = 40
         for i in 0..<count { try fixture.drop(try Self.message("queue-full-\(i)"), unit: "PL-KGP", name: "q\(i).json") }
-        // A file refused meanwhile goes to rejected/ (on the spool); its audit record waits.
+        // A file refused meanwhile goes to rejected/ (on the spool); its audit record is
+        // written, at once or, when the queue cannot take it, with a later batch.
         try fixture.drop(Array(#"{"messageId": "not-a-message"}"#.utf8), unit: "PL-CBA", name: "bad.json")
         #expect(waitUntil(timeout: 20) { daemon.log.contains("queue commit failed") }, "the failed commit is logged: \(daemon.log)")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.rejected("PL-CBA")) == ["bad.error.json", "bad.json"] })
@@ -165,7 +166,9 @@ extension DiskFullTests {
         // The refusal's audit record went in with a later batch.
         let refusals = try store.auditTail(limit: 200, sender: "PL-CBA").filter { $0.event == "refused" }
         #expect(refusals.count == 1 && refusals[0].details.contains("bad.json"), "\(refusals)")
-        #expect(daemon.log.contains("refusals and duplicates audited again"), "\(daemon.log)")
+        // Whether that write failed depends on the WAL space SQLite still had (a failed
+        // commit can leave some); when it did, the record was kept and written later.
+        #expect(!daemon.log.contains("cannot audit refusals") || daemon.log.contains("refusals and duplicates audited again"), "\(daemon.log)")
         // The queue is whole: its integrity check passes and the audit chain verifies.
         #expect(fixture.ctl(["audit", "verify"]).status == 0)
         #expect(daemon.stop() == 0, "a clean stop after the full disk: \(daemon.log)")
