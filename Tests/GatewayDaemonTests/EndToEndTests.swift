@@ -98,6 +98,42 @@ struct EndToEndTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 
+    @Test("a unit that drops every message as the same file name keeps every accepted and delivered report")
+    func reusedFileName() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try Self.fixture(mock)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let example = try Samples.valid()[0].1
+        var ids: [String] = []
+        for i in 0..<3 {
+            let id = "same-name-\(i)"
+            try fixture.drop(Samples.bytes(Samples.adapt(example, unit: "PL-KGP", id: id, recipients: ["EU-EUROPOL"])), unit: "PL-KGP", name: "request.json")
+            ids.append(id)
+            // The unit drops the next one once the last has left the outbox.
+            #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log.suffix(2000))")
+        }
+        let reports = fixture.reports("PL-KGP")
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        func subjects() -> [String: [String]] {
+            var byKind: [String: [String]] = [:]
+            for file in fixture.files(reports) {
+                guard let bytes = try? [UInt8](Data(contentsOf: reports.appendingPathComponent(file))),
+                      let verified = try? JWSVerifier().verify(bytes, trustStore: trust),
+                      let report = try? JSON.parse(verified.payload) else { continue }
+                byKind[report["kind"]?.stringValue ?? "?", default: []].append(report["messageId"]?.stringValue ?? "?")
+            }
+            return byKind.mapValues { $0.sorted() }
+        }
+        let complete = waitUntil(timeout: 30, interval: 0.1) { subjects() == ["accepted": ids, "delivered": ids] }
+        #expect(complete, "reports: \(fixture.files(reports)) → \(subjects())\n\(daemon.log.suffix(2000))")
+        #expect(fixture.files(reports).count == 6, "\(fixture.files(reports))")
+        #expect(fixture.files(reports).contains("request.accepted.json") && fixture.files(reports).contains("request.delivered.EU-EUROPOL.json"))
+        let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
+        #expect(received.count == 3 && received.allSatisfy { $0["count"] == 1 })
+    }
+
     @Test("under faults every message ends delivered or correctly failed, none lost; the breaker opens and recovers")
     func faults() throws {
         let mock = try MockProcess.start(config: MockProcess.configuration(agencies: Self.allAgencies))

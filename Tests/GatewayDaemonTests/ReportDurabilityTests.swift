@@ -46,6 +46,33 @@ struct ReportDurabilityTests {
         #expect(names(otherURL).isEmpty)
     }
 
+    @Test("a taken name is shown to the caller first: replaced when it says so, else the file takes the name it gives", arguments: [false, true])
+    func stagedFileTakenName(namedFallback: Bool) throws {
+        StagedFile.forceNamedFallback = namedFallback
+        defer { StagedFile.forceNamedFallback = false }
+        let (url, dir) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        var seen: [[UInt8]?] = []
+        #expect(try dir.stage(Array("a".utf8)).publish(as: "r.json") { seen.append($1); return "never" } == "r.json")
+        #expect(seen.isEmpty, "a free name is taken without asking")
+        #expect(try dir.stage(Array("b".utf8)).publish(as: "r.json") { seen.append($1); return $0 == "r.json" ? "r2.json" : nil } == "r2.json")
+        #expect(seen == [Array("a".utf8)])
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a", "left as it was")
+        #expect(try String(contentsOf: url.appendingPathComponent("r2.json"), encoding: .utf8) == "b")
+        // The other name taken as well: asked again; replaced when the answer is nil.
+        var asked: [String] = []
+        #expect(try dir.stage(Array("c".utf8)).publish(as: "r.json") { name, _ in asked.append(name); return name == "r.json" ? "r2.json" : nil } == "r2.json")
+        #expect(asked == ["r.json", "r2.json"])
+        #expect(try String(contentsOf: url.appendingPathComponent("r2.json"), encoding: .utf8) == "c")
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a")
+        // Something that is not a readable file is shown as nil.
+        try FileManager.default.createDirectory(at: url.appendingPathComponent("d.json"), withIntermediateDirectories: false)
+        seen = []
+        #expect(try dir.stage(Array("d".utf8)).publish(as: "d.json") { seen.append($1); return $0 == "d.json" ? "d2.json" : nil } == "d2.json")
+        #expect(seen == [nil])
+        #expect(names(url) == ["d.json", "d2.json", "r.json", "r2.json"], "nothing left beside them")
+    }
+
     @Test("leftover temporaries of a crashed run are removed at start, nothing else")
     func staleStaging() throws {
         let (url, dir) = try temporaryDirectory()
@@ -137,6 +164,58 @@ struct ReportDurabilityTests {
             #expect(report["digest"] == .string(batch[i].contentDigest))
         }
         #expect(try writer.recover() == 0)
+    }
+
+    @Test("a unit that reuses a file name keeps every report: another message's is never replaced, the same report written again is")
+    func reusedFileNames() throws {
+        let installation = try Installation()
+        let (fixture, store, signer, writer) = (installation.fixture, installation.store, installation.signer, installation.writer)
+        let reports = fixture.reports("PL-KGP")
+        // Three messages dropped one after the other as "request.json".
+        for id in ["m-1", "m-2", "m-3"] {
+            let doc: JSON = ["messageId": .string(id), "sender": "PL-KGP"]
+            let canonical = try doc.canonicalBytes()
+            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: id, type: "alert", priority: .routine, classification: .restricted,
+                                              createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                              sourceFile: "request.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                              acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true)])
+        }
+        // Something of the unit's own already under one of the names.
+        try Data("the unit's notes".utf8).write(to: reports.appendingPathComponent("request.m-3.accepted.json"))
+        #expect(try writer.recover() == 3)
+        for _ in 1...3 {
+            let job = try #require(try store.claimDue(endpoint: "europol", limit: 1).first)
+            let body: JSON = ["kind": "failed", "messageId": .string(job.messageId), "sender": "PL-KGP", "recipient": "EU-EUROPOL",
+                              "file": "request.json", "reason": "HTTP 422"]
+            try store.resolve([.init(job: job, attempt: nil, resolution: .failed(reason: "HTTP 422"), report: try body.canonicalString())])
+        }
+        #expect(writer.flush() == 3)
+        writer.sync()
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        func about(_ name: String) throws -> (kind: String?, messageId: String?) {
+            let report = try JSON.parse(try JWSVerifier().verify([UInt8](Data(contentsOf: reports.appendingPathComponent(name))), trustStore: trust).payload)
+            return (report["kind"]?.stringValue, report["messageId"]?.stringValue)
+        }
+        // The first of each kind has the plain name, the later ones the message's id added.
+        #expect(try about("request.accepted.json") == ("accepted", "m-1"))
+        #expect(try about("request.m-2.accepted.json") == ("accepted", "m-2"))
+        #expect(try about("request.failed.EU-EUROPOL.json") == ("failed", "m-1"))
+        #expect(try about("request.m-2.failed.EU-EUROPOL.json") == ("failed", "m-2"))
+        #expect(try about("request.m-3.failed.EU-EUROPOL.json") == ("failed", "m-3"))
+        // m-3's accepted report could not have its first own name either (the unit's file is
+        // there, left as it was): it has the next.
+        #expect(try about("request.m-3~2.accepted.json") == ("accepted", "m-3"))
+        #expect(try String(contentsOf: reports.appendingPathComponent("request.m-3.accepted.json"), encoding: .utf8) == "the unit's notes")
+        #expect(names(reports).count == 7, "\(names(reports))")
+        // The same report written again (a crash before the sync): replaced where it is.
+        let again = [UInt8](try Data(contentsOf: reports.appendingPathComponent("request.m-2.accepted.json")))
+        let unit = try #require(writer.spool.units["PL-KGP"])
+        #expect(try unit.reports.stage(again, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: again) }
+                == "request.m-2.accepted.json")
+        let first = [UInt8](try Data(contentsOf: reports.appendingPathComponent("request.accepted.json")))
+        #expect(try unit.reports.stage(first, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: first) }
+                == "request.accepted.json")
+        #expect(names(reports).count == 7, "\(names(reports))")
     }
 
     @Test("written reports are confirmed only by the sync, and not written twice meanwhile")

@@ -17,6 +17,8 @@
 //
 //   Name: <file stem>.<kind>.json for acceptance, <file stem>.<kind>.<RECIPIENT>.json for
 //   per-recipient outcomes, where the stem is the unit's own file name without ".json".
+//   Units reuse file names: a name that holds a report about another message is never
+//   replaced; the new report's stem then has the message's id added (`nameIfTaken`).
 
 import Foundation
 import GatewayJSON
@@ -165,7 +167,7 @@ public final class ReportWriter: Sendable {
                 let report = owed[i]
                 guard fullUnits[report.unit] == nil, let unit = spool.units[report.unit] else { continue }
                 do {
-                    try unit.reports.stage(bytes, in: unit.staging).publish(as: name)
+                    try unit.reports.stage(bytes, in: unit.staging).publish(as: name) { Self.nameIfTaken($0, $1, ours: bytes) }
                     written.append(report.id)
                     units.insert(report.unit)
                 } catch let error as SafeFileError where error.reason == .noSpace || error.reason == .notWritable {
@@ -340,7 +342,9 @@ public final class ReportWriter: Sendable {
                                                   digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
                 do {
                     let signed = try signer.sign(payload: body)
-                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil))
+                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
+                        Self.nameIfTaken($0, $1, ours: signed)
+                    }
                 } catch {
                     // Left listed (ahead of the rest in the next read, hence `skipped`).
                     failed[r.sender, default: (0, "\(error)")].count += 1
@@ -360,16 +364,51 @@ public final class ReportWriter: Sendable {
         name(file: body["file"]?.stringValue ?? body["messageId"]?.stringValue ?? "report-\(report.id)", kind: report.kind, recipient: report.recipient)
     }
 
-    /// <file stem>.<kind>[.<RECIPIENT>].json
-    public static func name(file: String, kind: String, recipient: String?) -> String {
+    /// <file stem>[.<qualifier>].<kind>[.<RECIPIENT>].json
+    public static func name(file: String, kind: String, recipient: String?, qualifier: String? = nil) -> String {
         var stem = file
         if stem.hasSuffix(".json") { stem.removeLast(5) }
+        if let qualifier { stem += "." + qualifier }
         stem = sanitize(stem)
         let suffix = recipient.map { ".\(kind).\(sanitize($0)).json" } ?? ".\(kind).json"
         // A file name has at most 255 bytes (NAME_MAX): a long unit file name gives way
         // before the kind, the recipient and ".json" do.
         while !stem.isEmpty && stem.utf8.count + suffix.utf8.count > 255 { stem.removeLast() }
         return stem + suffix
+    }
+
+    /// What a report is about: one kind of report, about one message, for one recipient.
+    struct Subject: Equatable {
+        var kind: String
+        var messageId: String
+        var recipient: String?
+        var file: String
+    }
+
+    /// The subject of a signed report (flattened JWS); nil when it is not one.
+    static func subject(ofReport bytes: [UInt8]) -> Subject? {
+        guard let jws = try? JSON.parse(bytes), let payload = jws["payload"]?.stringValue,
+              let decoded = Base64URL.decode(payload), let body = try? JSON.parse(decoded),
+              let kind = body["kind"]?.stringValue, let messageId = body["messageId"]?.stringValue else { return nil }
+        return Subject(kind: kind, messageId: messageId, recipient: body["recipient"]?.stringValue,
+                       file: body["file"]?.stringValue ?? messageId)
+    }
+
+    /// For `StagedFile.publish(as:ifTaken:)`: a report's name is the unit's file name, and
+    /// units reuse file names. When `taken` holds this same report (written again after a
+    /// crash), nil: it is replaced. When it holds anything else (a report about an earlier
+    /// message dropped under the same name, or something that is no report), the next of
+    /// this message's own names: the stem with the message's id added, then with "~2",
+    /// "~3"… No report is replaced by another message's (up to nine names; past them the
+    /// last is).
+    static func nameIfTaken(_ taken: String, _ existing: [UInt8]?, ours: [UInt8]) -> String? {
+        guard let mine = subject(ofReport: ours) else { return nil }
+        if let existing, subject(ofReport: existing) == mine { return nil }
+        let own = (1...9).map { n in
+            name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: n == 1 ? mine.messageId : "\(mine.messageId)~\(n)")
+        }
+        guard let i = own.firstIndex(of: taken) else { return own[0] }
+        return i + 1 < own.count ? own[i + 1] : nil
     }
 
     /// A whole file name recorded with an owed report (made by `name`, whose parts are

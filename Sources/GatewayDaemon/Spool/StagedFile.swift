@@ -8,7 +8,8 @@
 //   crash leaves nothing behind; elsewhere it is a dot-prefixed temporary that publish
 //   renames and `DirectoryHandle.removeStaleStaging()` clears at start.
 //   Publishing never shows a partial file: the content is complete before the name
-//   appears, and an existing file of that name is replaced in one rename.
+//   appears, and an existing file of that name is replaced in one rename, once the
+//   caller has seen it and agreed (a report written again), or the file takes another name.
 //
 // SECURITY
 //   Created with O_EXCL (named fallback) or O_TMPFILE, relative to a directory descriptor;
@@ -69,32 +70,63 @@ public final class StagedFile: @unchecked Sendable {
 
     deinit { release() }
 
-    /// Gives the file its name, replacing a file of that name if there is one.
-    public func publish(as name: String) throws {
+    /// Gives the file its name and returns the name given. When a file of that name is
+    /// there already, `ifTaken` is shown the name and the file's content (nil when it is
+    /// not a readable regular file of at most 1 MB) and answers nil to replace it (the same
+    /// report written again) or another name to try instead (asked again if that one is
+    /// taken too; after 16 names the last is replaced).
+    @discardableResult
+    public func publish(as name: String, ifTaken: (_ name: String, _ existing: [UInt8]?) -> String? = { _, _ in nil }) throws -> String {
         precondition(!published, "a staged file is published once")
+        var target = name
+        // Never replacing before the caller has seen what is there.
+        for _ in 0..<16 {
+            if try link(as: target) {
+                published = true
+                release()
+                return target
+            }
+            guard let next = ifTaken(target, try? directory.readHostileFile(target, maxBytes: 1 << 20)) else { break }
+            target = next
+        }
+        try replace(target)
+        published = true
+        release()
+        return target
+    }
+
+    /// Links the file as `name` unless that name is taken (false).
+    private func link(as name: String) throws -> Bool {
+        let linked = tempName.map { linkat(directory.fd, $0, directory.fd, name, 0) } ?? gw_link_tmpfile(fd, directory.fd, name)
+        if linked == 0 {
+            if let tempName {
+                unlinkat(directory.fd, tempName, 0)
+                self.tempName = nil
+            }
+            return true
+        }
+        guard errno == EEXIST else { throw SafeFileError.writing(errno, "cannot create \(directory.path)/\(name)") }
+        return false
+    }
+
+    /// Gives the file the name `name` in one rename, replacing the file there.
+    private func replace(_ name: String) throws {
+        let beside: String
         if let tempName {
-            guard renameat(directory.fd, tempName, directory.fd, name) == 0 else {
-                throw SafeFileError.writing(errno, "cannot rename to \(directory.path)/\(name)")
-            }
-            self.tempName = nil
-        } else if gw_link_tmpfile(fd, directory.fd, name) != 0 {
-            guard errno == EEXIST else {
-                throw SafeFileError.writing(errno, "cannot create \(directory.path)/\(name)")
-            }
-            // The name is taken (a report written again): link beside it, then replace it.
+            beside = tempName
+        } else {
             let n = Self.counter.withLock { c -> Int in c += 1; return c }
-            let beside = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
+            beside = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
             guard gw_link_tmpfile(fd, directory.fd, beside) == 0 else {
                 throw SafeFileError.writing(errno, "cannot create a file in \(directory.path)")
             }
-            guard renameat(directory.fd, beside, directory.fd, name) == 0 else {
-                let e = errno
-                unlinkat(directory.fd, beside, 0)
-                throw SafeFileError.writing(e, "cannot rename to \(directory.path)/\(name)")
-            }
         }
-        published = true
-        release()
+        guard renameat(directory.fd, beside, directory.fd, name) == 0 else {
+            let e = errno
+            if tempName == nil { unlinkat(directory.fd, beside, 0) }
+            throw SafeFileError.writing(e, "cannot rename to \(directory.path)/\(name)")
+        }
+        tempName = nil
     }
 
     private func release() {
