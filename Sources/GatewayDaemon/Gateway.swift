@@ -191,6 +191,7 @@ public final class Gateway: @unchecked Sendable {
             config.queue.retention = next.queue.retention
             config.queue.maxPending = next.queue.maxPending
             config.queue.minFreeDisk = next.queue.minFreeDisk
+            config.queue.minFreeInodes = next.queue.minFreeInodes
             config.retry = next.retry
             services.validator = nextServices.validator
             let current = config
@@ -389,7 +390,9 @@ public final class Gateway: @unchecked Sendable {
 
     /// Why pickup must wait for disk space, if it must: the queue's folder or the spool
     /// (where reports are staged and named, and refused files go) has less than
-    /// `queue.minFreeDisk` free. A folder that cannot be looked at does not pause pickup:
+    /// `queue.minFreeDisk` free, or fewer than `queue.minFreeInodes` free file entries
+    /// (file systems without a fixed number report none, and are not checked for them).
+    /// A folder that cannot be looked at does not pause pickup:
     /// a full disk then shows as write errors, and the files wait in the outboxes anyway.
     static func diskAlmostFull(_ config: GatewayConfig) -> String? {
         let queueDir = URL(fileURLWithPath: config.queue.path).deletingLastPathComponent().path
@@ -399,6 +402,9 @@ public final class Gateway: @unchecked Sendable {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < config.queue.minFreeDisk {
                 return "disk almost full: \(free) bytes free under \(dir) (queue.minFreeDisk \(config.queue.minFreeDisk))"
+            }
+            if fs.f_files > 0 && Int(fs.f_favail) < config.queue.minFreeInodes {
+                return "disk almost out of file entries: \(fs.f_favail) inodes free under \(dir) (queue.minFreeInodes \(config.queue.minFreeInodes))"
             }
         }
         return nil

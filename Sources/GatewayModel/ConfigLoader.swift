@@ -232,14 +232,15 @@ struct ConfigReader {
             workers: int(["spool", "workers"], default: cores + 1, range: 1...64),
             batchSize: int(["spool", "batchSize"], default: 500, range: 1...10_000))
 
-        _ = object(["queue"], allowed: ["path", "retention", "maxLifetime", "checkpointInterval", "maxPending", "minFreeDisk"])
+        _ = object(["queue"], allowed: ["path", "retention", "maxLifetime", "checkpointInterval", "maxPending", "minFreeDisk", "minFreeInodes"])
         let queue = GatewayConfig.Queue(
             path: path(["queue", "path"]) ?? "",
             retention: duration(["queue", "retention"], default: 30 * 86_400),
             maxLifetime: duration(["queue", "maxLifetime"], default: 7 * 86_400),
             checkpointInterval: duration(["queue", "checkpointInterval"], default: 60),
             maxPending: int(["queue", "maxPending"], default: 5_000_000, range: 1...1_000_000_000),
-            minFreeDisk: size(["queue", "minFreeDisk"], default: 100_000_000))
+            minFreeDisk: size(["queue", "minFreeDisk"], default: 100_000_000),
+            minFreeInodes: int(["queue", "minFreeInodes"], default: 10_000, range: 0...1_000_000_000))
 
         _ = object(["signing"], allowed: ["algorithm", "key", "chain", "trustAnchors"])
         let algorithm = string(["signing", "algorithm"], default: "ES256") ?? "ES256"

@@ -33,6 +33,9 @@ public struct GatewayConfig: Sendable {
         public var maxPending: Int
         /// Free disk bytes below which pickup pauses.
         public var minFreeDisk: Int
+        /// Free file entries (inodes) below which pickup pauses: a file system can run out
+        /// of them with bytes to spare (every report and refusal is a file).
+        public var minFreeInodes: Int = 10_000
     }
     public var queue: Queue
 

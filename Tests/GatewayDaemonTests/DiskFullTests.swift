@@ -35,6 +35,13 @@ struct DiskFullTests {
         return (small, queueDir)
     }
 
+    static func setMinFreeInodes(_ fixture: GatewayFixture, _ value: Int) throws {
+        var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        if let line = text.range(of: #"\n  minFreeInodes: [^\n]*"#, options: .regularExpression) { text.removeSubrange(line) }
+        text = text.replacingOccurrences(of: "  checkpointInterval: 1s", with: "  checkpointInterval: 1s\n  minFreeInodes: \(value)")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+    }
+
     static func setMinFreeDisk(_ fixture: GatewayFixture, _ value: String) throws {
         var text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
         if let line = text.range(of: #"\n  minFreeDisk: [^\n]*"#, options: .regularExpression) { text.removeSubrange(line) }
@@ -126,6 +133,42 @@ struct DiskFullTests {
 }
 
 extension DiskFullTests {
+    @Test("a spool file system short of inodes (bytes to spare): pickup pauses at queue.minFreeInodes and resumes; nothing lost",
+          .enabled(if: SmallFileSystem.available, "mounts a tmpfs with 3,000 inodes for the spool: needs root or passwordless sudo"))
+    func inodesRunOut() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        let small = try SmallFileSystem(at: fixture.spool, megabytes: 64, inodes: 3_000)
+        defer { small.unmount() }
+        try Self.setMinFreeDisk(fixture, "1MB")
+        try Self.setMinFreeInodes(fixture, 2_000)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let outbox = fixture.outbox("PL-KGP")
+        try fixture.drop(try Self.message("inodes-0"), unit: "PL-KGP", name: "i0.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "picked up while inodes are plenty: \(daemon.log)")
+
+        // Empty files, a few bytes in all: only inodes are used up.
+        let filler = fixture.spool.appendingPathComponent(".filler")
+        try FileManager.default.createDirectory(at: filler, withIntermediateDirectories: false)
+        var fs = statvfs()
+        #expect(statvfs(fixture.spool.path, &fs) == 0)
+        for i in 0..<max(0, Int(fs.f_favail) - 1_500) {
+            #expect(FileManager.default.createFile(atPath: filler.appendingPathComponent("\(i)").path, contents: nil))
+        }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("pickup paused") }, "\(daemon.log)")
+        #expect(daemon.log.contains("out of file entries") && daemon.log.contains("under \(fixture.spool.path)"), "\(daemon.log)")
+        for i in 1...5 { try fixture.drop(try Self.message("inodes-\(i)"), unit: "PL-KGP", name: "i\(i).json") }
+        usleep(2_500_000)
+        #expect(fixture.files(outbox).count == 5, "files wait while paused")
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
+        #expect(daemon.log.contains("pickup resumed"), "\(daemon.log)")
+        #expect(try QueueStore(path: fixture.queuePath).stats().messages == 6, "nothing lost")
+        #expect(fixture.files(fixture.reports("PL-KGP")).count == 6)
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
+    }
+
     @Test("a full queue file system: commits fail, the files stay in the outbox, the daemon keeps running; all queued once space is back",
           .enabled(if: SmallFileSystem.available, "mounts an 8 MB tmpfs for the queue: needs root or passwordless sudo"))
     func queueFileSystemFills() throws {
@@ -192,10 +235,12 @@ struct SmallFileSystem {
         geteuid() == 0 ? ProcessRunner.run("/usr/bin/env", arguments) : ProcessRunner.run("/usr/bin/env", ["sudo", "-n"] + arguments)
     }
 
-    init(at path: URL, megabytes: Int) throws {
+    /// `inodes`: how many files and folders it can hold (tmpfs's default is plenty).
+    init(at path: URL, megabytes: Int, inodes: Int? = nil) throws {
         self.path = path
         let uid = geteuid(), gid = getegid()
-        let result = Self.privileged(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0755,uid=\(uid),gid=\(gid)", "tmpfs", path.path])
+        let options = "size=\(megabytes)m,mode=0755,uid=\(uid),gid=\(gid)" + (inodes.map { ",nr_inodes=\($0)" } ?? "")
+        let result = Self.privileged(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path.path])
         guard result.status == 0 else {
             throw DevPKIFixture.Failure(description: "cannot mount a tmpfs on \(path.path): \(result.stderr)")
         }

@@ -72,6 +72,17 @@ struct ConfigLoaderTests {
         #expect(europol.ca.hasPrefix("/") && europol.ca.hasSuffix("/keys/ca.pem"))
         #expect(config.routes == ["EU-EUROPOL": "europol"])
         #expect(europol.http2 == nil, "unset: the transport decides by its libcurl (docs/transport.md)")
+        #expect(config.queue.minFreeDisk == 100_000_000 && config.queue.minFreeInodes == 10_000, "the backpressure defaults")
+    }
+
+    @Test("the backpressure thresholds: free disk as a size, free inodes as a count (0 switches the inode check off)")
+    func backpressureThresholds() throws {
+        let set = Self.valid.replacingOccurrences(of: "  retention: 30d", with: "  retention: 30d\n  minFreeDisk: 2GB\n  minFreeInodes: 0")
+        let config = try ConfigLoader.load(path: try write(set))
+        #expect(config.queue.minFreeDisk == 2_000_000_000 && config.queue.minFreeInodes == 0)
+        let bad = Self.valid.replacingOccurrences(of: "  retention: 30d", with: "  retention: 30d\n  minFreeInodes: -5")
+        let message = try problems(bad)
+        #expect(message.contains("queue.minFreeInodes"), "\(message)")
     }
 
     @Test("an endpoint can be kept on HTTP/1.1; http2 takes a boolean only")
