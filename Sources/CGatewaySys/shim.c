@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -56,4 +57,39 @@ unsigned int gw_in_watch_mask(void) {
     /* MOVED_TO: the write-then-rename a unit is asked to do; CLOSE_WRITE: a unit that
        writes the final name directly (picked up only once closed). */
     return IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF;
+}
+
+int gw_cond_init(gw_cond *c) {
+    pthread_condattr_t attr;
+    int r = pthread_condattr_init(&attr);
+    if (r != 0) return r;
+    r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (r == 0) r = pthread_cond_init(&c->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (r != 0) return r;
+    r = pthread_mutex_init(&c->mutex, NULL);
+    if (r != 0) pthread_cond_destroy(&c->cond);
+    return r;
+}
+
+void gw_cond_destroy(gw_cond *c) {
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->mutex);
+}
+
+void gw_cond_lock(gw_cond *c) { pthread_mutex_lock(&c->mutex); }
+void gw_cond_unlock(gw_cond *c) { pthread_mutex_unlock(&c->mutex); }
+void gw_cond_signal(gw_cond *c) { pthread_cond_signal(&c->cond); }
+void gw_cond_broadcast(gw_cond *c) { pthread_cond_broadcast(&c->cond); }
+
+int gw_cond_wait(gw_cond *c, double seconds) {
+    if (!(seconds > 0)) return 0;
+    if (seconds > 86400.0 * 365) seconds = 86400.0 * 365;
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    long long whole = (long long)seconds;
+    long long nanos = at.tv_nsec + (long long)((seconds - (double)whole) * 1e9);
+    at.tv_sec += (time_t)(whole + nanos / 1000000000LL);
+    at.tv_nsec = (long)(nanos % 1000000000LL);
+    return pthread_cond_timedwait(&c->cond, &c->mutex, &at) == 0;
 }

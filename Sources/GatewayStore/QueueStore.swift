@@ -346,7 +346,7 @@ public final class WALCheckpointer: @unchecked Sendable {
     private let restartFrames: Int
     /// How long a restart may hold writers back while readers finish.
     static let restartWait: Int32 = 50  // ms
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
     private let stats = NSLock()
@@ -384,7 +384,7 @@ public final class WALCheckpointer: @unchecked Sendable {
     private func loop() {
         condition.lock()
         while !stopped {
-            _ = condition.wait(until: Date().addingTimeInterval(interval))
+            condition.wait(seconds: interval)
             if stopped { break }
             condition.unlock()
             tick()

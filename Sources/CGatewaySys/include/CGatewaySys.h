@@ -2,6 +2,7 @@
 #define GATEWAY_SYS_H
 /* Linux calls Swift's Glibc module does not expose (they need _GNU_SOURCE). */
 #include <sys/inotify.h>
+#include <pthread.h>
 
 /* renameat2(RENAME_NOREPLACE): rename that fails with EEXIST instead of replacing. */
 int gw_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
@@ -20,4 +21,16 @@ int gw_set_topdir(int fd);
 void gw_set_thread_name(const char *name);
 /* IN_ALL_EVENTS-style masks are macros; the ones the watcher uses. */
 unsigned int gw_in_watch_mask(void);
+/* A mutex and a condition whose timed waits run on CLOCK_MONOTONIC (a pthread condition
+   waits on the wall clock by default: a clock stepped back would lengthen the wait). */
+typedef struct gw_cond { pthread_mutex_t mutex; pthread_cond_t cond; } gw_cond;
+int gw_cond_init(gw_cond *c);
+void gw_cond_destroy(gw_cond *c);
+void gw_cond_lock(gw_cond *c);
+void gw_cond_unlock(gw_cond *c);
+void gw_cond_signal(gw_cond *c);
+void gw_cond_broadcast(gw_cond *c);
+/* With the mutex held: waits until signalled or `seconds` have passed on the monotonic
+   clock. 1 when woken (or spuriously), 0 when the time ran out. */
+int gw_cond_wait(gw_cond *c, double seconds);
 #endif

@@ -65,7 +65,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     let transport: any DeliveryTransport
     let logger: Logger
     let clock: @Sendable () -> Millis
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var finished: [Finished] = []
     private var wakeEndpoints = Set<String>()
     private var pendingConfig: GatewayConfig? = nil
@@ -180,7 +180,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     // MARK: the scheduler thread
 
     private func loop() {
-        var drainDeadline: Date? = nil
+        var drainDeadline: Double? = nil
         while true {
             condition.lock()
             let done = finished
@@ -202,18 +202,18 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 // Let in-flight attempts finish for a while, then cancel them (they return to the queue).
                 if drainDeadline == nil {
                     let longest = runtimes.values.map(\.config.timeout).max() ?? 10
-                    drainDeadline = Date().addingTimeInterval(min(10, longest))
+                    drainDeadline = Self.uptime() + min(10, longest)
                     logger.notice("delivery stopping: waiting for in-flight attempts", metadata: ["inFlight": "\(inFlight)"])
-                } else if Date() > drainDeadline! {
+                } else if Self.uptime() > drainDeadline! {
                     transport.shutdown()
-                    drainDeadline = .distantFuture
+                    drainDeadline = .infinity
                 }
             } else {
                 schedule()
             }
             condition.lock()
             if finished.isEmpty && wakeEndpoints.isEmpty && pendingConfig == nil && !(stopping && !isStopping) {
-                _ = condition.wait(until: Date().addingTimeInterval(waitTime()))
+                condition.wait(seconds: waitTime())
             }
             condition.unlock()
         }

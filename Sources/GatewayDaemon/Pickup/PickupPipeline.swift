@@ -70,7 +70,7 @@ public final class PickupPipeline: @unchecked Sendable {
     static let finisherCount = 2
     let inFlight = Locked(Set<String>())
     let paused = Locked<String?>(nil)
-    let pauseCondition = NSCondition()
+    let pauseCondition = MonotonicCondition()
     let inFlightWorkers: Locked<Int>
     /// Files between a worker and the finisher (bounds staged reports and memory).
     let slots: DispatchSemaphore
@@ -182,7 +182,7 @@ public final class PickupPipeline: @unchecked Sendable {
 
     private func waitWhilePaused() {
         pauseCondition.lock()
-        while paused.withLock({ $0 != nil }) { _ = pauseCondition.wait(until: Date().addingTimeInterval(0.5)) }
+        while paused.withLock({ $0 != nil }) { pauseCondition.wait(seconds: 0.5) }
         pauseCondition.unlock()
     }
 
