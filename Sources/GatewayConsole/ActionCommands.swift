@@ -18,7 +18,7 @@ struct ActionRunner {
     var reason: String?
 
     func run() throws {
-        let (_, store) = try global.openQueue()
+        let (config, store) = try global.openQueue()
         let f = try filter.filter(ids: ids)
         if f.isEmpty {
             Console.error("give message ids or a filter (for everything: --state \(action.from.map(\.rawValue).joined(separator: " ")))")
@@ -44,11 +44,15 @@ struct ActionRunner {
             }
         }
         let isCancel = action == .cancel
+        let gatewayId = config.gatewayId
         let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason) { change in
             guard isCancel else { return nil }
+            // As the daemon's delivery reports (schemas/report.schema.json), named after the unit's file.
             let body: JSON = ["kind": "cancelled", "messageId": .string(change.messageId), "sender": .string(change.sender),
-                              "recipient": .string(change.recipient), "at": .string(RFC3339.format(millis: Date().millis)),
-                              "reason": .string(change.reason)]
+                              "recipient": .string(change.recipient), "endpoint": .string(change.endpoint),
+                              "file": .string(change.sourceFile ?? "\(change.messageId).json"), "gateway": .string(gatewayId),
+                              "digest": .string(change.contentDigest), "at": .string(RFC3339.format(millis: Date().millis)),
+                              "reason": .string(String(change.reason.prefix(2000)))]
             return try? body.canonicalString()
         }
         if global.json {

@@ -1,5 +1,8 @@
 // The filter options shared by queue list and the actions (hold, release, retry, cancel,
 // requeue): state, recipient, sender, endpoint, priority, type, age or date range.
+// Each option takes one value (repeat it, or separate values with commas): an option that
+// took every word up to the next option would swallow the message ids after it, and
+// `cancel --recipient EU-OLAF olaf-1` would cancel everything to EU-OLAF.
 
 import ArgumentParser
 import Foundation
@@ -7,22 +10,22 @@ import GatewayModel
 import GatewayStore
 
 struct FilterOptions: ParsableArguments {
-    @Option(name: .long, parsing: .upToNextOption, help: "Delivery states (queued, sending, deferred, delivered, failed, held, cancelled, expired).")
+    @Option(name: .long, help: "A delivery state (queued, sending, deferred, delivered, failed, held, cancelled, expired); repeat it or separate with commas.")
     var state: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Recipients, e.g. EU-EUROPOL.")
+    @Option(name: .long, help: "A recipient, e.g. EU-EUROPOL; repeat it or separate with commas.")
     var recipient: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Sending units, e.g. PL-KGP.")
+    @Option(name: .long, help: "A sending unit, e.g. PL-KGP; repeat it or separate with commas.")
     var sender: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Endpoints by configured name, e.g. europol.")
+    @Option(name: .long, help: "An endpoint by configured name, e.g. europol; repeat it or separate with commas.")
     var endpoint: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Priorities (immediate, urgent, routine).")
+    @Option(name: .long, help: "A priority (immediate, urgent, routine); repeat it or separate with commas.")
     var priority: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Message types, e.g. alert.")
+    @Option(name: .long, help: "A message type, e.g. alert; repeat it or separate with commas.")
     var type: [String] = []
 
     @Option(name: .long, help: "Accepted at or after: an RFC 3339 time or a date (2026-11-01).")
@@ -37,11 +40,16 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("newer-than"), help: "Accepted within this age (30m, 2h, 3d).")
     var newerThan: String?
 
+    /// "a,b" and "c" → ["a", "b", "c"].
+    static func values(_ given: [String]) -> [String] {
+        given.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    }
+
     func validate() throws {
-        for s in state where DeliveryState(rawValue: s) == nil {
+        for s in Self.values(state) where DeliveryState(rawValue: s) == nil {
             throw ValidationError("unknown state \"\(s)\" (states: \(DeliveryState.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        for p in priority where Priority(rawValue: p) == nil {
+        for p in Self.values(priority) where Priority(rawValue: p) == nil {
             throw ValidationError("unknown priority \"\(p)\" (immediate, urgent, routine)")
         }
         _ = try filter(ids: [])
@@ -61,12 +69,12 @@ struct FilterOptions: ParsableArguments {
     /// The store's filter; `ids` are message ids or "#delivery" numbers.
     func filter(ids: [String], now: Int64 = Date().millis) throws -> DeliveryFilter {
         var f = DeliveryFilter()
-        f.states = state.compactMap(DeliveryState.init(rawValue:))
-        f.recipients = recipient
-        f.senders = sender
-        f.endpoints = endpoint
-        f.priorities = priority.compactMap(Priority.init(rawValue:))
-        f.types = type
+        f.states = Self.values(state).compactMap(DeliveryState.init(rawValue:))
+        f.recipients = Self.values(recipient)
+        f.senders = Self.values(sender)
+        f.endpoints = Self.values(endpoint)
+        f.priorities = Self.values(priority).compactMap(Priority.init(rawValue:))
+        f.types = Self.values(type)
         for id in ids {
             if id.hasPrefix("#"), let n = Int64(id.dropFirst()) { f.deliveryIds.append(n) } else { f.messageIds.append(id) }
         }

@@ -76,7 +76,7 @@ extension QueueStore {
         try pool.write { db in
             let (clause, args) = filter.whereClause()
             let rows = try Row.fetchAll(db, sql: """
-                SELECT d.id, d.state, d.recipient, d.endpoint, d.message, m.sender, m.message_id
+                SELECT d.id, d.state, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.source_file, m.content_digest
                 FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause)
                 """, arguments: args)
             var audit = try AuditAppender(db, at: now)
@@ -90,7 +90,8 @@ extension QueueStore {
                 try update.execute(arguments: [action.to.rawValue, action.to == .queued ? now : nil, now, why, id])
                 let change = ChangedDelivery(deliveryId: id, messageRowId: row["message"], sender: row["sender"],
                                              messageId: row["message_id"], recipient: row["recipient"], endpoint: row["endpoint"],
-                                             from: state, to: action.to, reason: why)
+                                             from: state, to: action.to, reason: why,
+                                             sourceFile: row["source_file"], contentDigest: row["content_digest"])
                 try audit.append(AuditEvent(action.auditEvent, actor: actor, sender: change.sender, messageId: change.messageId,
                                             recipient: change.recipient,
                                             details: ["from": .string(state.rawValue), "to": .string(action.to.rawValue), "reason": .string(why)]), in: db)
@@ -116,6 +117,9 @@ public struct ChangedDelivery: Sendable, Equatable {
     public var from: DeliveryState
     public var to: DeliveryState
     public var reason: String
+    /// The unit's file the message came in (its reports are named after it).
+    public var sourceFile: String?
+    public var contentDigest: String
 }
 
 /// Deliveries waiting to be sent (queued or deferred) that share what routing decides on.

@@ -57,6 +57,11 @@ struct ConsoleTests {
         let list = g.ctl("queue", "list", "--state", "delivered")
         #expect(list.status == 0)
         #expect(list.stdout.contains("DELIVERY") && list.stdout.contains("ctl-00011") && list.stdout.contains("EU-EUROPOL"))
+        // Several values: repeated, or separated by commas.
+        for args in [["--state", "queued,delivered"], ["--state", "queued", "--state", "delivered"]] {
+            let several = g.fixture.ctl(["queue", "list"] + args)
+            #expect(several.status == 0 && several.stdout.contains("ctl-00011"), "\(args): \(several.stdout)\(several.stderr)")
+        }
         let json = try JSON.parse(g.ctl("--json", "queue", "list", "--limit", "5").stdout)
         #expect(json.arrayValue?.count == 5)
         #expect(json[0]?["state"] == "delivered")
@@ -114,7 +119,9 @@ struct ConsoleTests {
         g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":422}"#)
         // By id.
         #expect(g.ctl("release", "olaf-00000").status == 0)
-        #expect(g.ctl("cancel", "olaf-00001", "--reason", "sent in error").status == 0)
+        // An id after a filter narrows it (the filter takes one value): this one message only.
+        let cancelled = g.ctl("cancel", "--recipient", "EU-OLAF", "olaf-00001", "--reason", "sent in error")
+        #expect(cancelled.status == 0 && cancelled.stdout.contains("cancel: 1 delivery changed"), "\(cancelled.stdout)\(cancelled.stderr)")
         // Nothing to do is a failed check.
         #expect(g.ctl("release", "olaf-00001").status == 1)
         // Failed deliveries come back with requeue; deferred ones are retried now.
@@ -133,7 +140,19 @@ struct ConsoleTests {
         #expect(tail.contains { $0["event"] == "held" && $0["actor"]?.stringValue == operatorName && $0["details"]?["reason"] == "investigating OLAF outage" })
         #expect(tail.contains { $0["event"] == "cancelled" })
         #expect(tail.contains { $0["event"] == "retried" && $0["messageId"] == "olaf-00002" })
-        #expect(waitUntil(timeout: 10) { g.fixture.files(g.fixture.reports("PL-CBA")).contains { $0.contains(".cancelled.EU-OLAF") } })
+        // The unit's cancellation report: named after its file, and valid against the report schema.
+        let cancellation = g.fixture.reports("PL-CBA").appendingPathComponent("olaf-00001.cancelled.EU-OLAF.json")
+        #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: cancellation.path) }, "\(g.fixture.files(g.fixture.reports("PL-CBA")))")
+        let jws = try JSON.parse(Data(contentsOf: cancellation))
+        let payload = try #require(jws["payload"]?.stringValue.flatMap { Base64URL.decode($0) })
+        let payloadFile = g.fixture.root.appendingPathComponent("cancellation-payload.json")
+        try Data(payload).write(to: payloadFile)
+        let checked = g.ctl("validate", "--schema", "report", payloadFile.path)
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let report = try JSON.parse(payload)
+        #expect(report["kind"] == "cancelled" && report["file"] == "olaf-00001.json" && report["reason"] == "sent in error")
+        #expect(report["gateway"] != nil && report["digest"] != nil)
+        #expect(g.ctl("verify", cancellation.path).status == 0)
         #expect(g.ctl("audit", "verify").status == 0)
     }
 
