@@ -52,6 +52,7 @@ public final class QueueStore: Sendable {
             // (SQLite otherwise keeps it at its largest).
             try db.execute(sql: "PRAGMA journal_size_limit = \(QueueStore.walSizeLimit)")
         }
+        if !readOnly { try Self.prepareFile(path) }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if !readOnly {
@@ -223,6 +224,25 @@ public final class QueueStore: Sendable {
                           signed: Bool = false, fileName: String? = nil, receiptOf: Int64? = nil) throws {
         try db.cachedStatement(sql: "INSERT INTO report (unit, kind, message, recipient, body, created_at, signed, file_name, receipt_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .run(.text(unit), .text(kind), .int(message), .text(recipient), .text(body), .int(now), .int(signed ? 1 : 0), .text(fileName), .int(receiptOf))
+    }
+
+    /// The queue holds every message in full (up to SECRET, attachments included) and the
+    /// agencies' receipts: a new one is made 0600 (SQLite gives its -wal and -shm files the
+    /// database's mode), and one that other users may read or write is refused with the fix.
+    static func prepareFile(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+            return
+        }
+        guard errno == EEXIST else {
+            throw QueueStoreError(.io, "cannot create the queue at \(path): \(String(cString: strerror(errno)))")
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var st = stat()
+            guard stat(file, &st) == 0, st.st_mode & 0o007 != 0 else { continue }
+            throw QueueStoreError(.io, "\(file) is open to other users (mode \(String(st.st_mode & 0o777, radix: 8))); the queue holds every message in full: chmod o-rwx \(file)")
+        }
     }
 
     // MARK: reports owed

@@ -21,6 +21,33 @@ struct QueueStoreTests {
         #expect(try again.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
     }
 
+    @Test("a new queue and its WAL are for the gateway's user only; a queue open to other users is refused with the fix")
+    func filePermissions() throws {
+        let (store, url) = try makeStore()
+        _ = try store.enqueue([message("perm-1")])
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0
+        }
+        for file in [url.path, url.path + "-wal", url.path + "-shm"] {
+            #expect(FileManager.default.fileExists(atPath: file))
+            #expect(mode(file) == 0o600, "\(file): \(String(mode(file), radix: 8))")
+        }
+        // Group access (an operators' group for gatewayctl) is the operator's choice.
+        chmod(url.path, 0o640)
+        _ = try QueueStore(path: url.path)
+        chmod(url.path, 0o644)
+        do {
+            _ = try QueueStore(path: url.path)
+            Issue.record("a world-readable queue was opened")
+        } catch {
+            #expect("\(error)".contains("open to other users") && "\(error)".contains("chmod o-rwx \(url.path)"), "\(error)")
+        }
+        chmod(url.path, 0o600)
+        chmod(url.path + "-wal", 0o606)
+        #expect(throws: QueueStoreError.self) { _ = try QueueStore(path: url.path) }
+    }
+
     @Test("enqueue is idempotent per (sender, messageId) and refuses other content")
     func idempotentEnqueue() throws {
         let (store, _) = try makeStore()
