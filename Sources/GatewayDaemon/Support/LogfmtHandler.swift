@@ -29,19 +29,40 @@ public struct LogfmtHandler: LogHandler {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
+    /// The longest value written (a unit's file name or an agency's text can be long).
+    static let maxValueLength = 1024
+
+    /// A value as logfmt: bare when it can be, else quoted with every control character,
+    /// line or paragraph separator escaped (\n, \r, \t, \u001b…), so that a unit's file
+    /// name or an agency's text can neither forge a log line nor reach a terminal raw.
+    /// Cut at `maxValueLength` characters ("…" marks the cut).
     static func quote(_ s: String) -> String {
-        let needs = s.isEmpty || s.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.isNewline }
-        guard needs else { return s }
+        let needs = s.isEmpty || s.unicodeScalars.contains { Self.mustEscape($0) || $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" }
+        guard needs || s.count > maxValueLength else { return s }
         var out = "\""
-        for c in s {
-            switch c {
+        var count = 0
+        for scalar in s.unicodeScalars {
+            if count == maxValueLength {
+                out += "…"
+                break
+            }
+            count += 1
+            switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            default: out.append(c)
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where Self.mustEscape(scalar): out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
+    }
+
+    /// C0 and C1 controls, DEL, and the line and paragraph separators.
+    static func mustEscape(_ c: Unicode.Scalar) -> Bool {
+        c.value < 0x20 || (0x7F...0x9F).contains(c.value) || c.value == 0x2028 || c.value == 0x2029
     }
 }
 
