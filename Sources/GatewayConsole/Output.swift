@@ -6,12 +6,14 @@ import GatewayModel
 import GatewayStore
 
 enum Console {
+    /// A unit's subject, an agency's reason: never raw control characters on the operator's
+    /// terminal (Printable).
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Printable.lines(text) + "\n").utf8))
     }
 
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("gatewayctl: " + text + "\n").utf8))
+        FileHandle.standardError.write(Data(("gatewayctl: " + Printable.lines(text) + "\n").utf8))
     }
 
     static func json(_ value: JSON) {

@@ -56,13 +56,16 @@ struct ReceiptFactory: Sendable {
     }
 
     /// A receipt for the JWS in `request` from recipient `agency`.
-    func receipt(for request: DeliveryRequest, agency: String, digestOverride: String? = nil) -> [UInt8] {
+    func receipt(for request: DeliveryRequest, agency: String, digestOverride: String? = nil,
+                 status: String? = "received", reason: String? = nil) -> [UInt8] {
         let jws = try! JWS.parse(request.body)
         let payload = Base64URL.decode(jws.payloadBase64URL)!
         let message = try! JSON.parse(payload)
-        let body: JSON = ["receiptFor": message["messageId"]!, "digest": .string(digestOverride ?? SHA256.hex(payload)),
-                          "recipient": .string(agency), "receivedAt": "2026-11-29T12:00:00Z", "status": "received"]
-        return try! signers[agency]!.sign(body).flattenedJSON
+        var body: [String: JSON] = ["receiptFor": message["messageId"]!, "digest": .string(digestOverride ?? SHA256.hex(payload)),
+                                    "recipient": .string(agency), "receivedAt": "2026-11-29T12:00:00Z"]
+        if let status { body["status"] = .string(status) }
+        if let reason { body["reason"] = .string(reason) }
+        return try! signers[agency]!.sign(.object(body)).flattenedJSON
     }
 }
 
@@ -351,6 +354,17 @@ struct DeliveryEngineTests {
                 return (.success(DeliveryResponse(status: 422, body: Array(#"{"title":"Unprocessable","detail":"recipients do not include EU-EUROPOL"}"#.utf8))), 0.001)
             }
             if id.hasPrefix("dup") { return (.success(DeliveryResponse(status: 409, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001) }
+            // receipt.schema.json's statuses: "duplicate" is proof too; "rejected" is not, nor is none.
+            if id.hasPrefix("twice") {
+                return (.success(DeliveryResponse(status: 409, body: receipts.receipt(for: request, agency: "EU-EUROPOL", status: "duplicate"))), 0.001)
+            }
+            if id.hasPrefix("rejected") {
+                return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL", status: "rejected",
+                                                                                    reason: "not ours\u{1B}[2J\r\nts=forged " + String(repeating: "x", count: 5000)))), 0.001)
+            }
+            if id.hasPrefix("nostatus") {
+                return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL", status: nil))), 0.001)
+            }
             if id.hasPrefix("forged") { return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-FRONTEX"))), 0.001) }
             if id.hasPrefix("digest") {
                 return (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL", digestOverride: String(repeating: "0", count: 64)))), 0.001)
@@ -362,6 +376,9 @@ struct DeliveryEngineTests {
         try h.enqueue(2, prefix: "forged")
         try h.enqueue(2, prefix: "digest")
         try h.enqueue(2, prefix: "bare")
+        try h.enqueue(2, prefix: "twice")
+        try h.enqueue(2, prefix: "rejected")
+        try h.enqueue(1, prefix: "nostatus")
         h.engine.start()
         defer { h.engine.stop() }
         #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
@@ -374,7 +391,15 @@ struct DeliveryEngineTests {
         #expect(try state("forged-000000")?.summary.state == .failed, "a receipt signed by another agency is refused")
         #expect(try state("digest-000000")?.summary.reason?.contains("digest") == true)
         #expect(try state("bare-000000")?.summary.reason?.contains("without a valid receipt") == true)
-        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 9 })
+        #expect(try state("twice-000001")?.summary.state == .delivered, "a receipt with status duplicate is proof of delivery")
+        #expect(try state("twice-000001")?.receipt?.status == "duplicate")
+        let rejected = try #require(try state("rejected-000000"))
+        #expect(rejected.summary.state == .failed)
+        let why = rejected.summary.reason ?? ""
+        #expect(why.contains("receipt status is \"rejected\": not ours\\u001b[2J\\r\\nts=forged"), "\(why)")
+        #expect(!why.unicodeScalars.contains { $0.value < 0x20 } && why.count < 1000, "the agency's words are escaped and cut: \(why.count)")
+        #expect(try state("nostatus-000000")?.summary.reason?.contains("receipt status is nothing") == true)
+        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 12 })
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

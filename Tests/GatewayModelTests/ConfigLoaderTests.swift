@@ -181,3 +181,12 @@ func rfc3339() {
         #expect(RFC3339.millis(RFC3339.format(millis: ms)) == ms)
     }
 }
+
+@Test("outside text made printable: controls escaped, cut where asked; several lines keep their breaks")
+func printableText() {
+    #expect(Printable.line("plain text, zażółć") == "plain text, zażółć")
+    #expect(Printable.line("a\r\nb\tc\u{1B}[0m\u{7F}\u{9B}\u{2028}") == #"a\r\nb\tc\u001b[0m\u007f\u009b\u2028"#)
+    #expect(Printable.line(String(repeating: "y", count: 10), limit: 4) == "yyyy…")
+    #expect(Printable.line("yyyy", limit: 4) == "yyyy")
+    #expect(Printable.lines("one\n\ttwo\u{1B}]0;title\u{7}") == "one\n\ttwo\\u001b]0;title\\u0007")
+}

@@ -541,7 +541,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     static func problemDetail(_ body: [UInt8]) -> String? {
         guard !body.isEmpty, body.count < 65_536, let doc = try? JSON.parse(body) else { return nil }
         let text = doc["detail"]?.stringValue ?? doc["title"]?.stringValue
-        return text.map { String($0.prefix(500)) }
+        return text.map { Printable.line($0, limit: 500) }
     }
 
     /// The body (canonical) and file name of a report owed to the unit.

@@ -4,11 +4,15 @@
 // SECURITY
 //   The receipt is proof of delivery only if it is signed by a key that chains to THAT
 //   endpoint's receipt anchors (trust is per endpoint), and if it names our message, the
-//   SHA-256 of the exact payload we signed, and the recipient we delivered to.
+//   SHA-256 of the exact payload we signed, and the recipient we delivered to, with a status
+//   of "received" or "duplicate" (receipt.schema.json). Whatever the agency wrote that ends
+//   up in a reason (its ids, its status, its words) is cut short and has its control
+//   characters escaped before it is stored, logged or reported.
 
 import Foundation
 import GatewayCrypto
 import GatewayJSON
+import GatewayModel
 import GatewayStore
 
 public struct ReceiptCheck: Sendable {
@@ -38,21 +42,24 @@ public struct ReceiptCheck: Sendable {
             jws = try JWS.parse(body)
             verified = try verifier.verify(jws)
         } catch {
-            return .invalid("receipt signature: \(error)")
+            return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
         }
+        func quoted(_ value: JSON?) -> String { value?.stringValue.map { "\"\(Printable.line($0, limit: 100))\"" } ?? "nothing" }
         guard let payload = try? JSON.parse(verified.payload) else { return .invalid("receipt payload is not I-JSON") }
         if payload["receiptFor"]?.stringValue != job.messageId {
-            return .invalid("receipt is for \(payload["receiptFor"]?.stringValue ?? "nothing"), not \(job.messageId)")
+            return .invalid("receipt is for \(quoted(payload["receiptFor"])), not \(job.messageId)")
         }
         if payload["digest"]?.stringValue?.lowercased() != job.contentDigest {
             return .invalid("receipt digest does not match the signed payload (sha256:\(job.contentDigest))")
         }
         if payload["recipient"]?.stringValue != job.recipient {
-            return .invalid("receipt names recipient \(payload["recipient"]?.stringValue ?? "none"), not \(job.recipient)")
+            return .invalid("receipt names recipient \(quoted(payload["recipient"])), not \(job.recipient)")
         }
+        // "duplicate": the agency had it already (a retry after a lost answer); proof all the same.
         let status = payload["status"]?.stringValue
-        if let status, status != "received" && status != "accepted" {
-            return .invalid("receipt status is \"\(status)\"\(payload["reason"]?.stringValue.map { ": \($0)" } ?? "")")
+        guard let status, status == "received" || status == "duplicate" else {
+            let because = payload["reason"]?.stringValue.map { ": \(Printable.line($0, limit: 300))" } ?? ""
+            return .invalid("receipt status is \(quoted(payload["status"]))\(because)")
         }
         return .valid(ReceiptRecord(receivedAt: now, status: status, jws: JWS(protectedHeaderBase64URL: jws.protectedHeaderBase64URL,
                                                                                payloadBase64URL: jws.payloadBase64URL,

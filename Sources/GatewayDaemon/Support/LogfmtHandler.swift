@@ -2,6 +2,7 @@
 // Callers put identifiers in metadata, never message content.
 
 import Foundation
+import GatewayModel
 import Logging
 
 public struct LogfmtHandler: LogHandler {
@@ -60,10 +61,7 @@ public struct LogfmtHandler: LogHandler {
         return out + "\""
     }
 
-    /// C0 and C1 controls, DEL, and the line and paragraph separators.
-    static func mustEscape(_ c: Unicode.Scalar) -> Bool {
-        c.value < 0x20 || (0x7F...0x9F).contains(c.value) || c.value == 0x2028 || c.value == 0x2029
-    }
+    static func mustEscape(_ c: Unicode.Scalar) -> Bool { Printable.isControl(c) }
 }
 
 enum RFC3339Now {
@@ -74,7 +72,6 @@ enum RFC3339Now {
     }
 }
 
-import GatewayModel
 enum GatewayModelRFC3339 {
     static func format(_ ms: Int64) -> String { RFC3339.format(millis: ms) }
 }
