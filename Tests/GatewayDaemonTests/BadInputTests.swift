@@ -195,6 +195,26 @@ struct BadInputTests {
             let error = try JSON.parse(Array((found[stem + ".error.json"] ?? "").utf8))
             #expect(error["file"]?.stringValue == (name.hasPrefix("a.error") ? "a.error.json" : "a.json"), "\(name): \(error)")
         }
+        // A name of the full 255 bytes, refused twice: the error file's name (and the second
+        // file's) give way at the end of the stem; nothing stays in the outbox.
+        let long = String(repeating: "L", count: 250) + ".json"
+        for (i, content) in ["[4]", "[5]"].enumerated() {
+            // (fixture.drop's temporary name would be too long)
+            let temp = fixture.outbox("PL-KGP").appendingPathComponent(".long.tmp")
+            try Data(content.utf8).write(to: temp)
+            #expect(rename(temp.path, fixture.outbox("PL-KGP").appendingPathComponent(long).path) == 0)
+            #expect(waitUntil(timeout: 20) { fixture.files(rejected).count == 6 + 2 * (i + 1) }, "\(fixture.files(rejected).map(\.count))\n\(daemon.log.suffix(1500))")
+        }
+        #expect(fixture.files(fixture.outbox("PL-KGP")).isEmpty)
+        let firstError = String(repeating: "L", count: 244) + ".error.json"
+        let second = String(repeating: "L", count: 242) + ".2.json"
+        let secondError = String(repeating: "L", count: 242) + ".2.error.json"
+        #expect(try String(contentsOf: rejected.appendingPathComponent(long), encoding: .utf8) == "[4]")
+        #expect(try String(contentsOf: rejected.appendingPathComponent(second), encoding: .utf8) == "[5]")
+        for name in [firstError, secondError] {
+            let error = try JSON.parse(Data(contentsOf: rejected.appendingPathComponent(name)))
+            #expect(error["file"]?.stringValue == long)
+        }
     }
 }
 

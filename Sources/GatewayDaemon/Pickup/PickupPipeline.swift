@@ -441,17 +441,18 @@ public final class PickupPipeline: @unchecked Sendable {
     /// an earlier refused file of the same name (a numbered name is used instead).
     private func reject(_ c: Candidate, _ refusal: Refusal, identity: FileIdentity?) throws -> String {
         let rejected = c.unit.rejected
-        var target = c.name
         var n = 1
         while true {
+            let (target, errorName) = Self.rejectedNames(c.name, n)
             var st = stat()
             // Neither the file's name nor its error file's may be in use (a refused file
             // named like another's error file is never replaced).
-            let errorName = (target.hasSuffix(".json") ? String(target.dropLast(5)) : target) + ".error.json"
             let taken = fstatat(rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0
             if !taken {
                 let document = refusal.document(file: c.name, unit: c.unit.unit, refusedAt: Date().millis)
-                try rejected.writeAtomically(errorName, Array(document.prettyString().utf8) + [0x0A])
+                // Written unnamed (O_TMPFILE) and then named: no temporary name in a folder
+                // the unit can write, for it to make first and own.
+                try rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publish(as: errorName)
                 let used: String?
                 do {
                     used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target, ifStill: identity)
@@ -464,7 +465,20 @@ public final class PickupPipeline: @unchecked Sendable {
                 // The name was taken meanwhile: try the next one.
             }
             n += 1
-            target = c.name.hasSuffix(".json") ? "\(c.name.dropLast(5)).\(n).json" : "\(c.name).\(n)"
         }
+    }
+
+    /// The `n`th choice of names in rejected/ for the refused file `name` and its error
+    /// file: NAME.json and NAME.error.json, then NAME.2.json and NAME.2.error.json… The
+    /// unit's name can have the full 255 bytes a name may have; the error file's suffix
+    /// is longer, so the stem gives way (the file would otherwise never be moved, and be
+    /// read again at every rescan).
+    static func rejectedNames(_ name: String, _ n: Int) -> (file: String, error: String) {
+        let json = name.hasSuffix(".json")
+        var stem = json ? String(name.dropLast(5)) : name
+        let tag = n == 1 ? "" : ".\(n)"
+        while !stem.isEmpty && stem.utf8.count + tag.utf8.count + ".error.json".utf8.count > 255 { stem.removeLast() }
+        let file = n == 1 ? name : stem + tag + (json ? ".json" : "")
+        return (file, stem + tag + ".error.json")
     }
 }

@@ -211,34 +211,6 @@ public final class DirectoryHandle: @unchecked Sendable {
         return unlinkat(fd, name, 0) == 0 || errno == ENOENT ? .removed : .failed(errno)
     }
 
-    /// Writes `bytes` as `name` atomically: a dot-prefixed temporary, then rename. Durability
-    /// is the caller's (one syncfs per batch rather than one fsync per file).
-    public func writeAtomically(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o640) throws {
-        let temp = ".\(name).\(getpid()).tmp"
-        let fd = openat(self.fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            throw SafeFileError(reason: .unreadable, description: "cannot create \(path)/\(temp): \(String(cString: strerror(errno)))")
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                unlinkat(self.fd, temp, 0)
-                throw SafeFileError(reason: .unreadable, description: "cannot write \(path)/\(temp): \(String(cString: strerror(e)))")
-            }
-            written += n
-        }
-        close(fd)
-        guard renameat(self.fd, temp, self.fd, name) == 0 else {
-            let e = errno
-            unlinkat(self.fd, temp, 0)
-            throw SafeFileError(reason: .unreadable, description: "cannot rename to \(path)/\(name): \(String(cString: strerror(e)))")
-        }
-    }
-
     /// Flushes the whole file system holding this directory (one call for a batch of files).
     public func syncFileSystem() {
         _ = gw_syncfs(fd)

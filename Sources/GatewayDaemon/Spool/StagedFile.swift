@@ -149,7 +149,7 @@ extension DirectoryHandle {
     }
 
     /// Removes temporaries a crash left behind (the named fallback of StagedFile and
-    /// writeAtomically's). Returns how many.
+    /// the dot-prefixed temporaries of earlier versions). Returns how many.
     @discardableResult
     public func removeStaleStaging() -> Int {
         var removed = 0
