@@ -1,9 +1,12 @@
 // gatewayctl submit FILE --unit U: the correct drop into the spool, for units and scripts.
 // The file is checked as I-JSON, written under a dot-prefixed temporary name in the unit's
-// outbox, flushed, then renamed to NAME.json: the daemon never sees a half-written file.
+// outbox, flushed, then renamed to NAME.json without replacing a file waiting there, and
+// the outbox flushed: the daemon never sees a half-written file, and a submission that
+// succeeded survives a power cut.
 
 import ArgumentParser
 import Foundation
+import GatewayDaemon
 import GatewayJSON
 
 struct SubmitCommand: ParsableCommand {
@@ -37,31 +40,61 @@ struct SubmitCommand: ParsableCommand {
             Console.error("--name must be a plain file name not starting with a dot")
             throw ExitCode.validationFailure
         }
-        let outbox = "\(config.spool.directory)/\(unit)/outbox"
-        let temp = "\(outbox)/.\(target).\(getpid()).tmp"
-        let final = "\(outbox)/\(target)"
-        guard !FileManager.default.fileExists(atPath: final) else {
+        let outboxPath = "\(config.spool.directory)/\(unit)/outbox"
+        let final = "\(outboxPath)/\(target)"
+        let outbox: DirectoryHandle
+        do {
+            outbox = try DirectoryHandle(path: outboxPath)
+        } catch {
+            Console.error("cannot open the outbox: \(error)")
+            throw ExitCode(1)
+        }
+        guard faccessat(outbox.fd, target, F_OK, AT_SYMLINK_NOFOLLOW) != 0 else {
             Console.error("\(final) already exists and is waiting for pickup; choose another --name")
             throw ExitCode(1)
         }
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
+        // Relative to the outbox held open (a folder swapped for a link is not followed), a
+        // short temporary name (the final one may have all 255 bytes), written and flushed...
+        let temp = ".submit-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = openat(outbox.fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
-            Console.error("cannot write into \(outbox): \(String(cString: strerror(errno)))")
+            Console.error("cannot write into \(outboxPath): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
         let ok = data.withUnsafeBytes { raw -> Bool in
             var off = 0
             while off < raw.count {
                 let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return false }
                 off += n
             }
             return fsync(fd) == 0
         }
+        let writeError = errno
         close(fd)
-        guard ok, rename(temp, final) == 0 else {
-            unlink(temp)
-            Console.error("cannot submit into \(outbox): \(String(cString: strerror(errno)))")
+        guard ok else {
+            unlinkat(outbox.fd, temp, 0)
+            Console.error("cannot write into \(outboxPath): \(String(cString: strerror(writeError)))")
+            throw ExitCode(1)
+        }
+        // ...then named without replacing anything (a file of that name may have come
+        // meanwhile: it is the unit's, waiting), and the name itself made durable.
+        let named: String?
+        do {
+            named = try outbox.moveAside(temp, to: outbox, as: target)
+        } catch {
+            unlinkat(outbox.fd, temp, 0)
+            Console.error("cannot submit into \(outboxPath): \(error)")
+            throw ExitCode(1)
+        }
+        guard named != nil else {
+            unlinkat(outbox.fd, temp, 0)
+            Console.error("\(final) already exists and is waiting for pickup; choose another --name")
+            throw ExitCode(1)
+        }
+        guard fsync(outbox.fd) == 0 else {
+            Console.error("submitted \(final), but the outbox could not be flushed (\(String(cString: strerror(errno)))); it may not survive a power cut")
             throw ExitCode(1)
         }
         if global.json {

@@ -156,6 +156,34 @@ struct ConsoleTests {
         #expect(g.ctl("audit", "verify").status == 0)
     }
 
+    @Test("submit never replaces a file waiting in the outbox, takes names of any legal length, and follows no link")
+    func submitSafely() throws {
+        // No daemon: what is submitted stays in the outbox to be looked at.
+        let fixture = try GatewayFixture()
+        let outbox = fixture.outbox("PL-KGP")
+        try FileManager.default.createDirectory(at: outbox, withIntermediateDirectories: true)
+        let first = fixture.root.appendingPathComponent("first.json")
+        let second = fixture.root.appendingPathComponent("second.json")
+        try Data(#"{"n":1}"#.utf8).write(to: first)
+        try Data(#"{"n":2}"#.utf8).write(to: second)
+        #expect(fixture.ctl(["submit", first.path, "--unit", "PL-KGP", "--name", "waiting.json"]).status == 0)
+        let again = fixture.ctl(["submit", second.path, "--unit", "PL-KGP", "--name", "waiting.json"])
+        #expect(again.status == 1 && again.stderr.contains("already exists"), "\(again.stderr)")
+        #expect(try String(contentsOf: outbox.appendingPathComponent("waiting.json"), encoding: .utf8) == #"{"n":1}"#)
+        let long = String(repeating: "L", count: 250) + ".json"
+        let longSubmit = fixture.ctl(["submit", second.path, "--unit", "PL-KGP", "--name", long])
+        #expect(longSubmit.status == 0, "\(longSubmit.stderr)")
+        #expect(fixture.files(outbox).sorted() == [long, "waiting.json"], "no temporary left behind: \(fixture.files(outbox))")
+        // An outbox swapped for a link to somewhere else is not written through.
+        let elsewhere = fixture.root.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: fixture.spool.appendingPathComponent("PL-CBA"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: fixture.outbox("PL-CBA"), withDestinationURL: elsewhere)
+        let linked = fixture.ctl(["submit", first.path, "--unit", "PL-CBA"])
+        #expect(linked.status == 1 && linked.stderr.contains("not a real directory"), "\(linked.stderr)")
+        #expect(fixture.files(elsewhere).isEmpty)
+    }
+
     @Test("validate, verify, submit, config check, certs, and bad usage")
     func filesAndChecks() throws {
         let g = try Running()
