@@ -18,7 +18,13 @@ struct AuditVerify: ParsableCommand {
     func run() throws {
         let (config, store) = try global.openQueue()
         let verifier = try ConsoleServices.auditVerifier(config)
-        let result = try store.verifyAudit(verifier: verifier)
+        var result = try store.verifyAudit(verifier: verifier)
+        // A chain anyone could recompute proves nothing without its signed checkpoints:
+        // checkpoints that could not be checked fail the verification.
+        if verifier == nil && result.checkpoints > result.checkpointsVerified {
+            result.problems.append(.init(seq: result.lastCheckpointSeq ?? 0,
+                                         message: "\(result.checkpoints - result.checkpointsVerified) signed checkpoints could not be checked (no signing certificate or trust anchors to check them with)"))
+        }
         if global.json {
             Console.json([
                 "valid": .bool(result.isValid), "records": .number(Double(result.records)), "checkpoints": .number(Double(result.checkpoints)),
@@ -49,6 +55,7 @@ struct AuditTail: ParsableCommand {
 
     func validate() throws {
         if (message == nil) != (sender == nil) { throw ValidationError("--message and --sender go together") }
+        guard count >= 1 && count <= 1_000_000 else { throw ValidationError("-n must be from 1 to 1000000") }
     }
 
     func run() throws {

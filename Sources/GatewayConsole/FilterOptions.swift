@@ -63,6 +63,8 @@ struct FilterOptions: ParsableArguments {
 
     static func age(_ text: String, option: String) throws -> Int64 {
         guard let s = Quantity.seconds(text) else { throw ValidationError("\(option) \"\(text)\" is not an age such as 30m, 2h or 3d") }
+        // Ages beyond any queue's (a thousand years) would overflow the arithmetic.
+        guard s >= 0 && s <= 1000 * 366 * 86_400 else { throw ValidationError("\(option) \"\(text)\" is not an age from 0 to 1000 years") }
         return Int64(s * 1000)
     }
 

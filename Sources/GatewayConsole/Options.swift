@@ -51,9 +51,10 @@ public struct GlobalOptions: ParsableArguments {
 }
 
 /// The operator's name for the audit log: the person behind sudo, else the OS user.
+/// SUDO_USER is believed only when running as root (sudo sets it; anyone else could).
 enum Operator {
     static var name: String {
-        if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty { return sudo }
+        if geteuid() == 0, getuid() == 0, let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty { return sudo }
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return "uid-\(geteuid())"
     }

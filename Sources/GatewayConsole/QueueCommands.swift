@@ -15,7 +15,7 @@ struct QueueCommand: ParsableCommand {
 struct QueueList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List deliveries (one line per message and recipient), newest first.",
-        discussion: "Example: gatewayctl queue list --state deferred failed --recipient EU-EUROPOL --older-than 1h")
+        discussion: "Example: gatewayctl queue list --state deferred,failed --recipient EU-EUROPOL --older-than 1h")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filter: FilterOptions
@@ -27,7 +27,7 @@ struct QueueList: ParsableCommand {
     func validate() throws {
         guard DeliverySort(rawValue: sort) != nil else { throw ValidationError("--sort must be newest, oldest or priority") }
         guard limit >= 1 && limit <= 10_000 else { throw ValidationError("--limit must be from 1 to 10000") }
-        guard page >= 1 else { throw ValidationError("--page starts at 1") }
+        guard page >= 1 && page <= 1_000_000_000 else { throw ValidationError("--page must be from 1 to 1000000000") }
     }
 
     func run() throws {

@@ -83,6 +83,10 @@ public struct AuditVerification: Sendable {
         public var seq: Int64
         public var message: String
         public var description: String { "record \(seq): \(message)" }
+        public init(seq: Int64, message: String) {
+            self.seq = seq
+            self.message = message
+        }
     }
     public var records: Int
     public var checkpoints: Int

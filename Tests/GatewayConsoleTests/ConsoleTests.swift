@@ -136,7 +136,9 @@ struct ConsoleTests {
         #expect(g.ctl("retry", "--state", "deferred", "--yes").status == 1, "nothing deferred any more")
         // The audit log names the operator and the reason; the unit got a cancellation report.
         let tail = try JSON.parse(g.ctl("audit", "tail", "-n", "200", "--json").stdout).arrayValue ?? []
-        let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "root"
+        // SUDO_USER is believed when running as root only.
+        let environment = ProcessInfo.processInfo.environment
+        let operatorName = (geteuid() == 0 ? environment["SUDO_USER"] : nil) ?? environment["USER"] ?? "root"
         #expect(tail.contains { $0["event"] == "held" && $0["actor"]?.stringValue == operatorName && $0["details"]?["reason"] == "investigating OLAF outage" })
         #expect(tail.contains { $0["event"] == "cancelled" })
         #expect(tail.contains { $0["event"] == "retried" && $0["messageId"] == "olaf-00002" })
@@ -154,6 +156,17 @@ struct ConsoleTests {
         #expect(report["gateway"] != nil && report["digest"] != nil)
         #expect(g.ctl("verify", cancellation.path).status == 0)
         #expect(g.ctl("audit", "verify").status == 0)
+        // Checkpoints that cannot be checked (no certificate to check them with) fail it.
+        #expect(waitUntil(timeout: 10) { ((try? store.verifyAudit(verifier: nil))?.checkpoints ?? 0) > 0 })
+        let junk = g.fixture.root.appendingPathComponent("not-a-certificate.pem")
+        try Data("not a certificate\n".utf8).write(to: junk)
+        let config = try String(contentsOfFile: g.fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: #"chain: [^\n]*signing-chain.pem"#, with: "chain: \(junk.path)", options: .regularExpression)
+            .replacingOccurrences(of: #"\n  trustAnchors: [^\n]*"#, with: "", options: .regularExpression)
+        let blind = g.fixture.root.appendingPathComponent("blind.yml")
+        try config.write(to: blind, atomically: true, encoding: .utf8)
+        let unchecked = g.fixture.ctl(["audit", "verify", "--config", blind.path])
+        #expect(unchecked.status == 1 && unchecked.stdout.contains("could not be checked"), "\(unchecked.stdout)\(unchecked.stderr)")
     }
 
     @Test("submit never replaces a file waiting in the outbox, takes names of any legal length, and follows no link")
@@ -225,6 +238,11 @@ struct ConsoleTests {
         #expect(certs.status == 0 && certs.stdout.contains("signing") && certs.stdout.contains("ok"))
         // Bad usage is 64; help works.
         #expect(g.ctl("queue", "list", "--state", "lost").status == 64)
+        for bad in [["queue", "list", "--older-than", "1e300d"], ["queue", "list", "--page", "9223372036854775807"], ["audit", "tail", "-n", "-1"],
+                    ["audit", "tail", "-n", "0"]] {
+            let refused = g.fixture.ctl(bad)
+            #expect(refused.status == 64, "\(bad): \(refused.status) \(refused.stderr)")
+        }
         #expect(g.ctl("frobnicate").status == 64)
         #expect(g.ctl("queue", "list", "--help").status == 0)
         // Without a configuration: a failed check that says what to do.
