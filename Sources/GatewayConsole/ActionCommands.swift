@@ -24,6 +24,15 @@ struct ActionRunner {
             Console.error("give message ids or a filter (for everything: --state \(action.from.map(\.rawValue).joined(separator: " ")))")
             throw ExitCode.validationFailure
         }
+        // A message id is unique per sender only: one that several units used must be
+        // narrowed (--sender, or the #DELIVERY number), not acted on for all of them.
+        if f.senders.isEmpty {
+            let ambiguous = try store.senders(of: f.messageIds).filter { $0.value.count > 1 }
+            if let (id, senders) = ambiguous.min(by: { $0.key < $1.key }) {
+                Console.error("message id \(id) is used by several units (\(senders.joined(separator: ", "))): add --sender, or give #DELIVERY numbers (gatewayctl queue list)")
+                throw ExitCode(1)
+            }
+        }
         let preview = try store.count(action, filter: f)
         if preview.changed == 0 {
             let message = "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"

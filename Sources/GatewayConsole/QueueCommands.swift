@@ -101,7 +101,7 @@ struct QueueShow: ParsableCommand {
             Console.json(.object(doc))
             return
         }
-        Console.out("message     \(m.messageId)  (row #\(m.rowId))")
+        Console.out("message     \(m.messageId)")
         Console.out("sender      \(m.sender)")
         Console.out("type        \(m.type)")
         Console.out("priority    \(m.priority.rawValue)")

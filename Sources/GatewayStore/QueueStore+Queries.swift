@@ -161,18 +161,35 @@ extension QueueStore {
         }
     }
 
-    /// One message by the unit's message id (optionally with its sender) or by "#row".
+    /// The senders that used each of `messageIds` (message ids are unique per sender only).
+    public func senders(of messageIds: [String]) throws -> [String: [String]] {
+        guard !messageIds.isEmpty else { return [:] }
+        return try pool.read { db in
+            var out: [String: [String]] = [:]
+            for chunk in stride(from: 0, to: messageIds.count, by: 500).map({ Array(messageIds[$0..<min($0 + 500, messageIds.count)]) }) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT message_id, sender FROM message WHERE message_id IN (\(marks)) ORDER BY sender",
+                                            arguments: StatementArguments(chunk)) {
+                    out[row["message_id"], default: []].append(row["sender"])
+                }
+            }
+            return out
+        }
+    }
+
+    /// One message by the unit's message id (optionally with its sender) or by "#N", the
+    /// number of one of its deliveries (as `queue list` shows them and the actions take them).
     public func message(_ reference: String, sender: String? = nil) throws -> MessageDetail? {
         try pool.read { db in
             let row: Row?
-            if reference.hasPrefix("#"), let rowId = Int64(reference.dropFirst()) {
-                row = try Row.fetchOne(db, sql: "SELECT * FROM message WHERE id = ?", arguments: [rowId])
+            if reference.hasPrefix("#"), let deliveryId = Int64(reference.dropFirst()) {
+                row = try Row.fetchOne(db, sql: "SELECT m.* FROM message m JOIN delivery d ON d.message = m.id WHERE d.id = ?", arguments: [deliveryId])
             } else if let sender {
                 row = try Row.fetchOne(db, sql: "SELECT * FROM message WHERE sender = ? AND message_id = ?", arguments: [sender, reference])
             } else {
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM message WHERE message_id = ? LIMIT 2", arguments: [reference])
                 if rows.count > 1 {
-                    throw QueueStoreError(.notFound, "message id \(reference) is used by several senders; give --sender")
+                    throw QueueStoreError(.notFound, "message id \(reference) is used by several senders; give --sender, or a #DELIVERY number")
                 }
                 row = rows.first
             }
