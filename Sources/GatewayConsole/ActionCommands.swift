@@ -19,7 +19,7 @@ struct ActionRunner {
 
     func run() throws {
         let (config, store) = try global.openQueue()
-        let f = try filter.filter(ids: ids)
+        var f = try filter.filter(ids: ids)
         if f.isEmpty {
             Console.error("give message ids or a filter (for everything: --state \(action.from.map(\.rawValue).joined(separator: " ")))")
             throw ExitCode.validationFailure
@@ -33,6 +33,8 @@ struct ActionRunner {
                 throw ExitCode(1)
             }
         }
+        // What is counted and confirmed is what is changed: nothing accepted meanwhile.
+        f.upToDeliveryId = try store.highestDeliveryId()
         let preview = try store.count(action, filter: f)
         if preview.changed == 0 {
             let message = "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"

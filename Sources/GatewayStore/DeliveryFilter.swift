@@ -17,6 +17,9 @@ public struct DeliveryFilter: Sendable, Equatable {
     /// Accepted at or after / before (milliseconds).
     public var acceptedFrom: Millis? = nil
     public var acceptedBefore: Millis? = nil
+    /// Deliveries made up to this one only: an operator's action applies to what was
+    /// counted and confirmed, not to messages accepted while the operator read the count.
+    public var upToDeliveryId: Int64? = nil
 
     public init() {}
 
@@ -46,6 +49,10 @@ public struct DeliveryFilter: Sendable, Equatable {
         if let acceptedBefore {
             parts.append("d.accepted_at < ?")
             _ = args.append(contentsOf: [acceptedBefore])
+        }
+        if let upToDeliveryId {
+            parts.append("d.id <= ?")
+            _ = args.append(contentsOf: [upToDeliveryId])
         }
         return (parts.isEmpty ? "1" : parts.joined(separator: " AND "), args)
     }

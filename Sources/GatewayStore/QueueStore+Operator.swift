@@ -1,6 +1,7 @@
 // The operator's changes (gatewayctl hold, release, retry, cancel, requeue): each applies
-// to the deliveries a filter selects, in one transaction, with one audit record per
-// delivery carrying the operator's name. Deliveries the action does not apply to (a
+// to the deliveries a filter selects, in transactions of a few thousand deliveries (a
+// million-delivery cancel must not hold the queue's one writer for long: the daemon's
+// commits wait behind it), with one audit record per delivery carrying the operator's name. Deliveries the action does not apply to (a
 // delivered one cannot be held) are left alone and counted.
 
 import Foundation
@@ -67,18 +68,40 @@ extension QueueStore {
         }
     }
 
-    /// Applies `action` to what `filter` selects. `report` gives the body of a report owed
-    /// to the unit for each change (a cancellation, say), or nil.
+    /// The newest delivery's number (0 when there is none): see `DeliveryFilter.upToDeliveryId`.
+    public func highestDeliveryId() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM delivery") ?? 0 }
+    }
+
+    /// Applies `action` to what `filter` selects, `chunk` deliveries a transaction. `report`
+    /// gives the body of a report owed to the unit for each change (a cancellation, say), or nil.
     @discardableResult
     public func apply(_ action: OperatorAction, filter: DeliveryFilter, actor: String, reason: String? = nil,
-                      now: Millis = Date().millis,
+                      now: Millis = Date().millis, chunk: Int = 2_000,
                       report: (@Sendable (ChangedDelivery) -> String?)? = nil) throws -> OperatorResult {
+        var total = OperatorResult(changed: 0, skipped: 0)
+        var after: Int64 = 0
+        while true {
+            let (result, last, full) = try applyChunk(action, filter: filter, after: after, limit: chunk, actor: actor, reason: reason, now: now, report: report)
+            total.changed += result.changed
+            total.skipped += result.skipped
+            guard full, let last else { return total }
+            after = last
+        }
+    }
+
+    /// One transaction of `apply`: the selected deliveries numbered above `after`, at most
+    /// `limit`; returns what it did, the last number it looked at, and whether it was full.
+    private func applyChunk(_ action: OperatorAction, filter: DeliveryFilter, after: Int64, limit: Int, actor: String, reason: String?,
+                            now: Millis, report: (@Sendable (ChangedDelivery) -> String?)?) throws -> (OperatorResult, Int64?, Bool) {
         try pool.write { db in
             let (clause, args) = filter.whereClause()
+            var arguments = args
+            _ = arguments.append(contentsOf: [after, limit])
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.id, d.state, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.source_file, m.content_digest
-                FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause)
-                """, arguments: args)
+                FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause) AND d.id > ? ORDER BY d.id LIMIT ?
+                """, arguments: arguments)
             var audit = try AuditAppender(db, at: now)
             let update = try db.cachedStatement(sql: "UPDATE delivery SET state = ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?")
             var changed = 0
@@ -101,7 +124,8 @@ extension QueueStore {
                 }
                 changed += 1
             }
-            return OperatorResult(changed: changed, skipped: rows.count - changed)
+            let last: Int64? = rows.last?["id"]
+            return (OperatorResult(changed: changed, skipped: rows.count - changed), last, rows.count == limit)
         }
     }
 }

@@ -179,6 +179,25 @@ struct QueueStoreTests {
         #expect(audit.last?.actor == "carol")
     }
 
+    @Test("an action applies in chunks, each change once, and only to the deliveries counted before it (not to those queued after)")
+    func operatorActionsInChunks() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue((0..<10).map { message("chunk-\($0)") })
+        var f = DeliveryFilter()
+        f.recipients = ["EU-EUROPOL"]
+        f.upToDeliveryId = try store.highestDeliveryId()
+        // Accepted while the operator reads the count: not part of the action.
+        _ = try store.enqueue([message("later")])
+        #expect(try store.count(.hold, filter: f) == OperatorResult(changed: 10, skipped: 0))
+        #expect(try store.apply(.hold, filter: f, actor: "dora", chunk: 3) == OperatorResult(changed: 10, skipped: 0))
+        #expect(try store.auditTail(limit: 100).filter { $0.event == "held" }.count == 10)
+        #expect(try store.claimDue(endpoint: "europol", limit: 20).map(\.messageId) == ["later"])
+        // Chunks exactly full, then an empty one: nothing changed twice, none missed.
+        f.upToDeliveryId = nil
+        f.states = [.held]
+        #expect(try store.apply(.release, filter: f, actor: "dora", chunk: 5) == OperatorResult(changed: 10, skipped: 0))
+    }
+
     @Test("requeue of failed deliveries by date range")
     func requeueByDate() throws {
         let (store, _) = try makeStore()
