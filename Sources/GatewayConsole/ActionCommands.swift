@@ -56,7 +56,8 @@ struct ActionRunner {
         }
         let isCancel = action == .cancel
         let gatewayId = config.gatewayId
-        let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason) { change in
+        // Back to the queue on the routes in force (a route moved or removed since).
+        let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason, routes: config.routes) { change in
             guard isCancel else { return nil }
             // As the daemon's delivery reports (schemas/report.schema.json), named after the unit's file.
             let body: JSON = ["kind": "cancelled", "messageId": .string(change.messageId), "sender": .string(change.sender),
@@ -68,9 +69,12 @@ struct ActionRunner {
         }
         if global.json {
             Console.json(["action": .string(action.rawValue), "changed": .number(Double(result.changed)), "skipped": .number(Double(result.skipped)),
-                          "operator": .string(Operator.name)])
+                          "unrouted": .number(Double(result.unrouted)), "operator": .string(Operator.name)])
         } else {
             Console.out("\(action.rawValue): \(result.changed) deliver\(result.changed == 1 ? "y" : "ies") changed\(result.skipped > 0 ? ", \(result.skipped) left as they were" : "") (audited as \(Operator.name))")
+            if result.unrouted > 0 {
+                Console.out("\(result.unrouted) of them for recipients without a route in the configuration (routes: \(config.knownRecipients.joined(separator: ", "))): cancel them, or add the route and reload")
+            }
         }
     }
 }

@@ -47,10 +47,14 @@ public struct OperatorResult: Sendable, Equatable {
     public var changed: Int
     /// Deliveries the filter selected that were in a state the action does not apply to.
     public var skipped: Int
+    /// Of `skipped`: deliveries that would go back to the queue but whose recipient has no
+    /// route in the configuration any more (they would wait there for nothing).
+    public var unrouted: Int
 
-    public init(changed: Int, skipped: Int) {
+    public init(changed: Int, skipped: Int, unrouted: Int = 0) {
         self.changed = changed
         self.skipped = skipped
+        self.unrouted = unrouted
     }
 }
 
@@ -75,16 +79,21 @@ extension QueueStore {
 
     /// Applies `action` to what `filter` selects, `chunk` deliveries a transaction. `report`
     /// gives the body of a report owed to the unit for each change (a cancellation, say), or nil.
+    /// `routes` (recipient → endpoint, the configuration's): deliveries going back to the
+    /// queue take their recipient's endpoint now (a route moved since they were queued), and
+    /// those whose recipient has none are left as they are (`unrouted`).
     @discardableResult
     public func apply(_ action: OperatorAction, filter: DeliveryFilter, actor: String, reason: String? = nil,
-                      now: Millis = Date().millis, chunk: Int = 2_000,
+                      now: Millis = Date().millis, chunk: Int = 2_000, routes: [String: String]? = nil,
                       report: (@Sendable (ChangedDelivery) -> String?)? = nil) throws -> OperatorResult {
         var total = OperatorResult(changed: 0, skipped: 0)
         var after: Int64 = 0
         while true {
-            let (result, last, full) = try applyChunk(action, filter: filter, after: after, limit: chunk, actor: actor, reason: reason, now: now, report: report)
+            let (result, last, full) = try applyChunk(action, filter: filter, after: after, limit: chunk, actor: actor, reason: reason, now: now,
+                                                      routes: action.to == .queued ? routes : nil, report: report)
             total.changed += result.changed
             total.skipped += result.skipped
+            total.unrouted += result.unrouted
             guard full, let last else { return total }
             after = last
         }
@@ -93,7 +102,8 @@ extension QueueStore {
     /// One transaction of `apply`: the selected deliveries numbered above `after`, at most
     /// `limit`; returns what it did, the last number it looked at, and whether it was full.
     private func applyChunk(_ action: OperatorAction, filter: DeliveryFilter, after: Int64, limit: Int, actor: String, reason: String?,
-                            now: Millis, report: (@Sendable (ChangedDelivery) -> String?)?) throws -> (OperatorResult, Int64?, Bool) {
+                            now: Millis, routes: [String: String]?,
+                            report: (@Sendable (ChangedDelivery) -> String?)?) throws -> (OperatorResult, Int64?, Bool) {
         try pool.write { db in
             let (clause, args) = filter.whereClause()
             var arguments = args
@@ -103,21 +113,33 @@ extension QueueStore {
                 FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause) AND d.id > ? ORDER BY d.id LIMIT ?
                 """, arguments: arguments)
             var audit = try AuditAppender(db, at: now)
-            let update = try db.cachedStatement(sql: "UPDATE delivery SET state = ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?")
+            let update = try db.cachedStatement(sql: "UPDATE delivery SET state = ?, next_attempt_at = ?, updated_at = ?, reason = ?, endpoint = ? WHERE id = ?")
             var changed = 0
+            var unrouted = 0
             let why = reason ?? "\(action.rawValue) by \(actor)"
             for row in rows {
                 let state = DeliveryState(rawValue: row["state"]) ?? .queued
                 guard action.from.contains(state), state.canMove(to: action.to) else { continue }
                 let id: Int64 = row["id"]
-                try update.execute(arguments: [action.to.rawValue, action.to == .queued ? now : nil, now, why, id])
+                let recipient: String = row["recipient"]
+                let was: String = row["endpoint"]
+                var endpoint = was
+                if let routes {
+                    guard let now = routes[recipient] else {
+                        unrouted += 1
+                        continue
+                    }
+                    endpoint = now
+                }
+                try update.execute(arguments: [action.to.rawValue, action.to == .queued ? now : nil, now, why, endpoint, id])
                 let change = ChangedDelivery(deliveryId: id, messageRowId: row["message"], sender: row["sender"],
-                                             messageId: row["message_id"], recipient: row["recipient"], endpoint: row["endpoint"],
+                                             messageId: row["message_id"], recipient: recipient, endpoint: endpoint,
                                              from: state, to: action.to, reason: why,
                                              sourceFile: row["source_file"], contentDigest: row["content_digest"])
+                var details: [String: JSON] = ["from": .string(state.rawValue), "to": .string(action.to.rawValue), "reason": .string(why)]
+                if endpoint != was { details["endpoint"] = .string("\(was) → \(endpoint)") }
                 try audit.append(AuditEvent(action.auditEvent, actor: actor, sender: change.sender, messageId: change.messageId,
-                                            recipient: change.recipient,
-                                            details: ["from": .string(state.rawValue), "to": .string(action.to.rawValue), "reason": .string(why)]), in: db)
+                                            recipient: change.recipient, details: details), in: db)
                 if let body = report?(change) {
                     try Self.oweReport(db, unit: change.sender, kind: action.auditEvent, message: change.messageRowId,
                                        recipient: change.recipient, body: body, now: now)
@@ -125,7 +147,7 @@ extension QueueStore {
                 changed += 1
             }
             let last: Int64? = rows.last?["id"]
-            return (OperatorResult(changed: changed, skipped: rows.count - changed), last, rows.count == limit)
+            return (OperatorResult(changed: changed, skipped: rows.count - changed, unrouted: unrouted), last, rows.count == limit)
         }
     }
 }

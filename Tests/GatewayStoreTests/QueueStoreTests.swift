@@ -198,6 +198,26 @@ struct QueueStoreTests {
         #expect(try store.apply(.release, filter: f, actor: "dora", chunk: 5) == OperatorResult(changed: 10, skipped: 0))
     }
 
+    @Test("deliveries going back to the queue take the route in force; without one they are left as they are")
+    func requeueFollowsRoutes() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("moved", recipients: [("EU-OLAF", "olaf")]), message("orphan", recipients: [("EU-CEPOL", "cepol")])])
+        for endpoint in ["olaf", "cepol"] {
+            let jobs = try store.claimDue(endpoint: endpoint, limit: 5)
+            try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .failed(reason: "HTTP 404")) })
+        }
+        // OLAF is served by "olaf-2" now; CEPOL has no route any more.
+        let routes = ["EU-OLAF": "olaf-2", "EU-EUROPOL": "europol"]
+        var failed = DeliveryFilter()
+        failed.states = [.failed]
+        #expect(try store.apply(.requeue, filter: failed, actor: "eve", routes: routes) == OperatorResult(changed: 1, skipped: 1, unrouted: 1))
+        #expect(try store.claimDue(endpoint: "olaf", limit: 5).isEmpty)
+        #expect(try store.claimDue(endpoint: "olaf-2", limit: 5).map(\.messageId) == ["moved"])
+        #expect(try store.message("orphan", sender: "PL-KGP")?.deliveries.first?.summary.state == .failed, "left failed, for an operator")
+        let requeued = try #require(try store.auditTail(limit: 10).last { $0.event == "requeued" })
+        #expect(requeued.details.contains(#""endpoint":"olaf → olaf-2""#), "\(requeued.details)")
+    }
+
     @Test("requeue of failed deliveries by date range")
     func requeueByDate() throws {
         let (store, _) = try makeStore()
