@@ -25,7 +25,9 @@ enum SecureFile {
     }
 
     private static func read(_ path: String, requireOwnerOnly: Bool) throws(CryptoError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        // O_NONBLOCK: a FIFO put at the path must not hang the start or a reload (it is
+        // refused below as not a regular file); reads of a regular file do not block anyway.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
             throw CryptoError(.unreadableFile, "cannot open \(path): \(reason)")
@@ -44,6 +46,13 @@ enum SecureFile {
                 .insecureKeyFile,
                 "private key file \(path) is readable or writable by group or others (mode 0\(mode)); "
                     + "refusing to use it. Fix: chmod 600 \(path)")
+        }
+        // Owned by another user, the key is that user's to read or replace.
+        if requireOwnerOnly && info.st_uid != geteuid() && info.st_uid != 0 {
+            throw CryptoError(
+                .insecureKeyFile,
+                "private key file \(path) belongs to user \(info.st_uid), not to the gateway's user (\(geteuid())) or root; "
+                    + "refusing to use it. Fix: chown \(geteuid()) \(path)")
         }
         guard Int(info.st_size) <= maxBytes else {
             throw CryptoError(.unreadableFile, "\(path) is larger than \(maxBytes) bytes; not a key or certificate file")

@@ -2,7 +2,8 @@
 //
 // SECURITY: these are the gateway's TLS defaults, and there is no input that changes them:
 // peer verification on (VERIFYPEER 1, VERIFYHOST 2), anchors from the endpoint's own CA
-// file only (CAPATH cleared, so the system's certificate directory is never consulted),
+// file only (CAPATH cleared, so the system's certificate directory is never consulted;
+// read again for each new connection, never from libcurl's cache),
 // TLS 1.2 or newer, https as the only protocol (PROTOCOLS_STR), no redirects followed, no
 // proxy unless the request names one (an empty PROXY also ignores *_proxy variables).
 import CCurl
@@ -30,6 +31,10 @@ extension Transfer {
         try easy.set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
         try easy.set(CURLOPT_CAINFO, request.tls.caBundlePath)
         try easy.set(CURLOPT_CAPATH, nil as String?)
+        // libcurl keeps a parsed CA file for 24 hours by default, keyed by its path: anchors
+        // an operator removed from the file (and reloaded) would be trusted that long. Read
+        // for each new connection instead (connections are reused, so that is seldom).
+        try easy.set(CURLOPT_CA_CACHE_TIMEOUT, 0)
         try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
         try easy.set(CURLOPT_SSLCERTTYPE, "PEM")
         try easy.set(CURLOPT_SSLKEY, request.tls.clientKeyPath)

@@ -140,6 +140,19 @@ import Testing
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         #expect(try PrivateKey.load(path: path).type == .ec(.p256))
+        // Owned by another user (not root): refused, naming the fix.
+        if geteuid() == 0 {
+            #expect(chown(path, 4321, 4321) == 0)
+            let foreign = try #require(throws: CryptoError.self) { try PrivateKey.load(path: path) }
+            #expect(foreign.kind == .insecureKeyFile && foreign.message.contains("belongs to user 4321") && foreign.message.contains("chown"))
+            #expect(chown(path, 0, 0) == 0)
+            #expect(try PrivateKey.load(path: path).type == .ec(.p256))
+        }
+        // A FIFO at the key's path is refused at once (opening it for reading would wait for a writer).
+        let fifo = directory.appendingPathComponent("fifo.key").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let notRegular = try #require(throws: CryptoError.self) { try PrivateKey.load(path: fifo) }
+        #expect(notRegular.message.contains("not a regular file"))
         // Keys written by the PKI script are 600 already.
         let attributes = try FileManager.default.attributesOfItem(atPath: DevPKI.path("gateway/signing.key"))
         #expect((attributes[.posixPermissions] as? Int) == 0o600)

@@ -36,6 +36,25 @@ struct TLSVerificationTests {
         #expect(!error.isTransient)
     }
 
+    @Test("an endpoint's CA file is read again for each new connection: anchors an operator removed are not trusted from a cache")
+    func caFileNotCached() async throws {
+        let anchors = try TestPaths.temporaryDirectory("anchors").appendingPathComponent("ca.pem")
+        try FileManager.default.copyItem(atPath: try DevPKI.path("trust/agencies/europol-tls.pem"), toPath: anchors.path)
+        var tls = try DevPKI.tls()
+        tls.caBundlePath = anchors.path
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        let first = try await TestServer.start()
+        let ok = await client.send(HTTPSRequest(url: first.url("/echo"), body: Array("{}".utf8), tls: tls, connectTimeout: 10, totalTimeout: 20))
+        #expect(ok.error == nil, "\(String(describing: ok.error))")
+        // The operator replaces the anchors (same path); the next connection must use them.
+        try FileManager.default.removeItem(at: anchors)
+        try FileManager.default.copyItem(atPath: try DevPKI.path("ca/wrong-root-ca.pem"), toPath: anchors.path)
+        let second = try await TestServer.start()
+        let refused = await client.send(HTTPSRequest(url: second.url("/echo"), body: Array("{}".utf8), tls: tls, connectTimeout: 10, totalTimeout: 20))
+        #expect(refused.error?.kind == .serverCertificate, "\(String(describing: refused.error))")
+    }
+
     @Test("a server certificate for another name is refused (no SAN for 127.0.0.1)")
     func wrongHostName() async throws {
         // The receipt-signing certificate chains to the right CA but names no host.

@@ -3,9 +3,10 @@
 //   adapters to the daemon's seams (messages, reports, audit checkpoints).
 //
 // SECURITY
-//   The signing key file must be readable by its owner only (PrivateKey.load refuses
-//   otherwise). The signing certificate must be valid now and usable for signatures;
-//   the daemon does not start with one that is expired, not yet valid or revoked.
+//   The signing key file must be readable by its owner only, and owned by the gateway's
+//   user or root (PrivateKey.load refuses otherwise). The signing certificate must be valid
+//   now and usable for signatures; the daemon does not start with one that is expired or
+//   not yet valid. Revocation is not checked: there is no CRL setting yet (docs/operations.md).
 
 import Foundation
 import GatewayCrypto
