@@ -363,7 +363,7 @@ extension DiskFullTests {
         defer { daemon.stop() }
         try fixture.drop(try Self.message("housekeeping-old"), unit: "PL-KGP", name: "old.json")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
-        #expect(fixture.ctl(["cancel", "--state", "queued", "deferred", "--yes"]).status == 0)
+        #expect(fixture.ctl(["cancel", "--state", "queued,deferred", "--yes"]).status == 0)
         let filler = queueDir.appendingPathComponent("filler")
         try Self.emptyWAL(fixture)
         try small.fill(filler, leaving: 0)

@@ -158,7 +158,7 @@ struct OperationsTests {
         }
         usleep(2_500_000)
         #expect(fixture.files(fixture.outbox("PL-KGP")).count == 5, "files wait while paused")
-        #expect(fixture.ctl(["cancel", "--state", "queued", "deferred", "--yes"]).status == 0)
+        #expect(fixture.ctl(["cancel", "--state", "queued,deferred", "--yes"]).status == 0)
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
         #expect(daemon.log.contains("pickup resumed"))
         let store = try QueueStore(path: fixture.queuePath)
