@@ -1,5 +1,10 @@
 // gatewayctl verify FILE: a signed message, receipt or report — signer, chain, algorithm,
 // signing time; exit 0 valid, 1 invalid.
+//
+// Evidence outlives certificates: a report signed last year must verify after the signing
+// certificate expired. The chain is checked as of now; when it fails only because a
+// certificate has expired since, it is checked again as of the time the signature claims
+// (iat/sigT), and the output says so (--strict-time refuses instead).
 
 import ArgumentParser
 import Foundation
@@ -20,10 +25,14 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "PEM file of trust anchors.") var anchors: String?
     @Option(help: "Verify against this endpoint's receipt anchors (from the configuration).") var endpoint: String?
     @Flag(help: "Print the payload.") var payload = false
+    @Option(help: "Check the chain as of this time instead of now (RFC 3339 or a date), e.g. for an audit.") var at: String?
+    @Flag(name: .customLong("strict-time"), help: "Refuse a signature whose certificate has expired since, instead of checking it as of its signing time.")
+    var strictTime = false
     @Argument(help: "Signed files.") var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file") }
+        if let at { _ = try FilterOptions.time(at, option: "--at") }
     }
 
     func anchorsPath() throws -> String? {
@@ -48,6 +57,7 @@ struct VerifyCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let now = try at.map { Date(timeIntervalSince1970: Double(try FilterOptions.time($0, option: "--at")) / 1000) } ?? Date()
         var allValid = true
         var results: [JSON] = []
         for file in files {
@@ -56,7 +66,16 @@ struct VerifyCommand: ParsableCommand {
                 allValid = false
                 continue
             }
-            let inspection = JWSInspector.inspect([UInt8](data), trustStore: trust)
+            var inspection = JWSInspector.inspect([UInt8](data), trustStore: trust, at: now)
+            // A certificate that has expired since: checked as of the claimed signing time.
+            var asOfSigning: Date? = nil
+            if !strictTime, inspection.chainFailure == .expired, let signed = inspection.signingTime, signed < now {
+                let then = JWSInspector.inspect([UInt8](data), trustStore: trust, at: signed)
+                if then.isValid {
+                    inspection = then
+                    asOfSigning = signed
+                }
+            }
             // Without anchors the signature is checked with the x5c leaf's key only: say so.
             let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified)
             allValid = allValid && valid
@@ -64,6 +83,7 @@ struct VerifyCommand: ParsableCommand {
                 var j = inspection.json.objectValue ?? [:]
                 j["file"] = .string(file)
                 j["valid"] = .bool(valid)
+                if let asOfSigning { j["chainCheckedAt"] = .string(RFC3339.format(millis: Int64(asOfSigning.timeIntervalSince1970 * 1000))) }
                 results.append(.object(j))
                 continue
             }
@@ -71,7 +91,8 @@ struct VerifyCommand: ParsableCommand {
             if let alg = inspection.algorithm { Console.out("  algorithm     \(alg)") }
             if let s = inspection.signerSubject { Console.out("  signer        \(s)") }
             if let i = inspection.signerIssuer { Console.out("  issuer        \(i)") }
-            Console.out("  chain         \(trust == nil ? "not checked: no trust anchors (give --anchors or --config)" : inspection.chainStatus.text)")
+            Console.out("  chain         \(trust == nil ? "not checked: no trust anchors (give --anchors or --config)" : inspection.chainStatus.text)"
+                        + (asOfSigning != nil ? " as of its signing time (a certificate has expired since; --strict-time refuses it)" : ""))
             if let t = inspection.signingTime { Console.out("  signed at     \(RFC3339.format(millis: Int64(t.timeIntervalSince1970 * 1000)))") }
             if let p = inspection.payloadJSON {
                 let summary = ["kind", "type", "messageId", "receiptFor", "sender", "recipient", "status"].compactMap { k in

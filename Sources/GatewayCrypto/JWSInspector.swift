@@ -42,6 +42,8 @@ public struct JWSInspection: Sendable {
     public let signerSubject: String?
     public let signerIssuer: String?
     public let chainStatus: ChainStatus
+    /// Why the chain was refused (expired, revoked…), when it was.
+    public var chainFailure: ChainVerificationError.Reason? = nil
     /// `sigT` or `iat` from the protected header.
     public let signingTime: Date?
     /// The protected header as decoded.
@@ -128,6 +130,9 @@ public enum JWSInspector {
             let status: JWSInspection.ChainStatus
             if let chainError = error.chainError {
                 status = .failed(chainError.description)
+                var inspection = report(false, error, status, claimedTime)
+                inspection.chainFailure = chainError.reason
+                return inspection
             } else {
                 // The verifier checks the chain before the signature: a bad signature with a
                 // trust store means the chain itself verified.

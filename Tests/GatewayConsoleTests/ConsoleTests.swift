@@ -225,6 +225,14 @@ struct ConsoleTests {
         let report = g.fixture.reports("PL-KGP").appendingPathComponent("ctl-00000.accepted.json")
         let verified = g.ctl("verify", report.path)
         #expect(verified.status == 0 && verified.stdout.contains("VALID") && verified.stdout.contains("chain         verified"))
+        // Years later, when the certificates have expired: still valid as of the signing time,
+        // and said so; --strict-time refuses it.
+        let later = g.ctl("verify", "--at", "2099-01-01", report.path)
+        #expect(later.status == 0 && later.stdout.contains("as of its signing time"), "\(later.stdout)\(later.stderr)")
+        let strict = g.ctl("verify", "--at", "2099-01-01", "--strict-time", report.path)
+        #expect(strict.status == 1 && strict.stdout.contains("expired"), "\(strict.stdout)")
+        let before = g.ctl("verify", "--at", "2001-01-01", report.path)
+        #expect(before.status == 1, "a certificate not yet valid is not helped by the signing time")
         let original = String(decoding: try Data(contentsOf: report), as: UTF8.self)
         let text = original.replacingOccurrences(of: "\"payload\":\"ey", with: "\"payload\":\"ez")
         #expect(text != original)
