@@ -50,6 +50,19 @@ unique_subject  = no
 email_in_dn     = no
 crl_extensions  = crl_ext
 
+[ root ]
+dir             = $OUT/ca
+database        = \$dir/db/root.index
+serial          = \$dir/db/root.serial
+crlnumber       = \$dir/db/root.crlnumber
+new_certs_dir   = \$dir/db
+certificate     = \$dir/root-ca.pem
+private_key     = \$dir/root-ca.key
+default_md      = sha256
+policy          = anything
+unique_subject  = no
+crl_extensions  = crl_ext
+
 [ wrong ]
 dir             = $OUT/ca
 database        = \$dir/db/wrong.index
@@ -108,10 +121,12 @@ keyUsage               = critical, keyEncipherment
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
 CONF
-touch "$OUT/ca/db/issuing.index" "$OUT/ca/db/wrong.index"
+touch "$OUT/ca/db/issuing.index" "$OUT/ca/db/wrong.index" "$OUT/ca/db/root.index"
 echo 1000 >"$OUT/ca/db/issuing.serial"
 echo 5000 >"$OUT/ca/db/wrong.serial"
+echo 9000 >"$OUT/ca/db/root.serial"
 echo 01 >"$OUT/ca/db/issuing.crlnumber"
+echo 01 >"$OUT/ca/db/root.crlnumber"
 
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 
@@ -171,9 +186,15 @@ issue issuing signing "/C=PL/O=PL Gateway Development/CN=bad not yet valid" "$OU
 issue wrong signing "/C=PL/O=PL Gateway Development/CN=bad wrong CA" "$OUT/bad/wrong-ca"
 issue issuing signing "/C=PL/O=PL Gateway Development/CN=bad revoked" "$OUT/bad/revoked"
 issue issuing wrong_usage "/C=PL/O=PL Gateway Development/CN=bad wrong key usage" "$OUT/bad/wrong-usage"
+issue issuing tls_server "/C=PL/O=PL Gateway Development/CN=bad revoked TLS server" "$OUT/bad/revoked-tls-server"
 openssl ca -batch -config "$CNF" -name issuing -revoke "$OUT/bad/revoked.pem" -crl_reason keyCompromise 2>/dev/null
+openssl ca -batch -config "$CNF" -name issuing -revoke "$OUT/bad/revoked-tls-server.pem" -crl_reason keyCompromise 2>/dev/null
 openssl ca -batch -config "$CNF" -name issuing -gencrl -crl_lastupdate "$NOW_MINUS_DAY" -crl_nextupdate "$IN_TEN_YEARS" \
     -out "$OUT/ca/issuing-ca.crl.pem" 2>/dev/null
+# The root's CRL (nothing revoked): TLS checks every CA of a chain, so it needs one too.
+openssl ca -batch -config "$CNF" -name root -gencrl -crl_lastupdate "$NOW_MINUS_DAY" -crl_nextupdate "$IN_TEN_YEARS" \
+    -out "$OUT/ca/root-ca.crl.pem" 2>/dev/null
+cat "$OUT/ca/issuing-ca.crl.pem" "$OUT/ca/root-ca.crl.pem" >"$OUT/ca/crls.pem"
 
 # Public material is world-readable (the umask made everything 600); keys stay 600.
 find "$OUT" -type d -exec chmod 755 {} +

@@ -13,7 +13,7 @@ enum ConsoleServices {
     static func auditVerifier(_ config: GatewayConfig) throws -> (any AuditVerifier)? {
         var trust: TrustStore? = nil
         if let anchors = config.signing.trustAnchors {
-            do { trust = try TrustStore.load(anchorsPath: anchors) } catch {
+            do { trust = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? []) } catch {
                 Console.error("signing.trustAnchors: \(error)")
                 throw ExitCode(1)
             }

@@ -35,8 +35,9 @@ struct VerifyCommand: ParsableCommand {
         if let at { _ = try FilterOptions.time(at, option: "--at") }
     }
 
-    func anchorsPath() throws -> String? {
-        if let anchors { return anchors }
+    /// The anchors, and the CRLs that go with them (the configuration's).
+    func anchorsPath() throws -> (anchors: String, crl: String?)? {
+        if let anchors { return (anchors, nil) }
         guard global.config != nil || ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] != nil else { return nil }
         let config = try global.loadConfig()
         if let endpoint {
@@ -44,16 +45,16 @@ struct VerifyCommand: ParsableCommand {
                 Console.error("no endpoint \(endpoint) in \(config.file) (endpoints: \(config.endpoints.keys.sorted().joined(separator: ", ")))")
                 throw ExitCode(1)
             }
-            return e.receiptTrustAnchors
+            return e.receiptTrustAnchors.map { ($0, e.crl) }
         }
-        return config.signing.trustAnchors
+        return config.signing.trustAnchors.map { ($0, config.signing.crl) }
     }
 
     func run() throws {
         var trust: TrustStore? = nil
-        if let path = try anchorsPath() {
-            do { trust = try TrustStore.load(anchorsPath: path) } catch {
-                Console.error("trust anchors \(path): \(error)")
+        if let (path, crl) = try anchorsPath() {
+            do { trust = try TrustStore.load(anchorsPath: path, crlPaths: crl.map { [$0] } ?? []) } catch {
+                Console.error("trust anchors \(path)\(crl.map { " with CRLs \($0)" } ?? ""): \(error)")
                 throw ExitCode(1)
             }
         }

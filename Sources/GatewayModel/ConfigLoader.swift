@@ -242,13 +242,17 @@ struct ConfigReader {
             minFreeDisk: size(["queue", "minFreeDisk"], default: 100_000_000),
             minFreeInodes: int(["queue", "minFreeInodes"], default: 10_000, range: 0...1_000_000_000))
 
-        _ = object(["signing"], allowed: ["algorithm", "key", "chain", "trustAnchors"])
+        _ = object(["signing"], allowed: ["algorithm", "key", "chain", "trustAnchors", "crl"])
         let algorithm = string(["signing", "algorithm"], default: "ES256") ?? "ES256"
         if !["ES256", "ES384", "PS256", "EdDSA"].contains(algorithm) {
             problem(["signing", "algorithm"], "\"\(algorithm)\" is not supported (ES256, ES384, PS256, EdDSA)")
         }
-        let signing = GatewayConfig.Signing(algorithm: algorithm, key: path(["signing", "key"]) ?? "", chain: path(["signing", "chain"]) ?? "",
+        var signing = GatewayConfig.Signing(algorithm: algorithm, key: path(["signing", "key"]) ?? "", chain: path(["signing", "chain"]) ?? "",
                                             trustAnchors: value(["signing", "trustAnchors"]) == nil ? nil : path(["signing", "trustAnchors"]))
+        if value(["signing", "crl"]) != nil {
+            signing.crl = path(["signing", "crl"])
+            if signing.trustAnchors == nil { problem(["signing", "crl"], "needs signing.trustAnchors (revocation is checked on the chain to them)") }
+        }
 
         _ = object(["tls"], allowed: ["clientKey", "clientCertificate"])
         let tls = GatewayConfig.TLS(clientKey: path(["tls", "clientKey"]) ?? "", clientCertificate: path(["tls", "clientCertificate"]) ?? "")
@@ -264,7 +268,7 @@ struct ConfigReader {
         }
 
         var endpoints: [String: GatewayConfig.Endpoint] = [:]
-        let endpointKeys: Set<String> = ["url", "ca", "pinnedKey", "classificationCeiling", "requireReceipt", "receiptTrustAnchors",
+        let endpointKeys: Set<String> = ["url", "ca", "crl", "pinnedKey", "classificationCeiling", "requireReceipt", "receiptTrustAnchors",
                                          "concurrency", "rateLimit", "connectTimeout", "timeout", "proxy", "breaker", "verifyTLS", "insecure", "http2"]
         if let list = object(["endpoints"], allowed: []) {
             if list.isEmpty { problem(["endpoints"], "must define at least one endpoint") }
@@ -299,7 +303,8 @@ struct ConfigReader {
                     proxy: optionalString(key + ["proxy"]),
                     breakerFailureThreshold: int(key + ["breaker", "failureThreshold"], default: 5, range: 1...1_000),
                     breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30),
-                    http2: optionalBool(key + ["http2"]))
+                    http2: optionalBool(key + ["http2"]),
+                    crl: value(key + ["crl"]) == nil ? nil : path(key + ["crl"]))
                 if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
                 }
@@ -349,11 +354,13 @@ struct ConfigReader {
         privateKey(["signing", "key"], config.signing.key)
         exists(["signing", "chain"], config.signing.chain)
         if let anchors = config.signing.trustAnchors { exists(["signing", "trustAnchors"], anchors) }
+        if let crl = config.signing.crl { exists(["signing", "crl"], crl) }
         privateKey(["tls", "clientKey"], config.tls.clientKey)
         exists(["tls", "clientCertificate"], config.tls.clientCertificate)
         for (name, e) in config.endpoints.sorted(by: { $0.key < $1.key }) {
             exists(["endpoints", name, "ca"], e.ca)
             if let a = e.receiptTrustAnchors { exists(["endpoints", name, "receiptTrustAnchors"], a) }
+            if let c = e.crl { exists(["endpoints", name, "crl"], c) }
         }
         var isDir: ObjCBool = false
         if !FileManager.default.fileExists(atPath: config.spool.directory, isDirectory: &isDir) || !isDir.boolValue {

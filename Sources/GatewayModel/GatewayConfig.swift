@@ -47,6 +47,9 @@ public struct GatewayConfig: Sendable {
         /// checkpoints across key rotation). Optional: without it, the signing
         /// certificate's own key is used.
         public var trustAnchors: String?
+        /// CRLs (PEM, one or more per file) for the chain under `trustAnchors`: the daemon
+        /// refuses a revoked signing certificate, gatewayctl a revoked signer.
+        public var crl: String? = nil
     }
     public var signing: Signing
 
@@ -89,6 +92,9 @@ public struct GatewayConfig: Sendable {
         /// every HTTP/2 request with a RST_STREAM, which servers with rapid-reset protection
         /// answer with GOAWAY; see docs/transport.md).
         public var http2: Bool? = nil
+        /// CRLs (PEM file, one per CA) that the server's TLS chain and the receipt signer's
+        /// chain are checked against; the TLS check needs one for every CA of the chain.
+        public var crl: String? = nil
     }
     public var endpoints: [String: Endpoint]
     /// Recipient participant → endpoint name.

@@ -15,17 +15,22 @@ public struct TLSClientSettings: Sendable, Hashable {
     /// Optional pin of the server's public key in curl's form, `sha256//BASE64`
     /// (several pins may be joined with `;`). A mismatch fails as `.serverCertificate`.
     public var pinnedPublicKey: String?
+    /// Optional PEM file of CRLs: the server's chain is then checked for revocation, and
+    /// every CA of it needs a CRL there (libcurl checks the whole chain).
+    public var crlPath: String?
 
     /// - Parameters:
     ///   - clientCertificatePath: our certificate chain (leaf first), PEM.
     ///   - clientKeyPath: our private key, PEM.
     ///   - caBundlePath: the anchors for the endpoint's server certificate, PEM.
     ///   - pinnedPublicKey: optional `sha256//BASE64` pin of the server's key.
+    ///   - crlPath: optional CRLs for the server's chain, PEM.
     public init(clientCertificatePath: String, clientKeyPath: String, caBundlePath: String,
-                pinnedPublicKey: String? = nil) {
+                pinnedPublicKey: String? = nil, crlPath: String? = nil) {
         self.clientCertificatePath = clientCertificatePath
         self.clientKeyPath = clientKeyPath
         self.caBundlePath = caBundlePath
         self.pinnedPublicKey = pinnedPublicKey
+        self.crlPath = crlPath
     }
 }

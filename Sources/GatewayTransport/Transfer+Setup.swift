@@ -42,6 +42,8 @@ extension Transfer {
         if let pin = request.tls.pinnedPublicKey {
             try easy.set(CURLOPT_PINNEDPUBLICKEY, pin)
         }
+        // A reused easy handle must not keep the previous request's CRL file.
+        try easy.set(CURLOPT_CRLFILE, request.tls.crlPath)
 
         // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
         // request wait for a connection that is still being set up rather than open a

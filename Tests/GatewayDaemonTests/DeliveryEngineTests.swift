@@ -79,8 +79,10 @@ struct DeliveryEngineTests {
         let transport: ScriptedTransport
         let signer: JWSGatewaySigner
 
-        init(extra: String = "", respond: @escaping @Sendable (DeliveryRequest) -> (Result<DeliveryResponse, DeliveryFailure>, Double)) throws {
+        init(extra: String = "", edit: (String) -> String = { $0 },
+             respond: @escaping @Sendable (DeliveryRequest) -> (Result<DeliveryResponse, DeliveryFailure>, Double)) throws {
             fixture = try GatewayFixture(extra: extra)
+            try edit(try String(contentsOfFile: fixture.configPath, encoding: .utf8)).write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
             config = try ConfigLoader.load(path: fixture.configPath)
             store = try QueueStore(path: config.queue.path)
             let keys = try GatewayKeys.load(config)
@@ -400,6 +402,34 @@ struct DeliveryEngineTests {
         #expect(!why.unicodeScalars.contains { $0.value < 0x20 } && why.count < 1000, "the agency's words are escaped and cut: \(why.count)")
         #expect(try state("nostatus-000000")?.summary.reason?.contains("receipt status is nothing") == true)
         #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 12 })
+    }
+
+    @Test("with the endpoint's CRLs a receipt signed by a revoked certificate is no proof of delivery; the TLS request carries the CRLs")
+    func revokedReceiptSigner() throws {
+        let receipts = try ReceiptFactory()
+        let revoked = try JWSSigner(key: PrivateKey.load(path: DevPKIFixture.path("bad/revoked.key")),
+                                    chain: Certificate.load(path: DevPKIFixture.path("bad/revoked-chain.pem")))
+        let crls = try DevPKIFixture.path("ca/crls.pem")
+        let seenCRL = Locked<String?>(nil)
+        let h = try Harness(edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(crls)\n    classificationCeiling:") }) { request in
+            seenCRL.withLock { $0 = request.crl }
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            var receipt = receipts.receipt(for: request, agency: "EU-EUROPOL")
+            if id.hasPrefix("revoked") {
+                let payload = try! JWS.parse(receipt).payload
+                receipt = try! revoked.sign(JSON.parse(payload!)).flattenedJSON
+            }
+            return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
+        }
+        try h.enqueue(2, prefix: "revoked")
+        try h.enqueue(2, prefix: "good")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
+        let refused = try #require(try h.store.message("revoked-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(refused.summary.state == .failed && refused.summary.reason?.contains("revoked") == true, "\(String(describing: refused.summary.reason))")
+        #expect(try h.store.message("good-000001", sender: "PL-KGP")?.deliveries.first?.summary.state == .delivered)
+        #expect(seenCRL.withLock { $0 } == crls)
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

@@ -115,6 +115,34 @@ struct PickupIntegrationTests {
         #expect(d.log.contains("endpoints.europol.url"))
         #expect(d.log.contains("must be an https:// URL"))
     }
+
+    @Test("a revoked signing certificate: with signing.crl the daemon refuses to start and says why")
+    func revokedSigningCertificate() throws {
+        let fixture = try GatewayFixture()
+        let pki = try DevPKIFixture.directory().path
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "\(pki)/gateway/signing.key", with: "\(pki)/bad/revoked.key")
+            .replacingOccurrences(of: "\(pki)/gateway/signing-chain.pem", with: "\(pki)/bad/revoked-chain.pem")
+        // Without CRLs the revocation is not known, and the daemon starts.
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let unknowing = try DaemonProcess.start(fixture)
+        #expect(unknowing.stop() == 0)
+        let withCRL = text.replacingOccurrences(of: "  trustAnchors: \(pki)/trust/gateway-signing.pem",
+                                                with: "  trustAnchors: \(pki)/trust/gateway-signing.pem\n  crl: \(pki)/ca/crls.pem")
+        #expect(withCRL != text)
+        try withCRL.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let d = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("revoked.log"))
+        d.process.waitUntilExit()
+        #expect(d.process.terminationStatus != 0)
+        #expect(d.log.contains("revoked"), "\(d.log)")
+        // signing.crl needs the anchors it is checked under.
+        let orphan = withCRL.replacingOccurrences(of: "  trustAnchors: \(pki)/trust/gateway-signing.pem\n", with: "")
+        try orphan.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let o = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("orphan.log"))
+        o.process.waitUntilExit()
+        #expect(o.process.terminationStatus == 78)
+        #expect(o.log.contains("signing.crl: needs signing.trustAnchors"), "\(o.log)")
+    }
 }
 
 @Suite("configuration schema")

@@ -55,6 +55,23 @@ struct TLSVerificationTests {
         #expect(refused.error?.kind == .serverCertificate, "\(String(describing: refused.error))")
     }
 
+    @Test("with the endpoint's CRLs a revoked server certificate is refused and a good one passes; without them it is not caught")
+    func revokedServerCertificate() async throws {
+        var withCRLs = try DevPKI.tls()
+        withCRLs.crlPath = try DevPKI.path("ca/crls.pem")
+        let revoked = try await TestServer.start(identity: "bad/revoked-tls-server")
+        let error = try #require(await send(revoked, withCRLs).error)
+        #expect(error.kind == .serverCertificate && error.message.contains("revoked"), "\(error)")
+        #expect(await send(revoked, try DevPKI.tls()).error == nil, "without CRLs revocation is not known")
+        let good = try await TestServer.start()
+        let ok = await send(good, withCRLs)
+        #expect(ok.error == nil, "\(String(describing: ok.error))")
+        // Every CA of the chain needs its CRL: the issuing CA's alone leaves the root's unknown.
+        var partial = try DevPKI.tls()
+        partial.crlPath = try DevPKI.path("ca/issuing-ca.crl.pem")
+        #expect(await send(good, partial).error?.kind == .serverCertificate)
+    }
+
     @Test("a server certificate for another name is refused (no SAN for 127.0.0.1)")
     func wrongHostName() async throws {
         // The receipt-signing certificate chains to the right CA but names no host.

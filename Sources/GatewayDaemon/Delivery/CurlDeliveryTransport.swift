@@ -30,7 +30,7 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
         let https = HTTPSRequest(
             url: request.url, method: "POST", headers: request.headers, body: request.body,
             tls: TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
-                                   caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey),
+                                   caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey, crlPath: request.crl),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
             allowHTTP2: Self.offersHTTP2(request.http2))
         client.send(https) { result in

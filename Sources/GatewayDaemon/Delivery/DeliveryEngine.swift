@@ -109,7 +109,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], now: Millis) throws -> [String: Runtime] {
         var result: [String: Runtime] = [:]
         for (name, e) in config.endpoints {
-            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors)
+            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors, crlPath: e.crl)
             if var old = previous[name] {
                 old.retired = false
                 old.config = e
@@ -362,7 +362,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                       ("X-Gateway-Sender", job.sender), ("X-Gateway-Priority", job.priority.rawValue)],
             body: job.jws, clientCertificate: config.tls.clientCertificate, clientKey: config.tls.clientKey, caBundle: endpoint.ca,
             pinnedKey: endpoint.pinnedKey, connectTimeout: endpoint.connectTimeout, totalTimeout: endpoint.timeout, proxy: endpoint.proxy,
-            http2: endpoint.http2)
+            http2: endpoint.http2, crl: endpoint.crl)
         let startedAt = clock()
         let started = DispatchTime.now().uptimeNanoseconds
         transport.post(request) { [weak self] result in

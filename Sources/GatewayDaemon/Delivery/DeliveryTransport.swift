@@ -18,6 +18,8 @@ public struct DeliveryRequest: Sendable {
     /// decides (the curl transport offers it where its libcurl handles it, see
     /// docs/transport.md).
     public var http2: Bool? = nil
+    /// CRLs the server's chain is checked against (every CA of it needs one).
+    public var crl: String? = nil
 }
 
 public struct DeliveryResponse: Sendable {

@@ -21,8 +21,10 @@ public struct ReceiptCheck: Sendable {
     /// one signature check per receipt, not three.
     let verifier: CachingJWSVerifier?
 
-    public init(anchorsPath: String?) throws {
-        verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0)) }
+    /// `crlPath`: CRLs the receipt signer's certificate is checked against (a revoked
+    /// receipt key signs no proof of delivery).
+    public init(anchorsPath: String?, crlPath: String? = nil) throws {
+        verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0, crlPaths: crlPath.map { [$0] } ?? [])) }
     }
 
     public enum Result: Sendable {

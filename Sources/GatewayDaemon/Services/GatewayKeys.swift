@@ -6,7 +6,7 @@
 //   The signing key file must be readable by its owner only, and owned by the gateway's
 //   user or root (PrivateKey.load refuses otherwise). The signing certificate must be valid
 //   now and usable for signatures; the daemon does not start with one that is expired or
-//   not yet valid. Revocation is not checked: there is no CRL setting yet (docs/operations.md).
+//   not yet valid, nor (with signing.crl) with one that is revoked.
 
 import Foundation
 import GatewayCrypto
@@ -42,7 +42,7 @@ public struct GatewayKeys: Sendable {
         var trust: TrustStore? = nil
         if let anchors = config.signing.trustAnchors {
             do {
-                let store = try TrustStore.load(anchorsPath: anchors)
+                let store = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? [])
                 _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing)
                 trust = store
             } catch {
