@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
 import GatewayStore
@@ -35,9 +36,15 @@ struct ActionRunner {
         }
         // What is counted and confirmed is what is changed: nothing accepted meanwhile.
         f.upToDeliveryId = try store.highestDeliveryId()
-        let preview = try store.count(action, filter: f)
+        let routes = action.to == .queued ? config.routes : nil
+        if routes != nil, let applied = try store.setting("routing"), applied != Gateway.routingFingerprint(config) {
+            Console.error("warning: the routes in \(config.file) are not those gatewayd last applied (not reloaded yet?); deliveries go back on the file's routes: reload gatewayd (SIGHUP) so that it sends on them too")
+        }
+        let preview = try store.count(action, filter: f, routes: routes)
         if preview.changed == 0 {
-            let message = "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"
+            let message = preview.unrouted > 0
+                ? "nothing to \(action.rawValue): \(preview.unrouted) matching deliver\(preview.unrouted == 1 ? "y has" : "ies have") no route in the configuration (routes: \(config.knownRecipients.joined(separator: ", ")))"
+                : "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"
             if global.json { Console.json(["changed": 0, "skipped": .number(Double(preview.skipped))]) } else { Console.out(message) }
             throw ExitCode(1)
         }
@@ -57,7 +64,7 @@ struct ActionRunner {
         let isCancel = action == .cancel
         let gatewayId = config.gatewayId
         // Back to the queue on the routes in force (a route moved or removed since).
-        let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason, routes: config.routes) { change in
+        let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason, routes: routes) { change in
             guard isCancel else { return nil }
             // As the daemon's delivery reports (schemas/report.schema.json), named after the unit's file.
             let body: JSON = ["kind": "cancelled", "messageId": .string(change.messageId), "sender": .string(change.sender),

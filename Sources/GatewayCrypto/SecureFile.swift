@@ -15,16 +15,17 @@ enum SecureFile {
     static let maxBytes = 1 << 20
 
     /// Reads a private key file, refusing one that group or others may read.
-    static func readPrivateKey(_ path: String) throws(CryptoError) -> [UInt8] {
-        try read(path, requireOwnerOnly: true)
+    /// `user`: who reads it (the effective user; tests read as another).
+    static func readPrivateKey(_ path: String, as user: uid_t = geteuid()) throws(CryptoError) -> [UInt8] {
+        try read(path, requireOwnerOnly: true, user: user)
     }
 
     /// Reads a public file (certificate, chain, CRL, public key).
     static func readPublic(_ path: String) throws(CryptoError) -> [UInt8] {
-        try read(path, requireOwnerOnly: false)
+        try read(path, requireOwnerOnly: false, user: geteuid())
     }
 
-    private static func read(_ path: String, requireOwnerOnly: Bool) throws(CryptoError) -> [UInt8] {
+    private static func read(_ path: String, requireOwnerOnly: Bool, user: uid_t) throws(CryptoError) -> [UInt8] {
         // O_NONBLOCK: a FIFO put at the path must not hang the start or a reload (it is
         // refused below as not a regular file); reads of a regular file do not block anyway.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
@@ -47,12 +48,13 @@ enum SecureFile {
                 "private key file \(path) is readable or writable by group or others (mode 0\(mode)); "
                     + "refusing to use it. Fix: chmod 600 \(path)")
         }
-        // Owned by another user, the key is that user's to read or replace.
-        if requireOwnerOnly && info.st_uid != geteuid() && info.st_uid != 0 {
+        // Owned by another user, the key is that user's to read or replace (root, say an
+        // operator's sudo gatewayctl, reads the gateway user's key as it is).
+        if requireOwnerOnly && user != 0 && info.st_uid != user && info.st_uid != 0 {
             throw CryptoError(
                 .insecureKeyFile,
-                "private key file \(path) belongs to user \(info.st_uid), not to the gateway's user (\(geteuid())) or root; "
-                    + "refusing to use it. Fix: chown \(geteuid()) \(path)")
+                "private key file \(path) belongs to user \(info.st_uid), not to the gateway's user (\(user)) or root; "
+                    + "refusing to use it. Fix: chown \(user) \(path)")
         }
         guard Int(info.st_size) <= maxBytes else {
             throw CryptoError(.unreadableFile, "\(path) is larger than \(maxBytes) bytes; not a key or certificate file")

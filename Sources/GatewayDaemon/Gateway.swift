@@ -94,6 +94,9 @@ public final class Gateway: @unchecked Sendable {
         Self.raiseOpenFileLimit()
         ownerLock = try QueueOwnerLock(queuePath: config.queue.path)
         store = try QueueStore(path: config.queue.path, checkpointsInBackground: true)
+        if !store.permissionsClosed.isEmpty {
+            logger.notice("queue files were open to other users; closed to them (mode o-rwx)", metadata: ["files": "\(store.permissionsClosed.joined(separator: ", "))"])
+        }
         checkpointer = try store.startCheckpointer()
         let recovered = try store.recoverInterrupted()
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
@@ -105,7 +108,10 @@ public final class Gateway: @unchecked Sendable {
         if let problem = spool.stagingProblem {
             logger.warning("reports are staged in each unit's reports/ folder", metadata: ["reason": "\(problem)"])
         }
-        for unit in spool.units.values { unit.reports.removeStaleStaging() }
+        for unit in spool.units.values {
+            unit.reports.removeStaleStaging()
+            unit.rejected.removeStaleStaging(errorFilesOnly: true)
+        }
         reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)
         let rewritten = try reports.recover()
         if rewritten > 0 { logger.notice("accepted reports not yet on disk at the last stop written again", metadata: ["count": "\(rewritten)"]) }
@@ -226,9 +232,7 @@ public final class Gateway: @unchecked Sendable {
     /// last checked against (kept in the queue): a start or a reload that changes neither
     /// does not read a million waiting deliveries.
     private func reconcileQueue(with config: GatewayConfig) {
-        let routing = config.routes.sorted { $0.key < $1.key }.map { "route \($0.key) \($0.value)" }
-            + config.endpoints.sorted { $0.key < $1.key }.map { "endpoint \($0.key) \($0.value.classificationCeiling.rawValue)" }
-        let fingerprint = routing.joined(separator: "\n")
+        let fingerprint = Self.routingFingerprint(config)
         if (try? store.setting("routing")) == fingerprint { return }
         do {
             for group in try store.pendingRoutes() {
@@ -386,6 +390,14 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
+    }
+
+    /// What routing decides on (routes, and endpoints' ceilings), as kept in the queue's
+    /// `routing` setting once the waiting deliveries have been checked against it.
+    public static func routingFingerprint(_ config: GatewayConfig) -> String {
+        let routing = config.routes.sorted { $0.key < $1.key }.map { "route \($0.key) \($0.value)" }
+            + config.endpoints.sorted { $0.key < $1.key }.map { "endpoint \($0.key) \($0.value.classificationCeiling.rawValue)" }
+        return routing.joined(separator: "\n")
     }
 
     /// Why pickup must wait for disk space, if it must: the queue's folder or the spool

@@ -59,8 +59,9 @@ public struct OperatorResult: Sendable, Equatable {
 }
 
 extension QueueStore {
-    /// How many deliveries `filter` selects that `action` would change.
-    public func count(_ action: OperatorAction, filter: DeliveryFilter) throws -> OperatorResult {
+    /// How many deliveries `filter` selects that `action` would change (with `routes`, as
+    /// `apply` would: those going back to the queue without a route are `unrouted`).
+    public func count(_ action: OperatorAction, filter: DeliveryFilter, routes: [String: String]? = nil) throws -> OperatorResult {
         try pool.read { db in
             let (clause, args) = filter.whereClause()
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery d JOIN message m ON m.id = d.message WHERE \(clause)", arguments: args) ?? 0
@@ -68,7 +69,15 @@ extension QueueStore {
             f.states = action.from.filter { filter.states.isEmpty || filter.states.contains($0) }
             let (c2, a2) = f.whereClause()
             let applicable = f.states.isEmpty ? 0 : try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery d JOIN message m ON m.id = d.message WHERE \(c2)", arguments: a2) ?? 0
-            return OperatorResult(changed: applicable, skipped: total - applicable)
+            var unrouted = 0
+            if let routes, action.to == .queued, applicable > 0 {
+                var a3 = a2
+                let known = routes.keys.sorted()
+                for r in known { _ = a3.append(contentsOf: [r]) }
+                let notIn = known.isEmpty ? "" : " AND d.recipient NOT IN (\(Array(repeating: "?", count: known.count).joined(separator: ",")))"
+                unrouted = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery d JOIN message m ON m.id = d.message WHERE \(c2)\(notIn)", arguments: a3) ?? 0
+            }
+            return OperatorResult(changed: applicable - unrouted, skipped: total - applicable + unrouted, unrouted: unrouted)
         }
     }
 

@@ -28,6 +28,8 @@ public struct QueueStoreError: Error, Sendable, CustomStringConvertible {
 public final class QueueStore: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// Queue files this opening closed to other users (made by earlier versions 0644).
+    public let permissionsClosed: [String]
 
     /// Opens (creating and migrating if needed) the queue at `path`.
     /// `checkpointsInBackground`: commits of this process never copy the WAL back into the
@@ -52,7 +54,7 @@ public final class QueueStore: Sendable {
             // (SQLite otherwise keeps it at its largest).
             try db.execute(sql: "PRAGMA journal_size_limit = \(QueueStore.walSizeLimit)")
         }
-        if !readOnly { try Self.prepareFile(path) }
+        permissionsClosed = readOnly ? [] : try Self.prepareFile(path)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if !readOnly {
@@ -228,21 +230,34 @@ public final class QueueStore: Sendable {
 
     /// The queue holds every message in full (up to SECRET, attachments included) and the
     /// agencies' receipts: a new one is made 0600 (SQLite gives its -wal and -shm files the
-    /// database's mode), and one that other users may read or write is refused with the fix.
-    static func prepareFile(_ path: String) throws {
+    /// database's mode). One that other users may read or write (earlier versions made it
+    /// 0644) is closed to them when it is ours (returned, for the log), else refused with
+    /// the fix.
+    static func prepareFile(_ path: String) throws -> [String] {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd >= 0 {
             close(fd)
-            return
+            return []
         }
         guard errno == EEXIST else {
             throw QueueStoreError(.io, "cannot create the queue at \(path): \(String(cString: strerror(errno)))")
         }
+        var closed: [String] = []
+        var open: [String] = []
         for file in [path, path + "-wal", path + "-shm"] {
             var st = stat()
             guard stat(file, &st) == 0, st.st_mode & 0o007 != 0 else { continue }
-            throw QueueStoreError(.io, "\(file) is open to other users (mode \(String(st.st_mode & 0o777, radix: 8))); the queue holds every message in full: chmod o-rwx \(file)")
+            let mode = String(st.st_mode & 0o777, radix: 8)
+            if st.st_uid == geteuid() && chmod(file, st.st_mode & 0o770) == 0 {
+                closed.append("\(file) (was \(mode))")
+            } else {
+                open.append("\(file) (mode \(mode))")
+            }
         }
+        if !open.isEmpty {
+            throw QueueStoreError(.io, "\(open.joined(separator: ", ")) open to other users, and not the gateway's to close; the queue holds every message in full: chmod o-rwx \(open.map { $0.components(separatedBy: " (").first! }.joined(separator: " "))")
+        }
+        return closed
     }
 
     // MARK: reports owed

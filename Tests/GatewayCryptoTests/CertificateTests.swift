@@ -2,7 +2,7 @@
 // certificate refused with its reason.
 import GatewayTestSupport
 import Foundation
-import GatewayCrypto
+@testable import GatewayCrypto
 import GatewayJSON
 import Testing
 
@@ -140,14 +140,16 @@ import Testing
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         #expect(try PrivateKey.load(path: path).type == .ec(.p256))
-        // Owned by another user (not root): refused, naming the fix.
-        if geteuid() == 0 {
-            #expect(chown(path, 4321, 4321) == 0)
-            let foreign = try #require(throws: CryptoError.self) { try PrivateKey.load(path: path) }
-            #expect(foreign.kind == .insecureKeyFile && foreign.message.contains("belongs to user 4321") && foreign.message.contains("chown"))
-            #expect(chown(path, 0, 0) == 0)
-            #expect(try PrivateKey.load(path: path).type == .ec(.p256))
-        }
+        // Owned by another user than the reader (or root): refused, naming the fix. Root reads
+        // any key (an operator's sudo gatewayctl reads the gateway user's key).
+        if geteuid() == 0 { #expect(chown(path, 4321, 4321) == 0) }
+        defer { if geteuid() == 0 { _ = chown(path, 0, 0) } }
+        let owner = try #require(FileManager.default.attributesOfItem(atPath: path)[.ownerAccountID] as? NSNumber).uint32Value
+        let stranger: uid_t = owner == 4321 ? 4322 : 4321
+        let foreign = try #require(throws: CryptoError.self) { try SecureFile.readPrivateKey(path, as: stranger) }
+        #expect(foreign.kind == .insecureKeyFile && foreign.message.contains("belongs to user \(owner)") && foreign.message.contains("chown \(stranger)"))
+        #expect(try SecureFile.readPrivateKey(path, as: owner).count > 0)
+        #expect(try SecureFile.readPrivateKey(path, as: 0).count > 0)
         // A FIFO at the key's path is refused at once (opening it for reading would wait for a writer).
         let fifo = directory.appendingPathComponent("fifo.key").path
         #expect(mkfifo(fifo, 0o600) == 0)

@@ -71,6 +71,31 @@ struct ReportDurabilityTests {
         #expect(try dir.stage(Array("d".utf8)).publish(as: "d.json") { seen.append($1); return $0 == "d.json" ? "d2.json" : nil } == "d2.json")
         #expect(seen == [nil])
         #expect(names(url) == ["d.json", "d2.json", "r.json", "r2.json"], "nothing left beside them")
+        // An answer that never finds a free name: an error after sixteen, nothing replaced.
+        #expect(throws: SafeFileError.self) { try dir.stage(Array("e".utf8)).publish(as: "r.json") { name, _ in name } }
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a")
+        #expect(names(url) == ["d.json", "d2.json", "r.json", "r2.json"])
+        // publishIfFree never replaces.
+        #expect(try dir.stage(Array("f".utf8)).publishIfFree(as: "r.json") == false)
+        #expect(try dir.stage(Array("f".utf8)).publishIfFree(as: "f.json"))
+        #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a")
+    }
+
+    @Test("report names for a unit file name of the full 255 bytes stay apart for every message, kind and recipient")
+    func longReportNames() throws {
+        let long = String(repeating: "R", count: 250) + ".json"
+        let id = "3f0c2a9e-1b7d-4c55-9e2f-8a6b0d4e1c77"
+        var seen = Set<String>()
+        for kind in ["accepted", "delivered", "cancelled"] {
+            let recipient: String? = kind == "accepted" ? nil : "EU-EUROPOL"
+            let plain = ReportWriter.name(file: long, kind: kind, recipient: recipient)
+            let own = (1...8).map { ReportWriter.name(file: long, kind: kind, recipient: recipient, qualifier: $0 == 1 ? id : "\(id)~\($0)") }
+            for name in [plain] + own {
+                #expect(name.utf8.count <= 255, "\(name.utf8.count)")
+                #expect(seen.insert(name).inserted, "\(name) twice")
+            }
+            #expect(own.allSatisfy { $0.contains(id) }, "the message's id is kept whole")
+        }
     }
 
     @Test("leftover temporaries of a crashed run are removed at start, nothing else")
@@ -82,6 +107,12 @@ struct ReportDurabilityTests {
         }
         #expect(dir.removeStaleStaging() == 2)
         #expect(names(url) == ["m1.accepted.json", "notes.txt"])
+        // In rejected/ only the gateway's own temporaries go; a unit's dot-file stays.
+        for name in [".gw-staged-12-3-99.tmp", ".a.error.json.77.tmp", ".the-units-own.tmp"] {
+            FileManager.default.createFile(atPath: url.appendingPathComponent(name).path, contents: Data("x".utf8))
+        }
+        #expect(dir.removeStaleStaging(errorFilesOnly: true) == 2)
+        #expect(names(url) == [".the-units-own.tmp", "m1.accepted.json", "notes.txt"])
     }
 
     @Test("each start stages in a new folder under SPOOL/.staging and removes the old ones")

@@ -21,7 +21,7 @@ struct QueueStoreTests {
         #expect(try again.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
     }
 
-    @Test("a new queue and its WAL are for the gateway's user only; a queue open to other users is refused with the fix")
+    @Test("a new queue and its WAL are for the gateway's user only; one open to other users is closed when ours, else refused with the fix")
     func filePermissions() throws {
         let (store, url) = try makeStore()
         _ = try store.enqueue([message("perm-1")])
@@ -35,17 +35,25 @@ struct QueueStoreTests {
         }
         // Group access (an operators' group for gatewayctl) is the operator's choice.
         chmod(url.path, 0o640)
-        _ = try QueueStore(path: url.path)
+        #expect(try QueueStore(path: url.path).permissionsClosed.isEmpty)
+        // A queue an earlier version made 0644: ours, so closed to others (all three files), and said.
         chmod(url.path, 0o644)
-        do {
-            _ = try QueueStore(path: url.path)
-            Issue.record("a world-readable queue was opened")
-        } catch {
-            #expect("\(error)".contains("open to other users") && "\(error)".contains("chmod o-rwx \(url.path)"), "\(error)")
-        }
-        chmod(url.path, 0o600)
         chmod(url.path + "-wal", 0o606)
-        #expect(throws: QueueStoreError.self) { _ = try QueueStore(path: url.path) }
+        let reopened = try QueueStore(path: url.path)
+        #expect(reopened.permissionsClosed.count == 2, "\(reopened.permissionsClosed)")
+        #expect(mode(url.path) == 0o640 && mode(url.path + "-wal") == 0o600)
+        // Another user's queue open to others: refused with the fix (not ours to change).
+        if geteuid() == 0 {
+            chmod(url.path, 0o644)
+            #expect(chown(url.path, 4321, 4321) == 0)
+            do {
+                _ = try QueueStore(path: url.path)
+                Issue.record("a world-readable queue of another user was opened")
+            } catch {
+                #expect("\(error)".contains("open to other users") && "\(error)".contains("chmod o-rwx \(url.path)"), "\(error)")
+            }
+            #expect(chown(url.path, 0, 0) == 0)
+        }
     }
 
     @Test("enqueue is idempotent per (sender, messageId) and refuses other content")
@@ -210,6 +218,7 @@ struct QueueStoreTests {
         let routes = ["EU-OLAF": "olaf-2", "EU-EUROPOL": "europol"]
         var failed = DeliveryFilter()
         failed.states = [.failed]
+        #expect(try store.count(.requeue, filter: failed, routes: routes) == OperatorResult(changed: 1, skipped: 1, unrouted: 1), "counted as applied")
         #expect(try store.apply(.requeue, filter: failed, actor: "eve", routes: routes) == OperatorResult(changed: 1, skipped: 1, unrouted: 1))
         #expect(try store.claimDue(endpoint: "olaf", limit: 5).isEmpty)
         #expect(try store.claimDue(endpoint: "olaf-2", limit: 5).map(\.messageId) == ["moved"])

@@ -448,11 +448,10 @@ public final class PickupPipeline: @unchecked Sendable {
             // Neither the file's name nor its error file's may be in use (a refused file
             // named like another's error file is never replaced).
             let taken = fstatat(rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0
-            if !taken {
-                let document = refusal.document(file: c.name, unit: c.unit.unit, refusedAt: Date().millis)
-                // Written unnamed (O_TMPFILE) and then named: no temporary name in a folder
-                // the unit can write, for it to make first and own.
-                try rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publish(as: errorName)
+            let document = refusal.document(file: c.name, unit: c.unit.unit, refusedAt: Date().millis)
+            // Written unnamed (O_TMPFILE) and then named, never over a file that came meanwhile:
+            // no temporary name in a folder the unit can write, for it to make first and own.
+            if !taken, try rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publishIfFree(as: errorName) {
                 let used: String?
                 do {
                     used = try c.unit.outbox.moveAside(c.name, to: rejected, as: target, ifStill: identity)

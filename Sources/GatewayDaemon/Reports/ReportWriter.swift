@@ -368,13 +368,15 @@ public final class ReportWriter: Sendable {
     public static func name(file: String, kind: String, recipient: String?, qualifier: String? = nil) -> String {
         var stem = file
         if stem.hasSuffix(".json") { stem.removeLast(5) }
-        if let qualifier { stem += "." + qualifier }
         stem = sanitize(stem)
         let suffix = recipient.map { ".\(kind).\(sanitize($0)).json" } ?? ".\(kind).json"
+        // The qualifier (a message's id, 128 bytes at most) is what keeps names apart: kept whole.
+        var qualified = qualifier.map { "." + sanitize($0) } ?? ""
+        while qualified.utf8.count + suffix.utf8.count > 254 { qualified.removeFirst() }
         // A file name has at most 255 bytes (NAME_MAX): a long unit file name gives way
-        // before the kind, the recipient and ".json" do.
-        while !stem.isEmpty && stem.utf8.count + suffix.utf8.count > 255 { stem.removeLast() }
-        return stem + suffix
+        // before the qualifier, the kind, the recipient and ".json" do.
+        while !stem.isEmpty && stem.utf8.count + qualified.utf8.count + suffix.utf8.count > 255 { stem.removeLast() }
+        return stem + qualified + suffix
     }
 
     /// What a report is about: one kind of report, about one message, for one recipient.
@@ -398,17 +400,18 @@ public final class ReportWriter: Sendable {
     /// units reuse file names. When `taken` holds this same report (written again after a
     /// crash), nil: it is replaced. When it holds anything else (a report about an earlier
     /// message dropped under the same name, or something that is no report), the next of
-    /// this message's own names: the stem with the message's id added, then with "~2",
-    /// "~3"… No report is replaced by another message's (up to nine names; past them the
-    /// last is).
+    /// this message's own names: the stem with the message's id added, then with "~2"…"~8",
+    /// then one with a random part. No report is replaced by another message's.
     static func nameIfTaken(_ taken: String, _ existing: [UInt8]?, ours: [UInt8]) -> String? {
         guard let mine = subject(ofReport: ours) else { return nil }
         if let existing, subject(ofReport: existing) == mine { return nil }
-        let own = (1...9).map { n in
-            name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: n == 1 ? mine.messageId : "\(mine.messageId)~\(n)")
+        func own(_ qualifier: String) -> String {
+            name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: qualifier)
         }
-        guard let i = own.firstIndex(of: taken) else { return own[0] }
-        return i + 1 < own.count ? own[i + 1] : nil
+        let names = (1...8).map { n in own(n == 1 ? mine.messageId : "\(mine.messageId)~\(n)") }
+        guard let i = names.firstIndex(of: taken) else { return names[0] }
+        if i + 1 < names.count { return names[i + 1] }
+        return own("\(mine.messageId)~\(UInt32.random(in: 0...UInt32.max))")
     }
 
     /// A whole file name recorded with an owed report (made by `name`, whose parts are

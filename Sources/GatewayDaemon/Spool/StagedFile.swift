@@ -42,7 +42,8 @@ public final class StagedFile: @unchecked Sendable {
         var tempName: String? = nil
         if fd < 0 {
             let n = Self.counter.withLock { c -> Int in c += 1; return c }
-            let name = "\(Self.stagingPrefix)\(getpid())-\(n).tmp"
+            // Random as well as counted: made in folders a unit can write (rejected/).
+            let name = "\(Self.stagingPrefix)\(getpid())-\(n)-\(UInt32.random(in: 0...UInt32.max)).tmp"
             fd = openat(directory.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             guard fd >= 0 else {
                 throw SafeFileError.writing(errno, "cannot create a file in \(directory.path)")
@@ -74,7 +75,7 @@ public final class StagedFile: @unchecked Sendable {
     /// there already, `ifTaken` is shown the name and the file's content (nil when it is
     /// not a readable regular file of at most 1 MB) and answers nil to replace it (the same
     /// report written again) or another name to try instead (asked again if that one is
-    /// taken too; after 16 names the last is replaced).
+    /// taken too). Sixteen names taken, none to be replaced: an error, nothing replaced.
     @discardableResult
     public func publish(as name: String, ifTaken: (_ name: String, _ existing: [UInt8]?) -> String? = { _, _ in nil }) throws -> String {
         precondition(!published, "a staged file is published once")
@@ -86,13 +87,24 @@ public final class StagedFile: @unchecked Sendable {
                 release()
                 return target
             }
-            guard let next = ifTaken(target, try? directory.readHostileFile(target, maxBytes: 1 << 20)) else { break }
+            guard let next = ifTaken(target, try? directory.readHostileFile(target, maxBytes: 1 << 20)) else {
+                try replace(target)
+                published = true
+                release()
+                return target
+            }
             target = next
         }
-        try replace(target)
+        throw SafeFileError.writing(EEXIST, "no free name in \(directory.path) for \(name) (sixteen taken)")
+    }
+
+    /// Gives the file the name `name` unless that is taken (false: still unpublished).
+    public func publishIfFree(as name: String) throws -> Bool {
+        precondition(!published, "a staged file is published once")
+        guard try link(as: name) else { return false }
         published = true
         release()
-        return target
+        return true
     }
 
     /// Links the file as `name` unless that name is taken (false).
@@ -148,12 +160,15 @@ extension DirectoryHandle {
         try StagedFile(directory: self, staging: staging ?? self, bytes: bytes, mode: mode)
     }
 
-    /// Removes temporaries a crash left behind (the named fallback of StagedFile and
-    /// the dot-prefixed temporaries of earlier versions). Returns how many.
+    /// Removes temporaries a crash left behind (the named fallback of StagedFile and the
+    /// dot-prefixed temporaries of earlier versions). In `rejected/`, where the unit's own
+    /// files may be dot-prefixed too, `errorFilesOnly` keeps to the gateway's names (the
+    /// staged prefix, and earlier versions' ".NAME.error.json.PID.tmp"). Returns how many.
     @discardableResult
-    public func removeStaleStaging() -> Int {
+    public func removeStaleStaging(errorFilesOnly: Bool = false) -> Int {
         var removed = 0
-        for name in entries() where name.hasPrefix(StagedFile.stagingPrefix) || (name.hasPrefix(".") && name.hasSuffix(".tmp")) {
+        for name in entries() where name.hasPrefix(StagedFile.stagingPrefix)
+            || (name.hasPrefix(".") && name.hasSuffix(".tmp") && (!errorFilesOnly || name.contains(".error.json."))) {
             if unlinkat(fd, name, 0) == 0 { removed += 1 }
         }
         return removed

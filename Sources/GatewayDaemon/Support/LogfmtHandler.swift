@@ -39,7 +39,7 @@ public struct LogfmtHandler: LogHandler {
     /// Cut at `maxValueLength` characters ("…" marks the cut).
     static func quote(_ s: String) -> String {
         let needs = s.isEmpty || s.unicodeScalars.contains { Self.mustEscape($0) || $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" }
-        guard needs || s.count > maxValueLength else { return s }
+        guard needs || s.unicodeScalars.count > maxValueLength else { return s }
         var out = "\""
         var count = 0
         for scalar in s.unicodeScalars {
