@@ -52,6 +52,12 @@ CURLcode gw_curl_easy_setopt_slist(CURL *handle, CURLoption option, struct curl_
     return curl_easy_setopt(handle, option, value);
 }
 
+CURLcode gw_curl_easy_setopt_blob(CURL *handle, CURLoption option, const void *data, size_t length) {
+    if (data == NULL) return curl_easy_setopt(handle, option, (struct curl_blob *)NULL);
+    struct curl_blob blob = { (void *)data, length, CURL_BLOB_COPY };
+    return curl_easy_setopt(handle, option, &blob);
+}
+
 CURLcode gw_curl_easy_setopt_data_callback(CURL *handle, CURLoption option, gw_curl_data_callback value) {
     return curl_easy_setopt(handle, option, value);
 }

@@ -10,6 +10,9 @@ public struct TLSClientSettings: Sendable, Hashable {
     public var clientCertificatePath: String
     /// PEM file with the client certificate's private key (unencrypted; mode 600).
     public var clientKeyPath: String
+    /// The key itself (PEM), read and checked once by the caller: used instead of
+    /// `clientKeyPath`, so that libcurl never reads the file on its own at each connection.
+    public var clientKeyPEM: [UInt8]? = nil
     /// PEM file with the anchors the endpoint's server certificate must chain to.
     public var caBundlePath: String
     /// Optional pin of the server's public key in curl's form, `sha256//BASE64`

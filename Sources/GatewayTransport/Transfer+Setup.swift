@@ -37,7 +37,14 @@ extension Transfer {
         try easy.set(CURLOPT_CA_CACHE_TIMEOUT, 0)
         try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
         try easy.set(CURLOPT_SSLCERTTYPE, "PEM")
-        try easy.set(CURLOPT_SSLKEY, request.tls.clientKeyPath)
+        // The key as the caller read and checked it, else its file.
+        if let pem = request.tls.clientKeyPEM {
+            try easy.set(CURLOPT_SSLKEY, nil as String?)
+            try easy.set(CURLOPT_SSLKEY_BLOB, blob: pem)
+        } else {
+            try easy.set(CURLOPT_SSLKEY_BLOB, blob: nil)
+            try easy.set(CURLOPT_SSLKEY, request.tls.clientKeyPath)
+        }
         try easy.set(CURLOPT_SSLKEYTYPE, "PEM")
         if let pin = request.tls.pinnedPublicKey {
             try easy.set(CURLOPT_PINNEDPUBLICKEY, pin)

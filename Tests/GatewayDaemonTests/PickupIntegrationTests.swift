@@ -116,6 +116,19 @@ struct PickupIntegrationTests {
         #expect(d.log.contains("must be an https:// URL"))
     }
 
+    @Test("a TLS client key that does not belong to the client certificate: the daemon refuses to start and says so")
+    func mismatchedClientKey() throws {
+        let fixture = try GatewayFixture()
+        let pki = try DevPKIFixture.directory().path
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "clientKey: \(pki)/gateway/tls-client.key", with: "clientKey: \(pki)/agencies/europol/receipt.key")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let d = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("mismatch.log"))
+        d.process.waitUntilExit()
+        #expect(d.process.terminationStatus != 0)
+        #expect(d.log.contains("does not belong to the certificate in tls.clientCertificate"), "\(d.log)")
+    }
+
     @Test("a revoked signing certificate: with signing.crl the daemon refuses to start and says why")
     func revokedSigningCertificate() throws {
         let fixture = try GatewayFixture()

@@ -153,4 +153,23 @@ struct TLSVerificationTests {
         #expect(mismatchError.kind == .localConfiguration)
         #expect(mismatchError.curlCode == 58)
     }
+
+    @Test("a client key handed over as bytes is used instead of any file (and a wrong one still fails)")
+    func clientKeyAsBytes() async throws {
+        let server = try await TestServer.start()
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        var given = try DevPKI.tls()
+        given.clientKeyPEM = [UInt8](try Data(contentsOf: URL(fileURLWithPath: given.clientKeyPath)))
+        given.clientKeyPath = "/nonexistent/never-read.key"
+        let ok = await client.send(HTTPSRequest(url: server.url("/echo"), body: Array("{}".utf8), tls: given, connectTimeout: 10, totalTimeout: 20))
+        #expect(ok.error == nil, "\(String(describing: ok.error))")
+        #expect(try Echo(ok.get()).clientSubject.contains("PL-GW"))
+        // The same easy handles then serve a request with the key from its file again.
+        let fromFile = await client.send(HTTPSRequest(url: server.url("/echo"), body: Array("{}".utf8), tls: try DevPKI.tls(), connectTimeout: 10, totalTimeout: 20))
+        #expect(fromFile.error == nil)
+        var wrong = try DevPKI.tls()
+        wrong.clientKeyPEM = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try DevPKI.path("gateway/signing.key"))))
+        #expect(await send(server, wrong).error?.kind == .localConfiguration)
+    }
 }

@@ -34,6 +34,8 @@ CURLcode gw_curl_easy_setopt_string(CURL *handle, CURLoption option, const char 
 CURLcode gw_curl_easy_setopt_pointer(CURL *handle, CURLoption option, void *value);
 CURLcode gw_curl_easy_setopt_off_t(CURL *handle, CURLoption option, int64_t value);
 CURLcode gw_curl_easy_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value);
+/* A blob option (CURLOPT_SSLKEY_BLOB…), copied by libcurl (CURL_BLOB_COPY); NULL clears it. */
+CURLcode gw_curl_easy_setopt_blob(CURL *handle, CURLoption option, const void *data, size_t length);
 CURLcode gw_curl_easy_setopt_data_callback(CURL *handle, CURLoption option, gw_curl_data_callback value);
 
 // curl_easy_getinfo, one function per result kind.

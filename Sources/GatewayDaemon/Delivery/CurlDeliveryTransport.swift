@@ -7,9 +7,13 @@ import Logging
 
 public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     let client: HTTPSClient
+    /// The TLS client key as read and checked at start (GatewayKeys.clientTLSKey); nil: the
+    /// requests' key file.
+    let clientKeyPEM: [UInt8]?
 
-    public init(maxConnectionsPerHost: Int = 16) {
+    public init(maxConnectionsPerHost: Int = 16, clientKeyPEM: [UInt8]? = nil) {
         client = HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost)
+        self.clientKeyPEM = clientKeyPEM
     }
 
     /// Says once at start which libcurl delivers and which endpoints are offered HTTP/2, so
@@ -29,8 +33,12 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     public func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void) {
         let https = HTTPSRequest(
             url: request.url, method: "POST", headers: request.headers, body: request.body,
-            tls: TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
-                                   caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey, crlPath: request.crl),
+            tls: { () -> TLSClientSettings in
+                var tls = TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
+                                            caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey, crlPath: request.crl)
+                tls.clientKeyPEM = clientKeyPEM
+                return tls
+            }(),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
             allowHTTP2: Self.offersHTTP2(request.http2))
         client.send(https) { result in

@@ -23,6 +23,30 @@ public struct GatewayKeys: Sendable {
     public let chain: [Certificate]
     public let trust: TrustStore?
 
+    /// The TLS client key, read once with the checks private keys get (owner-only mode,
+    /// owner, a regular file, read from the descriptor that was checked) and matched with
+    /// the first certificate of `tls.clientCertificate`; handed to libcurl as bytes, so that
+    /// it never reads the file itself at each connection. PEM.
+    public static func clientTLSKey(_ config: GatewayConfig) throws -> [UInt8] {
+        let key: PrivateKey
+        do { key = try PrivateKey.load(path: config.tls.clientKey) } catch {
+            throw GatewayKeysError(description: "tls.clientKey: \(error)")
+        }
+        let leaf: Certificate
+        do {
+            guard let first = try Certificate.load(path: config.tls.clientCertificate).first else {
+                throw GatewayKeysError(description: "tls.clientCertificate: \(config.tls.clientCertificate) holds no certificate")
+            }
+            leaf = first
+        } catch let error as GatewayKeysError { throw error } catch {
+            throw GatewayKeysError(description: "tls.clientCertificate: \(error)")
+        }
+        guard let certified = try? leaf.publicKey(), certified.matches(key.publicKey) else {
+            throw GatewayKeysError(description: "tls.clientKey \(config.tls.clientKey) does not belong to the certificate in tls.clientCertificate (\(leaf.subject))")
+        }
+        return Array(key.pemRepresentation.utf8)
+    }
+
     public static func load(_ config: GatewayConfig, at date: Date = Date()) throws -> GatewayKeys {
         let key: PrivateKey
         do {

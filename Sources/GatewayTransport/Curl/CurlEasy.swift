@@ -78,6 +78,15 @@ final class CurlEasy {
         try check(gw_curl_easy_setopt_pointer(raw, option, pointer))
     }
 
+    /// A blob option; libcurl copies the bytes. nil clears it.
+    func set(_ option: CURLoption, blob: [UInt8]?) throws(CurlError) {
+        guard let blob else {
+            try check(gw_curl_easy_setopt_blob(raw, option, nil, 0))
+            return
+        }
+        try check(blob.withUnsafeBytes { gw_curl_easy_setopt_blob(raw, option, $0.baseAddress, $0.count) })
+    }
+
     /// A curl_off_t option (the *_LARGE ones).
     func set(_ option: CURLoption, offset: Int64) throws(CurlError) {
         try check(gw_curl_easy_setopt_off_t(raw, option, offset))
