@@ -22,7 +22,7 @@ int gw_syncfs(int fd) { return syncfs(fd); }
 
 int gw_open_tmpfile(int dirfd, unsigned int mode) {
 #ifdef O_TMPFILE
-    return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+    return openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
 #else
     errno = EOPNOTSUPP;
     return -1;

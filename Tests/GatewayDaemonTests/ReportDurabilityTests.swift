@@ -53,6 +53,11 @@ struct ReportDurabilityTests {
         let (url, dir) = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: url) }
         var seen: [[UInt8]?] = []
+        // What was staged can be read back until it is published (to compare it with what is there).
+        let readBack = try dir.stage(Array("read back".utf8))
+        #expect(readBack.contents() == Array("read back".utf8))
+        #expect(try readBack.publishIfFree(as: "z.json"))
+        try FileManager.default.removeItem(at: url.appendingPathComponent("z.json"))
         #expect(try dir.stage(Array("a".utf8)).publish(as: "r.json") { seen.append($1); return "never" } == "r.json")
         #expect(seen.isEmpty, "a free name is taken without asking")
         #expect(try dir.stage(Array("b".utf8)).publish(as: "r.json") { seen.append($1); return $0 == "r.json" ? "r2.json" : nil } == "r2.json")

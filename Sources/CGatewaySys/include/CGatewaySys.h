@@ -8,7 +8,7 @@
 int gw_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 /* syncfs(2): flush the file system holding fd. */
 int gw_syncfs(int fd);
-/* open(dirfd, O_TMPFILE|O_WRONLY|O_CLOEXEC): an unnamed file in that directory's file
+/* open(dirfd, O_TMPFILE|O_RDWR|O_CLOEXEC): an unnamed file in that directory's file
    system; -1 with errno (EOPNOTSUPP/EISDIR where the file system lacks it). */
 int gw_open_tmpfile(int dirfd, unsigned int mode);
 /* Gives the unnamed file `fd` the name `name` in `dirfd` (linkat through /proc/self/fd,

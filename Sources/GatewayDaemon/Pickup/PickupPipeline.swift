@@ -269,8 +269,6 @@ public final class PickupPipeline: @unchecked Sendable {
             let candidate: Candidate
             let report: StagedFile
             let reportName: String
-            /// The report's content, to tell it from another message's report of the same name.
-            let reportBytes: [UInt8]
             let messageRowId: Int64
             let identity: FileIdentity?
         }
@@ -291,7 +289,9 @@ public final class PickupPipeline: @unchecked Sendable {
             for finish in work {
                 for a in finish.accepted {
                     do {
-                        try a.report.publish(as: a.reportName) { ReportWriter.nameIfTaken($0, $1, ours: a.reportBytes) }
+                        // The report's own content is read back only when its name is taken.
+                        let report = a.report
+                        try report.publish(as: a.reportName) { ReportWriter.nameIfTaken($0, $1, ours: report.contents() ?? []) }
                     } catch {
                         // Queued, but the unit has no report yet: the file stays, and the
                         // next rescan finds it a duplicate and writes the report again.
@@ -365,14 +365,14 @@ public final class PickupPipeline: @unchecked Sendable {
                     switch result {
                     case .accepted(let id):
                         newlyAccepted += 1
-                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, reportBytes: prepared.report, messageRowId: id,
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
                                               identity: identity))
                         endpoints.formUnion(message.routes.map(\.endpoint))
                         logger.info("accepted", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
                                                            "messageId": "\(message.messageId)", "recipients": "\(message.routes.count)",
                                                            "priority": "\(message.priority.rawValue)"])
                     case .duplicate(let id):
-                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, reportBytes: prepared.report, messageRowId: id,
+                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
                                               identity: identity))
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))

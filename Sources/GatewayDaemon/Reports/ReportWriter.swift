@@ -403,7 +403,12 @@ public final class ReportWriter: Sendable {
     /// this message's own names: the stem with the message's id added, then with "~2"…"~8",
     /// then one with a random part. No report is replaced by another message's.
     static func nameIfTaken(_ taken: String, _ existing: [UInt8]?, ours: [UInt8]) -> String? {
-        guard let mine = subject(ofReport: ours) else { return nil }
+        guard let mine = subject(ofReport: ours) else {
+            // Our own report unreadable (it cannot be, but): another name, nothing replaced.
+            var stem = taken.hasSuffix(".json") ? String(taken.dropLast(5)) : taken
+            while stem.utf8.count > 240 { stem.removeLast() }
+            return "\(stem).\(UInt32.random(in: 0...UInt32.max)).json"
+        }
         if let existing, subject(ofReport: existing) == mine { return nil }
         func own(_ qualifier: String) -> String {
             name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: qualifier)

@@ -98,6 +98,24 @@ public final class StagedFile: @unchecked Sendable {
         throw SafeFileError.writing(EEXIST, "no free name in \(directory.path) for \(name) (sixteen taken)")
     }
 
+    /// What was written, read back (for an `ifTaken` that must compare it with what is
+    /// there: read only then, so that nobody keeps a copy of every staged file meanwhile).
+    public func contents() -> [UInt8]? {
+        precondition(!published, "read before it is published")
+        if let tempName { return try? directory.readHostileFile(tempName, maxBytes: 1 << 20) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size <= 1 << 20 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            filled += n
+        }
+        return bytes
+    }
+
     /// Gives the file the name `name` unless that is taken (false: still unpublished).
     public func publishIfFree(as name: String) throws -> Bool {
         precondition(!published, "a staged file is published once")
