@@ -102,7 +102,7 @@ let package = Package(
 
         // MARK: executables: thin mains
         .executableTarget(name: "gatewayd", dependencies: ["GatewayDaemon"]),
-        .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole"]),
+        .executableTarget(name: "gatewayctl", dependencies: ["GatewayConsole", "GatewayCrypto"]),
         .executableTarget(name: "agency-mock", dependencies: ["AgencyMock"]),
         .executableTarget(
             name: "gateway-bench",

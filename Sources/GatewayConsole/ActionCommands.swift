@@ -45,7 +45,11 @@ struct ActionRunner {
             let message = preview.unrouted > 0
                 ? "nothing to \(action.rawValue): \(preview.unrouted) matching deliver\(preview.unrouted == 1 ? "y has" : "ies have") no route in the configuration (routes: \(config.knownRecipients.joined(separator: ", ")))"
                 : "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"
-            if global.json { Console.json(["changed": 0, "skipped": .number(Double(preview.skipped))]) } else { Console.out(message) }
+            if global.json {
+                Console.json(["changed": 0, "skipped": .number(Double(preview.skipped)), "unrouted": .number(Double(preview.unrouted))])
+            } else {
+                Console.out(message)
+            }
             throw ExitCode(1)
         }
         let byFilter = ids.isEmpty || preview.changed > ids.count

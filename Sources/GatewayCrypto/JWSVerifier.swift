@@ -63,20 +63,23 @@ public struct JWSVerifier: Sendable {
     ///
     /// - Throws: `JWSError`; for a refused chain, reason `.untrustedCertificate` with the
     ///   `ChainVerificationError` (expired, unknown issuer, revoked, wrong key usage...).
+    /// `freshCRLs`: see `TrustStore.verify` (nil: CRLs must be current when `date` is now).
     public func verify(_ jws: JWS, trustStore: TrustStore, at date: Date = Date(),
-                       usage: CertificateUsage = .signing) throws(JWSError) -> VerifiedJWS {
+                       usage: CertificateUsage = .signing, freshCRLs: Bool? = nil) throws(JWSError) -> VerifiedJWS {
         let header = try checkedHeader(jws)
-        return try verify(jws, header: header, algorithm: try checkedAlgorithm(header), trustStore: trustStore, at: date, usage: usage).verified
+        return try verify(jws, header: header, algorithm: try checkedAlgorithm(header), trustStore: trustStore, at: date, usage: usage,
+                          freshCRLs: freshCRLs).verified
     }
 
     /// The chain path after the header checks; also gives the leaf's key (CachingJWSVerifier
     /// keeps it).
     func verify(_ jws: JWS, header: [String: JSON], algorithm: JWSAlgorithm, trustStore: TrustStore, at date: Date,
-                usage: CertificateUsage) throws(JWSError) -> (verified: VerifiedJWS, key: PublicKey) {
+                usage: CertificateUsage, freshCRLs: Bool? = nil) throws(JWSError) -> (verified: VerifiedJWS, key: PublicKey) {
         let certificates = try certificateChain(header)
         let chain: VerifiedChain
         do {
-            chain = try trustStore.verify(leaf: certificates[0], intermediates: Array(certificates.dropFirst()), at: date, usage: usage)
+            chain = try trustStore.verify(leaf: certificates[0], intermediates: Array(certificates.dropFirst()), at: date, usage: usage,
+                                          freshCRLs: freshCRLs)
         } catch {
             throw JWSError(.untrustedCertificate, "signing certificate refused: \(error)", chainError: error)
         }

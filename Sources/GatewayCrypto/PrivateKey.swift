@@ -122,6 +122,15 @@ public final class PrivateKey: @unchecked Sendable {
 }
 
 extension PrivateKey {
+    /// For operators' tools (gatewayctl), called once at start before any key is read: run
+    /// as root, they may read keys owned by the gateway's user to check them. The daemon
+    /// does not call it: it refuses a key owned by another user than itself or root.
+    public static func allowRootToReadKeysOfOtherUsers() {
+        SecureFile.rootReadsAnyOwner = true
+    }
+}
+
+extension PrivateKey {
     /// A signature over `message` in JWS form (r||s for ECDSA), e.g. for signing an audit head.
     public func signature(for message: [UInt8], algorithm: JWSAlgorithm) throws(JWSError) -> [UInt8] {
         guard algorithm.accepts(type) else {

@@ -15,17 +15,22 @@ enum SecureFile {
     static let maxBytes = 1 << 20
 
     /// Reads a private key file, refusing one that group or others may read.
+    /// Set once at start by an operator's tool (gatewayctl, often run through sudo): root may
+    /// read the gateway user's keys to check them. The daemon never sets it: a key another
+    /// user owns is that user's to replace.
+    nonisolated(unsafe) static var rootReadsAnyOwner = false
+
     /// `user`: who reads it (the effective user; tests read as another).
-    static func readPrivateKey(_ path: String, as user: uid_t = geteuid()) throws(CryptoError) -> [UInt8] {
-        try read(path, requireOwnerOnly: true, user: user)
+    static func readPrivateKey(_ path: String, as user: uid_t = geteuid(), rootReadsAnyOwner: Bool = SecureFile.rootReadsAnyOwner) throws(CryptoError) -> [UInt8] {
+        try read(path, requireOwnerOnly: true, user: user, rootReadsAnyOwner: rootReadsAnyOwner)
     }
 
     /// Reads a public file (certificate, chain, CRL, public key).
     static func readPublic(_ path: String) throws(CryptoError) -> [UInt8] {
-        try read(path, requireOwnerOnly: false, user: geteuid())
+        try read(path, requireOwnerOnly: false, user: geteuid(), rootReadsAnyOwner: false)
     }
 
-    private static func read(_ path: String, requireOwnerOnly: Bool, user: uid_t) throws(CryptoError) -> [UInt8] {
+    private static func read(_ path: String, requireOwnerOnly: Bool, user: uid_t, rootReadsAnyOwner: Bool) throws(CryptoError) -> [UInt8] {
         // O_NONBLOCK: a FIFO put at the path must not hang the start or a reload (it is
         // refused below as not a regular file); reads of a regular file do not block anyway.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
@@ -48,9 +53,9 @@ enum SecureFile {
                 "private key file \(path) is readable or writable by group or others (mode 0\(mode)); "
                     + "refusing to use it. Fix: chmod 600 \(path)")
         }
-        // Owned by another user, the key is that user's to read or replace (root, say an
-        // operator's sudo gatewayctl, reads the gateway user's key as it is).
-        if requireOwnerOnly && user != 0 && info.st_uid != user && info.st_uid != 0 {
+        // Owned by another user, the key is that user's to read or replace (an operator's
+        // tool run as root may read the gateway user's key: rootReadsAnyOwner).
+        if requireOwnerOnly && info.st_uid != user && info.st_uid != 0 && !(user == 0 && rootReadsAnyOwner) {
             throw CryptoError(
                 .insecureKeyFile,
                 "private key file \(path) belongs to user \(info.st_uid), not to the gateway's user (\(user)) or root; "

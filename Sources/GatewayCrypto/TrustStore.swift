@@ -73,12 +73,33 @@ public final class TrustStore: @unchecked Sendable {
     /// - Parameters:
     ///   - leaf: the end-entity certificate.
     ///   - intermediates: untrusted certificates that may complete the path (order free).
-    ///   - date: the time at which every certificate (and CRL) must be valid.
+    ///   - date: the time at which every certificate must be valid.
     ///   - usage: what the leaf must be allowed to do.
+    ///   - freshCRLs: whether the CRLs must be current at `date` (nil: when `date` is within
+    ///     five minutes of now). Evidence checked as of a past time cannot have CRLs of then
+    ///     (a CRL issued after it is "not yet valid" at it), and the gateway's own certificate
+    ///     must not stop the daemon because a CRL is late: then the chain is checked at
+    ///     `date` without CRLs, and revocation separately against the CRLs as they are,
+    ///     whatever their dates (a revoked certificate is refused either way).
     /// - Returns: the chain OpenSSL built, leaf first.
     /// - Throws: `ChainVerificationError` naming the reason (expired, unknown issuer, revoked...).
     public func verify(
-        leaf: Certificate, intermediates: [Certificate] = [], at date: Date = Date(), usage: CertificateUsage = .signing
+        leaf: Certificate, intermediates: [Certificate] = [], at date: Date = Date(), usage: CertificateUsage = .signing,
+        freshCRLs: Bool? = nil
+    ) throws(ChainVerificationError) -> VerifiedChain {
+        let fresh = freshCRLs ?? (abs(date.timeIntervalSinceNow) < 300)
+        if checksRevocation && !fresh {
+            let chain = try verifyOnce(leaf: leaf, intermediates: intermediates, at: date, usage: usage, revocation: .none)
+            _ = try verifyOnce(leaf: leaf, intermediates: intermediates, at: date, usage: usage, revocation: .ignoringTime)
+            return chain
+        }
+        return try verifyOnce(leaf: leaf, intermediates: intermediates, at: date, usage: usage, revocation: checksRevocation ? .current : .none)
+    }
+
+    private enum Revocation { case none, current, ignoringTime }
+
+    private func verifyOnce(
+        leaf: Certificate, intermediates: [Certificate], at date: Date, usage: CertificateUsage, revocation: Revocation
     ) throws(ChainVerificationError) -> VerifiedChain {
         OpenSSLError.clearQueue()
         defer { OpenSSLError.clearQueue() }
@@ -93,8 +114,14 @@ public final class TrustStore: @unchecked Sendable {
             throw ChainVerificationError(code: X509_V_ERR_UNSPECIFIED, depth: 0, subject: leaf.subject)
         }
         let parameters = X509_STORE_CTX_get0_param(context)
-        X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down)))
-        if checksRevocation { X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK)) }
+        // A set time takes precedence over NO_CHECK_TIME in OpenSSL: none is set for the
+        // revocation-only pass.
+        if revocation != .ignoringTime { X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down))) }
+        switch revocation {
+        case .none: break
+        case .current: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK))
+        case .ignoringTime: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_NO_CHECK_TIME))
+        }
         switch usage {
         case .tlsClient: X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_CLIENT)
         case .tlsServer: X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_SERVER)

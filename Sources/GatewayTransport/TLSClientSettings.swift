@@ -5,7 +5,7 @@
 // its name against the URL's host; `pinnedPublicKey` can narrow that further, never widen it.
 
 /// The mutual-TLS material for requests to one endpoint.
-public struct TLSClientSettings: Sendable, Hashable {
+public struct TLSClientSettings: Sendable, Hashable, CustomStringConvertible {
     /// PEM file with our client certificate followed by its intermediates (sent in the handshake).
     public var clientCertificatePath: String
     /// PEM file with the client certificate's private key (unencrypted; mode 600).
@@ -13,6 +13,9 @@ public struct TLSClientSettings: Sendable, Hashable {
     /// The key itself (PEM), read and checked once by the caller: used instead of
     /// `clientKeyPath`, so that libcurl never reads the file on its own at each connection.
     public var clientKeyPEM: [UInt8]? = nil
+    /// The certificate chain itself (PEM), read together with the key: used instead of
+    /// `clientCertificatePath`.
+    public var clientCertificatePEM: [UInt8]? = nil
     /// PEM file with the anchors the endpoint's server certificate must chain to.
     public var caBundlePath: String
     /// Optional pin of the server's public key in curl's form, `sha256//BASE64`
@@ -35,5 +38,11 @@ public struct TLSClientSettings: Sendable, Hashable {
         self.caBundlePath = caBundlePath
         self.pinnedPublicKey = pinnedPublicKey
         self.crlPath = crlPath
+    }
+
+    /// Without the key's bytes (an error message or a log line may print the settings).
+    public var description: String {
+        "TLSClientSettings(certificate: \(clientCertificatePEM == nil ? clientCertificatePath : "given"), key: \(clientKeyPEM == nil ? clientKeyPath : "given"), "
+            + "ca: \(caBundlePath), pin: \(pinnedPublicKey ?? "none"), crl: \(crlPath ?? "none"))"
     }
 }

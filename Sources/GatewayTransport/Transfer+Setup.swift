@@ -35,9 +35,15 @@ extension Transfer {
         // an operator removed from the file (and reloaded) would be trusted that long. Read
         // for each new connection instead (connections are reused, so that is seldom).
         try easy.set(CURLOPT_CA_CACHE_TIMEOUT, 0)
-        try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
+        if let chain = request.tls.clientCertificatePEM {
+            try easy.set(CURLOPT_SSLCERT, nil as String?)
+            try easy.set(CURLOPT_SSLCERT_BLOB, blob: chain)
+        } else {
+            try easy.set(CURLOPT_SSLCERT_BLOB, blob: nil)
+            try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
+        }
         try easy.set(CURLOPT_SSLCERTTYPE, "PEM")
-        // The key as the caller read and checked it, else its file.
+        // The key (and chain) as the caller read and checked them, else their files.
         if let pem = request.tls.clientKeyPEM {
             try easy.set(CURLOPT_SSLKEY, nil as String?)
             try easy.set(CURLOPT_SSLKEY_BLOB, blob: pem)
@@ -49,8 +55,10 @@ extension Transfer {
         if let pin = request.tls.pinnedPublicKey {
             try easy.set(CURLOPT_PINNEDPUBLICKEY, pin)
         }
-        // A reused easy handle must not keep the previous request's CRL file.
         try easy.set(CURLOPT_CRLFILE, request.tls.crlPath)
+        // With CRLs, no TLS session resumption: a resumed session keeps the verification
+        // of the first handshake, so a certificate revoked since would not be seen.
+        try easy.set(CURLOPT_SSL_SESSIONID_CACHE, request.tls.crlPath == nil ? 1 : 0)
 
         // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
         // request wait for a connection that is still being set up rather than open a

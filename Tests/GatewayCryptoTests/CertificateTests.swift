@@ -113,6 +113,37 @@ import Testing
         #expect(error.depth >= 1)
     }
 
+    @Test("revocation as of a past time uses the CRLs as they are, whatever their dates; now, they must be current")
+    func revocationAtOtherTimes() throws {
+        let anchors = try DevPKI.path("trust/gateway-signing.pem")
+        let good = try DevPKI.certificates("gateway/signing-chain.pem")
+        let revoked = try DevPKI.certificates("bad/revoked-chain.pem")
+        // A CRL issued after the time the evidence is checked as of (the dev root is only
+        // minutes old, so that time is an hour ahead and the CRL's two hours ahead): "not
+        // yet valid" then.
+        let fresh = try TrustStore.load(anchorsPath: anchors, crlPaths: [DevPKI.issuingCRL(from: 2 * 3600, until: 86_400)])
+        let thenTime = Date().addingTimeInterval(3600)
+        let strict = try #require(throws: ChainVerificationError.self) {
+            try fresh.verify(leaf: good[0], intermediates: [good[1]], at: thenTime, freshCRLs: true)
+        }
+        #expect(strict.reason == .revocationUnknown)
+        _ = try fresh.verify(leaf: good[0], intermediates: [good[1]], at: thenTime)
+        let stillRevoked = try #require(throws: ChainVerificationError.self) {
+            try fresh.verify(leaf: revoked[0], intermediates: [revoked[1]], at: thenTime)
+        }
+        #expect(stillRevoked.reason == .revoked)
+        // A CRL past its next update: now it decides nothing; the gateway's own certificate
+        // (freshCRLs: false) is still checked against it.
+        let late = try TrustStore.load(anchorsPath: anchors, crlPaths: [DevPKI.issuingCRL(from: -2 * 86_400, until: -3600)])
+        let unknown = try #require(throws: ChainVerificationError.self) { try late.verify(leaf: good[0], intermediates: [good[1]]) }
+        #expect(unknown.reason == .revocationUnknown)
+        _ = try late.verify(leaf: good[0], intermediates: [good[1]], freshCRLs: false)
+        let revokedLate = try #require(throws: ChainVerificationError.self) {
+            try late.verify(leaf: revoked[0], intermediates: [revoked[1]], freshCRLs: false)
+        }
+        #expect(revokedLate.reason == .revoked)
+    }
+
     @Test("a missing intermediate or the wrong anchor gives unknown issuer")
     func missingIntermediate() throws {
         let chain = try DevPKI.certificates("gateway/signing-chain.pem")
@@ -140,8 +171,8 @@ import Testing
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         #expect(try PrivateKey.load(path: path).type == .ec(.p256))
-        // Owned by another user than the reader (or root): refused, naming the fix. Root reads
-        // any key (an operator's sudo gatewayctl reads the gateway user's key).
+        // Owned by another user than the reader (or root): refused, naming the fix, root
+        // included (the daemon); an operator's tool run as root may read it (gatewayctl).
         if geteuid() == 0 { #expect(chown(path, 4321, 4321) == 0) }
         defer { if geteuid() == 0 { _ = chown(path, 0, 0) } }
         let owner = try #require(FileManager.default.attributesOfItem(atPath: path)[.ownerAccountID] as? NSNumber).uint32Value
@@ -149,7 +180,8 @@ import Testing
         let foreign = try #require(throws: CryptoError.self) { try SecureFile.readPrivateKey(path, as: stranger) }
         #expect(foreign.kind == .insecureKeyFile && foreign.message.contains("belongs to user \(owner)") && foreign.message.contains("chown \(stranger)"))
         #expect(try SecureFile.readPrivateKey(path, as: owner).count > 0)
-        #expect(try SecureFile.readPrivateKey(path, as: 0).count > 0)
+        #expect(throws: CryptoError.self) { try SecureFile.readPrivateKey(path, as: 0, rootReadsAnyOwner: false) }
+        #expect(try SecureFile.readPrivateKey(path, as: 0, rootReadsAnyOwner: true).count > 0)
         // A FIFO at the key's path is refused at once (opening it for reading would wait for a writer).
         let fifo = directory.appendingPathComponent("fifo.key").path
         #expect(mkfifo(fifo, 0o600) == 0)

@@ -432,6 +432,31 @@ struct DeliveryEngineTests {
         #expect(seenCRL.withLock { $0 } == crls)
     }
 
+    @Test("a receipt whose signer's revocation cannot be decided (CRL past its next update) is retried, not failed; a fresh CRL file is read without a reload")
+    func staleCRLDefersAndRefreshes() throws {
+        let receipts = try ReceiptFactory()
+        let crl = try TestPaths.temporaryDirectory("crl").appendingPathComponent("endpoint-crls.pem")
+        try FileManager.default.copyItem(atPath: try DevPKI.issuingCRL(from: -2 * 86_400, until: -3600), toPath: crl.path)
+        let h = try Harness(extra: "retry:\n  initialBackoff: 100ms\n  maxBackoff: 300ms\n",
+                            edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(crl.path)\n    classificationCeiling:") }) { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
+        }
+        try h.enqueue(3, prefix: "late-crl")
+        h.engine.start()
+        defer { h.engine.stop() }
+        func first() throws -> MessageDetail.Delivery? { try h.store.message("late-crl-000000", sender: "PL-KGP")?.deliveries.first }
+        #expect(waitUntil(timeout: 10) { ((try? first())?.attempts.count ?? 0) >= 2 }, "retried")
+        let waiting = try #require(try first())
+        #expect([.deferred, .sending, .queued].contains(waiting.summary.state), "\(waiting.summary.state)")
+        #expect(waiting.attempts.first?.outcome == "receipt-undecided" && waiting.attempts.first?.error?.contains("revocation status unknown") == true,
+                "\(String(describing: waiting.attempts.first))")
+        #expect(try h.count(.failed) == 0, "no false evidence of failure")
+        // Fresh CRLs fetched into the same file (as a cron job would): read within a second or so.
+        try Data(contentsOf: URL(fileURLWithPath: try DevPKI.path("ca/crls.pem"))).write(to: crl, options: .atomic)
+        #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 3 }, "delivered once the CRLs are current")
+        #expect(try h.count(.failed) == 0)
+    }
+
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")
     func networkAndShutdown() throws {
         let h = try Harness(extra: "retry:\n  initialBackoff: 10s\n") { _ in

@@ -129,6 +129,29 @@ struct PickupIntegrationTests {
         #expect(d.log.contains("does not belong to the certificate in tls.clientCertificate"), "\(d.log)")
     }
 
+    @Test("CRL files: an endpoint's that libcurl cannot read refuses the start; a signing CRL past its next update does not")
+    func crlFilesAtStart() throws {
+        let fixture = try GatewayFixture()
+        let pki = try DevPKIFixture.directory().path
+        let original = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        // DER (the trust store would take it; libcurl reads PEM only).
+        let der = fixture.root.appendingPathComponent("crl.der")
+        let converted = ProcessRunner.run("/usr/bin/env", ["openssl", "crl", "-in", "\(pki)/ca/crls.pem", "-outform", "DER", "-out", der.path])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        try original.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(der.path)\n    classificationCeiling:")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let d = try DaemonProcess(configPath: fixture.configPath, logURL: fixture.root.appendingPathComponent("der.log"))
+        d.process.waitUntilExit()
+        #expect(d.process.terminationStatus != 0)
+        #expect(d.log.contains("is not a PEM file"), "\(d.log)")
+        // The gateway's own CRL late: it starts (its certificate is still checked against it).
+        let late = try DevPKI.issuingCRL(from: -2 * 86_400, until: -3600)
+        try original.replacingOccurrences(of: "  trustAnchors: \(pki)/trust/gateway-signing.pem", with: "  trustAnchors: \(pki)/trust/gateway-signing.pem\n  crl: \(late)")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let started = try DaemonProcess.start(fixture)
+        #expect(started.stop() == 0)
+    }
+
     @Test("a revoked signing certificate: with signing.crl the daemon refuses to start and says why")
     func revokedSigningCertificate() throws {
         let fixture = try GatewayFixture()

@@ -22,6 +22,31 @@ public enum DevPKI {
         try TrustStore.load(anchorsPath: path("trust/gateway-signing.pem"), crlPaths: crl ? [path("ca/issuing-ca.crl.pem")] : [])
     }
 
+    /// A new CRL of the issuing CA (listing what it revoked) valid from `from` to `until`
+    /// seconds from now, followed by the root's CRL, in a new PEM file (for tests of late
+    /// or fresh CRLs). Serialised: it updates the CA's CRL number.
+    public static func issuingCRL(from: Double, until: Double) throws -> String {
+        func stamp(_ offset: Double) -> String {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyyMMddHHmmss'Z'"
+            return formatter.string(from: Date().addingTimeInterval(offset))
+        }
+        let out = try TestPaths.temporaryDirectory("crl").appendingPathComponent("crls.pem")
+        let issuing = out.deletingLastPathComponent().appendingPathComponent("issuing.pem")
+        let result = crlLock.withLock {
+            ProcessRunner.run("/usr/bin/env", ["openssl", "ca", "-batch", "-config", (try? path("ca/openssl.cnf")) ?? "", "-name", "issuing", "-gencrl",
+                                               "-crl_lastupdate", stamp(from), "-crl_nextupdate", stamp(until), "-out", issuing.path])
+        }
+        guard result.status == 0 else { throw DevPKIFixture.Failure(description: "openssl ca -gencrl: \(result.stderr)") }
+        let root = try Data(contentsOf: URL(fileURLWithPath: try path("ca/root-ca.crl.pem")))
+        try (try Data(contentsOf: issuing) + root).write(to: out)
+        return out.path
+    }
+
+    private static let crlLock = NSLock()
+
     /// A signer for a PKI identity, e.g. "gateway/signing" or "bad/expired".
     public static func signer(_ base: String, algorithm: JWSAlgorithm? = nil) throws -> JWSSigner {
         try JWSSigner(key: key("\(base).key"), chain: certificates("\(base)-chain.pem"), algorithm: algorithm)

@@ -165,9 +165,19 @@ struct TLSVerificationTests {
         let ok = await client.send(HTTPSRequest(url: server.url("/echo"), body: Array("{}".utf8), tls: given, connectTimeout: 10, totalTimeout: 20))
         #expect(ok.error == nil, "\(String(describing: ok.error))")
         #expect(try Echo(ok.get()).clientSubject.contains("PL-GW"))
-        // The same easy handles then serve a request with the key from its file again.
-        let fromFile = await client.send(HTTPSRequest(url: server.url("/echo"), body: Array("{}".utf8), tls: try DevPKI.tls(), connectTimeout: 10, totalTimeout: 20))
-        #expect(fromFile.error == nil)
+        // The chain too, as bytes, the files never read.
+        var both = given
+        both.clientCertificatePEM = [UInt8](try Data(contentsOf: URL(fileURLWithPath: both.clientCertificatePath)))
+        both.clientCertificatePath = "/nonexistent/never-read-chain.pem"
+        let second = try await TestServer.start()
+        let withBoth = await client.send(HTTPSRequest(url: second.url("/echo"), body: Array("{}".utf8), tls: both, connectTimeout: 10, totalTimeout: 20))
+        #expect(withBoth.error == nil, "\(String(describing: withBoth.error))")
+        // The same easy handles then serve a request with the files again (a new server:
+        // a new connection, so the handshake reads them).
+        let third = try await TestServer.start()
+        let fromFile = await client.send(HTTPSRequest(url: third.url("/echo"), body: Array("{}".utf8), tls: try DevPKI.tls(), connectTimeout: 10, totalTimeout: 20))
+        #expect(fromFile.error == nil, "\(String(describing: fromFile.error))")
+        #expect(!"\(both)".contains("PRIVATE KEY"), "the settings never print the key")
         var wrong = try DevPKI.tls()
         wrong.clientKeyPEM = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try DevPKI.path("gateway/signing.key"))))
         #expect(await send(server, wrong).error?.kind == .localConfiguration)

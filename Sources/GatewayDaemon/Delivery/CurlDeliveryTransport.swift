@@ -7,13 +7,15 @@ import Logging
 
 public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     let client: HTTPSClient
-    /// The TLS client key as read and checked at start (GatewayKeys.clientTLSKey); nil: the
-    /// requests' key file.
+    /// The TLS client key and certificate chain as read and checked at start
+    /// (GatewayKeys.clientTLSIdentity); nil: the requests' files.
     let clientKeyPEM: [UInt8]?
+    let clientCertificatePEM: [UInt8]?
 
-    public init(maxConnectionsPerHost: Int = 16, clientKeyPEM: [UInt8]? = nil) {
+    public init(maxConnectionsPerHost: Int = 16, clientKeyPEM: [UInt8]? = nil, clientCertificatePEM: [UInt8]? = nil) {
         client = HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost)
         self.clientKeyPEM = clientKeyPEM
+        self.clientCertificatePEM = clientCertificatePEM
     }
 
     /// Says once at start which libcurl delivers and which endpoints are offered HTTP/2, so
@@ -37,6 +39,7 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
                 var tls = TLSClientSettings(clientCertificatePath: request.clientCertificate, clientKeyPath: request.clientKey,
                                             caBundlePath: request.caBundle, pinnedPublicKey: request.pinnedKey, crlPath: request.crl)
                 tls.clientKeyPEM = clientKeyPEM
+                tls.clientCertificatePEM = clientCertificatePEM
                 return tls
             }(),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,

@@ -34,6 +34,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         var wanted = true            // something may be due: look on the next pass
         var nextDeferredDue: Millis? = nil
         var publishedBreaker: String? = nil
+        /// When undecidable receipts (stale CRLs) were last logged (monotonic seconds).
+        var undecidedLogged = -Double.infinity
         /// Gone from the configuration but with transfers still in flight: kept (never
         /// scheduled) until they end, so that their outcomes are checked and recorded.
         var retired = false
@@ -295,6 +297,18 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             guard r.wanted || due || fullScan else { continue }
             r.wanted = false
             if fullScan || due { r.nextDeferredDue = try? store.nextDeferredDue(endpoint: name) }
+            // A CRL file replaced (fresh CRLs fetched) is read again without a reload.
+            if fullScan, let refreshed = r.receipts.refreshed() {
+                switch refreshed {
+                case .success(let check):
+                    r.receipts = check
+                    logger.notice("endpoint CRLs read again", metadata: ["endpoint": "\(name)", "file": "\(r.config.crl ?? "")"])
+                case .failure(let error):
+                    // Not retried until the file changes again; the CRLs read before stay.
+                    r.receipts = r.receipts.keepingStamp(of: r.config.crl)
+                    logger.error("cannot read the endpoint's CRLs again; the ones read before stay in use", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+                }
+            }
             // One slot beyond the limit is kept for immediate traffic.
             let limit = r.config.concurrency
             var budget = r.breaker.permits(now: seconds, limit: max(0, limit + 1 - r.inFlight))
@@ -418,6 +432,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                                             outcome: "transient", error: failure.description)
                 if failure.kind == .serverCertificate || failure.kind == .clientCertificateRejected {
                     logger.error("TLS trust failure", metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
+                } else if failure.kind == .localConfiguration {
+                    logger.error("delivery cannot start: the gateway's own TLS material or settings", metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
                 }
                 resolutions.append(deferral(job, attempt: attempt, reason: failure.description, retryAfter: nil, now: now))
             case .success(let response):
@@ -438,6 +454,18 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: nil, duplicate: duplicate),
                                                  owing: report(job, kind: "delivered", now: now, duplicate: duplicate)))
+                    case .undecided(let why):
+                        // The agency took it; whether its receipt is proof waits for fresh CRLs:
+                        // tried again (the agency answers with the same receipt), said once a minute.
+                        r.breaker.succeeded()
+                        if seconds - r.undecidedLogged >= 60 {
+                            r.undecidedLogged = seconds
+                            logger.error("receipts cannot be checked for revocation; deliveries retried until the endpoint's CRLs are current (update the crl file, SIGHUP)",
+                                         metadata: ["endpoint": "\(job.endpoint)", "reason": "\(why)"])
+                        }
+                        let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                    httpStatus: response.status, outcome: "receipt-undecided", error: why)
+                        resolutions.append(deferral(job, attempt: attempt, reason: why, retryAfter: nil, now: now))
                     case .absent, .invalid:
                         // The endpoint answered, so it is up; but without a valid receipt this is
                         // not a delivery. An endpoint that signs wrongly will not improve by

@@ -20,11 +20,47 @@ public struct ReceiptCheck: Sendable {
     /// remembered for a minute (never past the leaf's expiry), so that steady traffic costs
     /// one signature check per receipt, not three.
     let verifier: CachingJWSVerifier?
+    let anchorsPath: String?
+    let crlPath: String?
+    /// The CRL file as it was read (device, inode, size, modification time).
+    let crlStamp: [Int64]?
 
     /// `crlPath`: CRLs the receipt signer's certificate is checked against (a revoked
     /// receipt key signs no proof of delivery).
     public init(anchorsPath: String?, crlPath: String? = nil) throws {
+        self.anchorsPath = anchorsPath
+        self.crlPath = crlPath
+        crlStamp = crlPath.flatMap(Self.stamp)
         verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0, crlPaths: crlPath.map { [$0] } ?? [])) }
+    }
+
+    /// The same check, taking the CRL file as it is now as read (after a failed re-read:
+    /// not tried again until the file changes once more).
+    func keepingStamp(of path: String?) -> ReceiptCheck {
+        ReceiptCheck(verifier: verifier, anchorsPath: anchorsPath, crlPath: crlPath, crlStamp: path.flatMap(Self.stamp))
+    }
+
+    private init(verifier: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, crlStamp: [Int64]?) {
+        self.verifier = verifier
+        self.anchorsPath = anchorsPath
+        self.crlPath = crlPath
+        self.crlStamp = crlStamp
+    }
+
+    static func stamp(_ path: String) -> [Int64]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec)]
+    }
+
+    /// When the CRL file changed since it was read (a cron job fetched a fresh one): the
+    /// check read again, or the error that reading it gave (the old check stays meanwhile).
+    /// nil when nothing changed.
+    func refreshed() -> Swift.Result<ReceiptCheck, any Error>? {
+        guard let crlPath, anchorsPath != nil else { return nil }
+        let now = Self.stamp(crlPath)
+        guard now != crlStamp, now != nil else { return nil }
+        return Swift.Result { try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath) }
     }
 
     public enum Result: Sendable {
@@ -33,6 +69,10 @@ public struct ReceiptCheck: Sendable {
         case valid(ReceiptRecord)
         case absent
         case invalid(String)
+        /// Signed by a certificate whose revocation cannot be decided now (the CRL for its
+        /// issuer expired or missing): neither proof nor refusal. Tried again later (the
+        /// agency answers the retry with the same receipt), not dead-lettered.
+        case undecided(String)
     }
 
     public func check(_ body: [UInt8], job: DeliveryJob, now: Millis) -> Result {
@@ -44,6 +84,9 @@ public struct ReceiptCheck: Sendable {
             jws = try JWS.parse(body)
             verified = try verifier.verify(jws)
         } catch {
+            if error.chainError?.reason == .revocationUnknown {
+                return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file expired or missing): \(Printable.line("\(error)", limit: 300))")
+            }
             return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
         }
         func quoted(_ value: JSON?) -> String { value?.stringValue.map { "\"\(Printable.line($0, limit: 100))\"" } ?? "nothing" }

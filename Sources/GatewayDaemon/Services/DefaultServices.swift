@@ -9,10 +9,11 @@ public enum DefaultServices {
     public static func make(_ config: GatewayConfig, validator: SchemaMessageValidator? = nil) throws -> GatewayServices {
         let keys = try GatewayKeys.load(config)
         let signer = keys.messageSigner
-        let clientKey = try GatewayKeys.clientTLSKey(config)
+        let identity = try GatewayKeys.clientTLSIdentity(config)
+        try GatewayKeys.checkEndpointCRLs(config)
         return GatewayServices(validator: try validator ?? SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
             CurlDeliveryTransport.logProtocols(config, logger: logger)
-            return try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(clientKeyPEM: clientKey), logger: logger)
+            return try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain), logger: logger)
         }
     }
 }

@@ -23,28 +23,52 @@ public struct GatewayKeys: Sendable {
     public let chain: [Certificate]
     public let trust: TrustStore?
 
-    /// The TLS client key, read once with the checks private keys get (owner-only mode,
-    /// owner, a regular file, read from the descriptor that was checked) and matched with
-    /// the first certificate of `tls.clientCertificate`; handed to libcurl as bytes, so that
-    /// it never reads the file itself at each connection. PEM.
-    public static func clientTLSKey(_ config: GatewayConfig) throws -> [UInt8] {
+    /// The TLS client identity, read once: the key with the checks private keys get
+    /// (owner-only mode, owner, a regular file, read from the descriptor that was checked),
+    /// the certificate chain as it was read, the key matched with its first certificate.
+    /// Handed to libcurl as bytes, so that it never reads the files itself at each
+    /// connection (a key and a certificate replaced one after the other would pair wrongly).
+    /// PEM both.
+    public static func clientTLSIdentity(_ config: GatewayConfig) throws -> (key: [UInt8], chain: [UInt8]) {
         let key: PrivateKey
         do { key = try PrivateKey.load(path: config.tls.clientKey) } catch {
             throw GatewayKeysError(description: "tls.clientKey: \(error)")
         }
+        guard let chainBytes = FileManager.default.contents(atPath: config.tls.clientCertificate), chainBytes.count <= 1 << 20 else {
+            throw GatewayKeysError(description: "tls.clientCertificate: cannot read \(config.tls.clientCertificate) (or it is over 1 MB)")
+        }
         let leaf: Certificate
         do {
-            guard let first = try Certificate.load(path: config.tls.clientCertificate).first else {
+            guard let first = try Certificate.loadAll(pem: [UInt8](chainBytes)).first else {
                 throw GatewayKeysError(description: "tls.clientCertificate: \(config.tls.clientCertificate) holds no certificate")
             }
             leaf = first
         } catch let error as GatewayKeysError { throw error } catch {
-            throw GatewayKeysError(description: "tls.clientCertificate: \(error)")
+            throw GatewayKeysError(description: "tls.clientCertificate: \(config.tls.clientCertificate): \(error)")
         }
         guard let certified = try? leaf.publicKey(), certified.matches(key.publicKey) else {
             throw GatewayKeysError(description: "tls.clientKey \(config.tls.clientKey) does not belong to the certificate in tls.clientCertificate (\(leaf.subject))")
         }
-        return Array(key.pemRepresentation.utf8)
+        return (Array(key.pemRepresentation.utf8), [UInt8](chainBytes))
+    }
+
+    /// Each endpoint's `crl` file as libcurl will read it: PEM, CRLs that parse. Checked at
+    /// start and reload, so that a wrong file is said then, not found by every handshake.
+    public static func checkEndpointCRLs(_ config: GatewayConfig) throws {
+        for (name, endpoint) in config.endpoints.sorted(by: { $0.key < $1.key }) {
+            guard let path = endpoint.crl else { continue }
+            guard let bytes = FileManager.default.contents(atPath: path),
+                  String(decoding: bytes.prefix(1 << 16), as: UTF8.self).contains("-----BEGIN X509 CRL-----") else {
+                throw GatewayKeysError(description: "endpoints.\(name).crl: \(path) is not a PEM file (libcurl reads CRLs as PEM only)")
+            }
+            do {
+                if try CertificateRevocationList.loadAll(pem: [UInt8](bytes)).isEmpty {
+                    throw GatewayKeysError(description: "endpoints.\(name).crl: \(path) holds no CRL")
+                }
+            } catch let error as GatewayKeysError { throw error } catch {
+                throw GatewayKeysError(description: "endpoints.\(name).crl: \(path): \(error)")
+            }
+        }
     }
 
     public static func load(_ config: GatewayConfig, at date: Date = Date()) throws -> GatewayKeys {
@@ -67,7 +91,9 @@ public struct GatewayKeys: Sendable {
         if let anchors = config.signing.trustAnchors {
             do {
                 let store = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? [])
-                _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing)
+                // Revoked: refused. A CRL past its next update does not stop the daemon (the
+                // certificate's revocation is still checked against it).
+                _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing, freshCRLs: false)
                 trust = store
             } catch {
                 throw GatewayKeysError(description: "signing: the signing certificate does not verify against signing.trustAnchors: \(error)")
@@ -129,7 +155,9 @@ public struct JWSAuditVerifier: AuditVerifier {
             let jws = try JWS.parse(bytes)
             let header = Base64URL.decode(jws.protectedHeaderBase64URL).flatMap { try? JSON.parse($0) }
             let iat = header?["iat"]?.doubleValue.map { Date(timeIntervalSince1970: $0) }
-            return try JWSVerifier().verify(jws, trustStore: trust, at: iat ?? Date()).payload
+            // The gateway's own checkpoints: as of their signing time, revocation against the
+            // CRLs as they are now (see TrustStore.verify).
+            return try JWSVerifier().verify(jws, trustStore: trust, at: iat ?? Date(), freshCRLs: false).payload
         }
         guard let key else { throw GatewayKeysError(description: "no key to verify audit checkpoints with") }
         return try JWSVerifier().verify(bytes, key: key).payload
