@@ -31,7 +31,11 @@ struct ConfigCheck: ParsableCommand {
             throw ExitCode(1)
         }
         do {
+            // The daemon's start checks of the key material: signing identity, TLS client
+            // identity (the key belongs to the certificate), endpoint CRL files.
             _ = try GatewayKeys.load(config)
+            _ = try GatewayKeys.clientTLSIdentity(config)
+            try GatewayKeys.checkEndpointCRLs(config)
         } catch {
             if global.json { Console.json(["valid": false, "problems": [.string("\(error)")]]) } else { Console.out("\(config.file): INVALID\n\(error)") }
             throw ExitCode(1)

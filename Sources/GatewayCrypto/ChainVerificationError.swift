@@ -37,6 +37,13 @@ public struct ChainVerificationError: Error, Sendable, CustomStringConvertible {
         self.reason = ChainVerificationError.classify(code)
     }
 
+    /// Revocation undecided only because a CRL is not current or not there (past its next
+    /// update, not yet valid, none for the issuer): a fresh CRL decides it. A bad CRL
+    /// signature or scope is not this.
+    public var isCRLStale: Bool {
+        code == X509_V_ERR_CRL_HAS_EXPIRED || code == X509_V_ERR_CRL_NOT_YET_VALID || code == X509_V_ERR_UNABLE_TO_GET_CRL
+    }
+
     public var description: String {
         "certificate \(subject.isEmpty ? "(unknown)" : subject) at depth \(depth) refused: \(reason.rawValue) (\(openSSLMessage), X509_V_ERR \(code))"
     }

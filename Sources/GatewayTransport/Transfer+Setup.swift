@@ -59,6 +59,9 @@ extension Transfer {
         // With CRLs, no TLS session resumption: a resumed session keeps the verification
         // of the first handshake, so a certificate revoked since would not be seen.
         try easy.set(CURLOPT_SSL_SESSIONID_CACHE, request.tls.crlPath == nil ? 1 : 0)
+        // Nor connections kept for days: with CRLs, none lives past an hour, so that a
+        // certificate revoked since is seen at the next handshake.
+        try easy.set(CURLOPT_MAXLIFETIME_CONN, request.tls.crlPath == nil ? 0 : 3600)
 
         // HTTP/2 when the server offers it in ALPN, else HTTP/1.1. PIPEWAIT makes a new
         // request wait for a connection that is still being set up rather than open a

@@ -254,6 +254,20 @@ struct ConsoleTests {
         // It says what gatewayd would warn about the file systems, exactly those warnings.
         let fsWarnings = FileSystemCheck.warnings(for: [g.fixture.spool.path, URL(fileURLWithPath: g.fixture.queuePath).deletingLastPathComponent().path])
         #expect(check.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("warning: ") } == fsWarnings.map { "warning: \($0)" })
+        // The daemon's start checks of key material: a CRL libcurl cannot read, a TLS key
+        // that is not the certificate's.
+        let der = g.fixture.root.appendingPathComponent("crl.der")
+        #expect(ProcessRunner.run("/usr/bin/env", ["openssl", "crl", "-in", try DevPKIFixture.path("ca/crls.pem"), "-outform", "DER", "-out", der.path]).status == 0)
+        let configText = try String(contentsOfFile: g.fixture.configPath, encoding: .utf8)
+        let badCRL = g.fixture.root.appendingPathComponent("bad-crl.yml")
+        try configText.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(der.path)\n    classificationCeiling:").write(to: badCRL, atomically: true, encoding: .utf8)
+        let crlCheck = g.fixture.ctl(["config", "check", "--config", badCRL.path])
+        #expect(crlCheck.status == 1 && crlCheck.stdout.contains("is not a PEM file"), "\(crlCheck.stdout)\(crlCheck.stderr)")
+        let badKey = g.fixture.root.appendingPathComponent("bad-key.yml")
+        let pki = try DevPKIFixture.directory().path
+        try configText.replacingOccurrences(of: "clientKey: \(pki)/gateway/tls-client.key", with: "clientKey: \(pki)/gateway/signing.key").write(to: badKey, atomically: true, encoding: .utf8)
+        let keyCheck = g.fixture.ctl(["config", "check", "--config", badKey.path])
+        #expect(keyCheck.status == 1 && keyCheck.stdout.contains("does not belong to the certificate"), "\(keyCheck.stdout)\(keyCheck.stderr)")
         let checkJSON = try JSON.parse(g.ctl("config", "check", "--json").stdout)
         #expect(checkJSON["warnings"]?.arrayValue?.compactMap(\.stringValue) == fsWarnings)
         let certs = g.ctl("certs")

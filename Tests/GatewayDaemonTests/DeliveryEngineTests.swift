@@ -437,11 +437,20 @@ struct DeliveryEngineTests {
         let receipts = try ReceiptFactory()
         let crl = try TestPaths.temporaryDirectory("crl").appendingPathComponent("endpoint-crls.pem")
         try FileManager.default.copyItem(atPath: try DevPKI.issuingCRL(from: -2 * 86_400, until: -3600), toPath: crl.path)
+        // A signer that is expired as well: not waiting for a CRL, refused.
+        let expired = try JWSSigner(key: PrivateKey.load(path: DevPKIFixture.path("bad/expired.key")),
+                                    chain: Certificate.load(path: DevPKIFixture.path("bad/expired-chain.pem")))
         let h = try Harness(extra: "retry:\n  initialBackoff: 100ms\n  maxBackoff: 300ms\n",
                             edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(crl.path)\n    classificationCeiling:") }) { request in
-            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            var receipt = receipts.receipt(for: request, agency: "EU-EUROPOL")
+            if id.hasPrefix("expired-signer") {
+                receipt = try! expired.sign(JSON.parse(JWS.parse(receipt).payload!)).flattenedJSON
+            }
+            return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
         }
         try h.enqueue(3, prefix: "late-crl")
+        try h.enqueue(1, prefix: "expired-signer")
         h.engine.start()
         defer { h.engine.stop() }
         func first() throws -> MessageDetail.Delivery? { try h.store.message("late-crl-000000", sender: "PL-KGP")?.deliveries.first }
@@ -450,11 +459,33 @@ struct DeliveryEngineTests {
         #expect([.deferred, .sending, .queued].contains(waiting.summary.state), "\(waiting.summary.state)")
         #expect(waiting.attempts.first?.outcome == "receipt-undecided" && waiting.attempts.first?.error?.contains("revocation status unknown") == true,
                 "\(String(describing: waiting.attempts.first))")
-        #expect(try h.count(.failed) == 0, "no false evidence of failure")
+        #expect(try h.count(.failed) == 1, "no false evidence of failure; the expired signer alone fails")
+        let refused = try #require(try h.store.message("expired-signer-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(refused.summary.state == .failed && refused.summary.reason?.contains("expired") == true, "\(String(describing: refused.summary.reason))")
         // Fresh CRLs fetched into the same file (as a cron job would): read within a second or so.
         try Data(contentsOf: URL(fileURLWithPath: try DevPKI.path("ca/crls.pem"))).write(to: crl, options: .atomic)
         #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 3 }, "delivered once the CRLs are current")
-        #expect(try h.count(.failed) == 0)
+        #expect(try h.count(.failed) == 1)
+    }
+
+    @Test("a receipt still undecided when the message's expiry comes is held for an operator, not reported expired (the agency has it)")
+    func undecidedAtExpiryIsHeld() throws {
+        let receipts = try ReceiptFactory()
+        let late = try DevPKI.issuingCRL(from: -2 * 86_400, until: -3600)
+        // The next attempt (two hours on) would be after the expiry (an hour on).
+        let h = try Harness(extra: "retry:\n  initialBackoff: 2h\n  maxBackoff: 4h\n  jitter: 0\n",
+                            edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(late)\n    classificationCeiling:") }) { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
+        }
+        try h.enqueue(1, prefix: "undecided")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 })
+        let held = try #require(try h.store.message("undecided-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(held.summary.reason?.contains("could not be decided before the message's expiry") == true, "\(String(describing: held.summary.reason))")
+        #expect(held.attempts.first?.outcome == "receipt-undecided")
+        #expect(try h.count(.expired) == 0 && h.count(.failed) == 0)
+        #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".expired.") || $0.contains(".failed.") })
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

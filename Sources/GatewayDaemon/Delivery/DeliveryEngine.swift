@@ -303,10 +303,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 case .success(let check):
                     r.receipts = check
                     logger.notice("endpoint CRLs read again", metadata: ["endpoint": "\(name)", "file": "\(r.config.crl ?? "")"])
-                case .failure(let error):
+                case .failure(let failure):
                     // Not retried until the file changes again; the CRLs read before stay.
-                    r.receipts = r.receipts.keepingStamp(of: r.config.crl)
-                    logger.error("cannot read the endpoint's CRLs again; the ones read before stay in use", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+                    r.receipts = r.receipts.keeping(stamp: failure.stamp)
+                    logger.error("cannot read the endpoint's CRLs again; the ones read before stay in use", metadata: ["endpoint": "\(name)", "error": "\(failure.error)"])
                 }
             }
             // One slot beyond the limit is kept for immediate traffic.
@@ -433,7 +433,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 if failure.kind == .serverCertificate || failure.kind == .clientCertificateRejected {
                     logger.error("TLS trust failure", metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
                 } else if failure.kind == .localConfiguration {
-                    logger.error("delivery cannot start: the gateway's own TLS material or settings", metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
+                    logger.error("delivery cannot start: TLS files or settings on the gateway's side (client certificate or key, the endpoint's CA or CRL file)",
+                                 metadata: ["endpoint": "\(job.endpoint)", "error": "\(failure.message)"])
                 }
                 resolutions.append(deferral(job, attempt: attempt, reason: failure.description, retryAfter: nil, now: now))
             case .success(let response):
@@ -460,12 +461,20 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                         r.breaker.succeeded()
                         if seconds - r.undecidedLogged >= 60 {
                             r.undecidedLogged = seconds
-                            logger.error("receipts cannot be checked for revocation; deliveries retried until the endpoint's CRLs are current (update the crl file, SIGHUP)",
+                            logger.error("receipts cannot be checked for revocation; deliveries retried until the endpoint's CRLs are current (gatewayd reads the crl file again when it changes)",
                                          metadata: ["endpoint": "\(job.endpoint)", "reason": "\(why)"])
                         }
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
                                                     httpStatus: response.status, outcome: "receipt-undecided", error: why)
-                        resolutions.append(deferral(job, attempt: attempt, reason: why, retryAfter: nil, now: now))
+                        let next = deferral(job, attempt: attempt, reason: why, retryAfter: nil, now: now)
+                        if case .expired = next.resolution {
+                            // The agency has it: "expired, not delivered" would be false. An
+                            // operator decides (release once the CRLs are current, or cancel).
+                            resolutions.append(.init(job: job, attempt: attempt,
+                                                     resolution: .held(reason: "the agency answered HTTP \(response.status) with a receipt whose signer's revocation could not be decided before the message's expiry: \(why)")))
+                        } else {
+                            resolutions.append(next)
+                        }
                     case .absent, .invalid:
                         // The endpoint answered, so it is up; but without a valid receipt this is
                         // not a delivery. An endpoint that signs wrongly will not improve by

@@ -20,6 +20,10 @@ public struct ReceiptCheck: Sendable {
     /// remembered for a minute (never past the leaf's expiry), so that steady traffic costs
     /// one signature check per receipt, not three.
     let verifier: CachingJWSVerifier?
+    /// The same anchors without CRLs: with a stale CRL OpenSSL reports revocation first,
+    /// before an expired signer or a bad signature, so a receipt is undecided only when
+    /// everything but revocation holds.
+    let verifierWithoutCRLs: CachingJWSVerifier?
     let anchorsPath: String?
     let crlPath: String?
     /// The CRL file as it was read (device, inode, size, modification time).
@@ -30,18 +34,21 @@ public struct ReceiptCheck: Sendable {
     public init(anchorsPath: String?, crlPath: String? = nil) throws {
         self.anchorsPath = anchorsPath
         self.crlPath = crlPath
+        // Taken before the file is read: a file changing during the read is read again.
         crlStamp = crlPath.flatMap(Self.stamp)
         verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0, crlPaths: crlPath.map { [$0] } ?? [])) }
+        verifierWithoutCRLs = crlPath == nil ? nil : try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0)) }
     }
 
-    /// The same check, taking the CRL file as it is now as read (after a failed re-read:
-    /// not tried again until the file changes once more).
-    func keepingStamp(of path: String?) -> ReceiptCheck {
-        ReceiptCheck(verifier: verifier, anchorsPath: anchorsPath, crlPath: crlPath, crlStamp: path.flatMap(Self.stamp))
+    /// The same check, marked as having read the CRL file in state `stamp` (after a failed
+    /// re-read: not tried again until the file changes from that state).
+    func keeping(stamp: [Int64]?) -> ReceiptCheck {
+        ReceiptCheck(verifier: verifier, verifierWithoutCRLs: verifierWithoutCRLs, anchorsPath: anchorsPath, crlPath: crlPath, crlStamp: stamp)
     }
 
-    private init(verifier: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, crlStamp: [Int64]?) {
+    private init(verifier: CachingJWSVerifier?, verifierWithoutCRLs: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, crlStamp: [Int64]?) {
         self.verifier = verifier
+        self.verifierWithoutCRLs = verifierWithoutCRLs
         self.anchorsPath = anchorsPath
         self.crlPath = crlPath
         self.crlStamp = crlStamp
@@ -54,13 +61,24 @@ public struct ReceiptCheck: Sendable {
     }
 
     /// When the CRL file changed since it was read (a cron job fetched a fresh one): the
-    /// check read again, or the error that reading it gave (the old check stays meanwhile).
+    /// check read again (anchors and CRLs), or the error that reading it gave with the
+    /// file's state before that read (the old check stays meanwhile, marked with that state,
+    /// so a file that was still being written and is complete now is read at the next look).
     /// nil when nothing changed.
-    func refreshed() -> Swift.Result<ReceiptCheck, any Error>? {
+    func refreshed() -> Swift.Result<ReceiptCheck, RefreshFailure>? {
         guard let crlPath, anchorsPath != nil else { return nil }
-        let now = Self.stamp(crlPath)
-        guard now != crlStamp, now != nil else { return nil }
-        return Swift.Result { try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath) }
+        let before = Self.stamp(crlPath)
+        guard before != crlStamp, before != nil else { return nil }
+        do {
+            return .success(try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath))
+        } catch {
+            return .failure(RefreshFailure(error: error, stamp: before))
+        }
+    }
+
+    struct RefreshFailure: Error {
+        let error: any Error
+        let stamp: [Int64]?
     }
 
     public enum Result: Sendable {
@@ -84,8 +102,14 @@ public struct ReceiptCheck: Sendable {
             jws = try JWS.parse(body)
             verified = try verifier.verify(jws)
         } catch {
-            if error.chainError?.reason == .revocationUnknown {
-                return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file expired or missing): \(Printable.line("\(error)", limit: 300))")
+            if error.chainError?.isCRLStale == true {
+                // Everything but revocation must hold for the receipt to wait for a fresh CRL.
+                do {
+                    _ = try verifierWithoutCRLs?.verify(JWS.parse(body))
+                } catch {
+                    return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
+                }
+                return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file is past its next update, not yet valid, or missing): \(Printable.line("\(error)", limit: 300))")
             }
             return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
         }
