@@ -120,7 +120,7 @@ let package = Package(
                                                         .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "GatewayTransportTests", dependencies: ["GatewayTestSupport", "GatewayTransport", "GatewayCrypto"], exclude: ["Resources"]),
         .testTarget(name: "GatewayDaemonTests", dependencies: ["GatewayTestSupport", "GatewayDaemon", "GatewayModel", "GatewayStore", "GatewayCrypto", "GatewayJSON", "GatewayTransport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayDaemon", "GatewayJSON", "GatewayStore", "GatewayModel"]),
+        .testTarget(name: "GatewayConsoleTests", dependencies: ["GatewayTestSupport", "GatewayConsole", "GatewayDaemon", "GatewayJSON", "GatewayStore", "GatewayModel", "GatewayCrypto"]),
         .testTarget(name: "AgencyMockTests", dependencies: ["GatewayTestSupport", "AgencyMock", "GatewayCrypto", "GatewayJSON", "GatewaySchema"]),
     ]
 )

@@ -41,6 +41,20 @@ public struct GlobalOptions: ParsableArguments {
             Console.error("no queue at \(config.queue.path) (from \(config.file)); has gatewayd run with this configuration?")
             throw ExitCode(1)
         }
+        // Run as root (sudo), work on the queue as the user it belongs to: files SQLite makes
+        // beside it (-wal, -shm) must stay the gateway's, or a gatewayd running as that user
+        // could not open its own queue after this command.
+        if geteuid() == 0 {
+            // Who the operator is, decided while still root (SUDO_USER is believed only then).
+            _ = Operator.name
+            var st = stat()
+            if stat(config.queue.path, &st) == 0, st.st_uid != 0 {
+                guard setgroups(0, nil) == 0, setgid(st.st_gid) == 0, setuid(st.st_uid) == 0 else {
+                    Console.error("cannot act as the queue's owner (uid \(st.st_uid)): \(String(cString: strerror(errno)))")
+                    throw ExitCode(1)
+                }
+            }
+        }
         do {
             return (config, try QueueStore(path: config.queue.path))
         } catch {
@@ -53,9 +67,10 @@ public struct GlobalOptions: ParsableArguments {
 /// The operator's name for the audit log: the person behind sudo, else the OS user.
 /// SUDO_USER is believed only when running as root (sudo sets it; anyone else could).
 enum Operator {
-    static var name: String {
+    /// Decided once, at first use (before gatewayctl gives up root for the queue's owner).
+    static let name: String = {
         if geteuid() == 0, getuid() == 0, let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty { return sudo }
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return "uid-\(geteuid())"
-    }
+    }()
 }

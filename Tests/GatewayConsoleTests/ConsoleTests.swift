@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCrypto
 import GatewayDaemon
 import GatewayJSON
 import GatewayModel
@@ -181,6 +182,34 @@ struct ConsoleTests {
         try config.write(to: blind, atomically: true, encoding: .utf8)
         let unchecked = g.fixture.ctl(["audit", "verify", "--config", blind.path])
         #expect(unchecked.status == 1 && unchecked.stdout.contains("could not be checked"), "\(unchecked.stdout)\(unchecked.stderr)")
+    }
+
+    @Test("run as root (sudo), gatewayctl works on the queue as its owner: the files it leaves are the gateway user's; the operator is still the sudo user",
+          .enabled(if: geteuid() == 0, "needs root"))
+    func sudoActsAsQueueOwner() throws {
+        let fixture = try GatewayFixture()
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let store = try QueueStore(path: fixture.queuePath)
+        let signer = try GatewayKeys.load(config).messageSigner
+        let canonical = try JSON.object(["messageId": "sudo-00001", "sender": "PL-KGP"]).canonicalBytes()
+        _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "sudo-00001", type: "alert", priority: .routine, classification: .restricted,
+                                          createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                          sourceFile: "sudo-00001.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")])])
+        let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
+        #expect(ProcessRunner.run("/usr/bin/env", ["chown", "-R", "4321:4321", queueDir.path]).status == 0)
+        let ctl = TestPaths.product("gatewayctl").path
+        let env = ["GATEWAY_CONFIG": fixture.configPath, "SUDO_USER": "alice"]
+        // Ends without closing the queue (no terminal to confirm): what SQLite left is the owner's.
+        #expect(ProcessRunner.run(ctl, ["hold", "--recipient", "EU-EUROPOL"], environment: env).status == 1)
+        let held = ProcessRunner.run(ctl, ["hold", "--recipient", "EU-EUROPOL", "--yes", "--reason", "sudo test"], environment: env)
+        #expect(held.status == 0 && held.stdout.contains("audited as alice"), "\(held.stdout)\(held.stderr)")
+        var owners: [String: UInt32] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: queueDir.path) {
+            var st = stat()
+            if stat(queueDir.appendingPathComponent(name).path, &st) == 0 { owners[name] = st.st_uid }
+        }
+        #expect(owners.values.allSatisfy { $0 == 4321 }, "\(owners)")
+        #expect(try QueueStore(path: fixture.queuePath, readOnly: true).auditTail(limit: 5).contains { $0.event == "held" && $0.actor == "alice" })
     }
 
     @Test("submit never replaces a file waiting in the outbox, takes names of any legal length, and follows no link")
