@@ -185,7 +185,7 @@ public final class Gateway: @unchecked Sendable {
             let nextServices = try makeServices(next, schemas)
             // Everything the delivery engine will need, checked before anything changes
             // (an unreadable receipt anchor file would leave it on the old endpoints).
-            for endpoint in next.endpoints.values { _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl) }
+            for endpoint in next.endpoints.values { _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner) }
             if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
             if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
                 logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")

@@ -268,7 +268,7 @@ struct ConfigReader {
         }
 
         var endpoints: [String: GatewayConfig.Endpoint] = [:]
-        let endpointKeys: Set<String> = ["url", "ca", "crl", "pinnedKey", "classificationCeiling", "requireReceipt", "receiptTrustAnchors",
+        let endpointKeys: Set<String> = ["url", "ca", "crl", "receiptSigner", "pinnedKey", "classificationCeiling", "requireReceipt", "receiptTrustAnchors",
                                          "concurrency", "rateLimit", "connectTimeout", "timeout", "proxy", "breaker", "verifyTLS", "insecure", "http2"]
         if let list = object(["endpoints"], allowed: []) {
             if list.isEmpty { problem(["endpoints"], "must define at least one endpoint") }
@@ -304,7 +304,8 @@ struct ConfigReader {
                     breakerFailureThreshold: int(key + ["breaker", "failureThreshold"], default: 5, range: 1...1_000),
                     breakerOpenFor: duration(key + ["breaker", "openFor"], default: 30),
                     http2: optionalBool(key + ["http2"]),
-                    crl: value(key + ["crl"]) == nil ? nil : path(key + ["crl"]))
+                    crl: value(key + ["crl"]) == nil ? nil : path(key + ["crl"]),
+                    receiptSigner: optionalString(key + ["receiptSigner"]))
                 if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
                 }

@@ -95,6 +95,9 @@ public struct GatewayConfig: Sendable {
         /// CRLs (PEM file, one per CA) that the server's TLS chain and the receipt signer's
         /// chain are checked against; the TLS check needs one for every CA of the chain.
         public var crl: String? = nil
+        /// The receipt signer's certificate subject (RFC 2253, as `gatewayctl verify` prints
+        /// it): receipts signed by any other certificate under the anchors are refused.
+        public var receiptSigner: String? = nil
     }
     public var endpoints: [String: Endpoint]
     /// Recipient participant → endpoint name.

@@ -488,6 +488,38 @@ struct DeliveryEngineTests {
         #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".expired.") || $0.contains(".failed.") })
     }
 
+    @Test("with receiptSigner, only that certificate's receipts are proof: another agency's key under the same anchors is refused")
+    func receiptSignerPinned() throws {
+        let receipts = try ReceiptFactory()
+        let europolSigner = try Certificate.load(path: DevPKIFixture.path("agencies/europol/receipt.pem"))[0].subject
+        let h = try Harness(edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    receiptSigner: \"\(europolSigner)\"\n    classificationCeiling:") }) { request in
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            var receipt = receipts.receipt(for: request, agency: "EU-EUROPOL")
+            if id.hasPrefix("other-key") {
+                // Signed with Frontex's receipt key, naming EU-EUROPOL: the dev PKI anchors every agency at one root.
+                receipt = try! receipts.signers["EU-FRONTEX"]!.sign(JSON.parse(JWS.parse(receipt).payload!)).flattenedJSON
+            }
+            if id.hasPrefix("no-time") {
+                // The right signer, but no receivedAt (receipt.schema.json requires it).
+                guard case .object(var members) = try! JSON.parse(JWS.parse(receipt).payload!) else { fatalError() }
+                members["receivedAt"] = nil
+                receipt = try! receipts.signers["EU-EUROPOL"]!.sign(.object(members)).flattenedJSON
+            }
+            return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
+        }
+        try h.enqueue(2, prefix: "own-key")
+        try h.enqueue(2, prefix: "other-key")
+        try h.enqueue(1, prefix: "no-time")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
+        #expect(try h.store.message("own-key-000000", sender: "PL-KGP")?.deliveries.first?.summary.state == .delivered)
+        let refused = try #require(try h.store.message("other-key-000001", sender: "PL-KGP")?.deliveries.first)
+        #expect(refused.summary.state == .failed && refused.summary.reason?.contains("not by the endpoint's receipt signer") == true,
+                "\(String(describing: refused.summary.reason))")
+        #expect(try h.store.message("no-time-000000", sender: "PL-KGP")?.deliveries.first?.summary.reason?.contains("no receivedAt") == true)
+    }
+
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")
     func networkAndShutdown() throws {
         let h = try Harness(extra: "retry:\n  initialBackoff: 10s\n") { _ in

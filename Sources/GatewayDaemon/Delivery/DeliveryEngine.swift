@@ -111,7 +111,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], now: Millis) throws -> [String: Runtime] {
         var result: [String: Runtime] = [:]
         for (name, e) in config.endpoints {
-            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors, crlPath: e.crl)
+            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors, crlPath: e.crl, signer: e.receiptSigner)
             if var old = previous[name] {
                 old.retired = false
                 old.config = e

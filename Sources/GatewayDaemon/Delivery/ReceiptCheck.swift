@@ -26,14 +26,17 @@ public struct ReceiptCheck: Sendable {
     let verifierWithoutCRLs: CachingJWSVerifier?
     let anchorsPath: String?
     let crlPath: String?
+    /// The one certificate subject allowed to sign this endpoint's receipts (nil: any under the anchors).
+    let signer: String?
     /// The CRL file as it was read (device, inode, size, modification time).
     let crlStamp: [Int64]?
 
     /// `crlPath`: CRLs the receipt signer's certificate is checked against (a revoked
     /// receipt key signs no proof of delivery).
-    public init(anchorsPath: String?, crlPath: String? = nil) throws {
+    public init(anchorsPath: String?, crlPath: String? = nil, signer: String? = nil) throws {
         self.anchorsPath = anchorsPath
         self.crlPath = crlPath
+        self.signer = signer
         // Taken before the file is read: a file changing during the read is read again.
         crlStamp = crlPath.flatMap(Self.stamp)
         verifier = try anchorsPath.map { CachingJWSVerifier(trustStore: try TrustStore.load(anchorsPath: $0, crlPaths: crlPath.map { [$0] } ?? [])) }
@@ -43,10 +46,12 @@ public struct ReceiptCheck: Sendable {
     /// The same check, marked as having read the CRL file in state `stamp` (after a failed
     /// re-read: not tried again until the file changes from that state).
     func keeping(stamp: [Int64]?) -> ReceiptCheck {
-        ReceiptCheck(verifier: verifier, verifierWithoutCRLs: verifierWithoutCRLs, anchorsPath: anchorsPath, crlPath: crlPath, crlStamp: stamp)
+        ReceiptCheck(verifier: verifier, verifierWithoutCRLs: verifierWithoutCRLs, anchorsPath: anchorsPath, crlPath: crlPath, signer: signer, crlStamp: stamp)
     }
 
-    private init(verifier: CachingJWSVerifier?, verifierWithoutCRLs: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, crlStamp: [Int64]?) {
+    private init(verifier: CachingJWSVerifier?, verifierWithoutCRLs: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, signer: String?,
+                 crlStamp: [Int64]?) {
+        self.signer = signer
         self.verifier = verifier
         self.verifierWithoutCRLs = verifierWithoutCRLs
         self.anchorsPath = anchorsPath
@@ -70,7 +75,7 @@ public struct ReceiptCheck: Sendable {
         let before = Self.stamp(crlPath)
         guard before != crlStamp, before != nil else { return nil }
         do {
-            return .success(try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath))
+            return .success(try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath, signer: signer))
         } catch {
             return .failure(RefreshFailure(error: error, stamp: before))
         }
@@ -114,7 +119,13 @@ public struct ReceiptCheck: Sendable {
             return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
         }
         func quoted(_ value: JSON?) -> String { value?.stringValue.map { "\"\(Printable.line($0, limit: 100))\"" } ?? "nothing" }
+        if let signer, verified.signerSubject != signer {
+            return .invalid("receipt signed by \(Printable.line(verified.signerSubject ?? "an unknown signer", limit: 300)), not by the endpoint's receipt signer \(signer)")
+        }
         guard let payload = try? JSON.parse(verified.payload) else { return .invalid("receipt payload is not I-JSON") }
+        guard payload["receivedAt"]?.stringValue.flatMap(RFC3339.millis) != nil else {
+            return .invalid("receipt has no receivedAt time (RFC 3339)")
+        }
         if payload["receiptFor"]?.stringValue != job.messageId {
             return .invalid("receipt is for \(quoted(payload["receiptFor"])), not \(job.messageId)")
         }
