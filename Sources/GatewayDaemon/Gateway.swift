@@ -262,7 +262,7 @@ public final class Gateway: @unchecked Sendable {
                     } else {
                         var filter = DeliveryFilter()
                         filter.deliveryIds = ids
-                        let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: "held: \(action.reason)")
+                        let result = try store.apply(.hold, filter: filter, actor: "gatewayd", reason: QueueStore.gatewayHoldPrefix + action.reason)
                         changed += result.changed
                         if result.changed == 0 { break }
                     }
@@ -271,6 +271,26 @@ public final class Gateway: @unchecked Sendable {
                     logger.notice("waiting deliveries rerouted", metadata: ["count": "\(changed)", "reason": "\(action.reason)"])
                 } else {
                     logger.warning("waiting deliveries held: the configuration does not allow them", metadata: ["count": "\(changed)", "reason": "\(action.reason)"])
+                }
+            }
+            // What gatewayd itself held (a route gone, a ceiling lowered) and the configuration
+            // allows again goes back to the queue, on the route in force; an operator's holds stay.
+            for group in try store.gatewayHeldRoutes() {
+                let classification = Classification(rawValue: group.classification) ?? .secret
+                guard let name = config.routes[group.recipient], let endpoint = config.endpoints[name],
+                      classification <= endpoint.classificationCeiling else { continue }
+                var released = 0
+                var after: Int64 = 0
+                while true {
+                    let ids = try store.gatewayHeldIds(group, after: after, limit: 5_000)
+                    guard let last = ids.last else { break }
+                    after = last
+                    var filter = DeliveryFilter()
+                    filter.deliveryIds = ids
+                    released += try store.apply(.release, filter: filter, actor: "gatewayd", reason: "the configuration allows it again", routes: config.routes).changed
+                }
+                if released > 0 {
+                    logger.notice("held deliveries released: the configuration allows them again", metadata: ["count": "\(released)", "recipient": "\(group.recipient)", "endpoint": "\(name)"])
                 }
             }
             try store.setSetting("routing", fingerprint)

@@ -197,6 +197,33 @@ extension QueueStore {
         }
     }
 
+    /// The reason with which gatewayd holds a delivery its configuration does not allow (a
+    /// route gone, a ceiling lowered): those, and only those, it releases itself when a
+    /// later configuration allows them again. An operator's holds are the operator's.
+    public static let gatewayHoldPrefix = "held by gatewayd: "
+
+    /// Deliveries gatewayd held (`gatewayHoldPrefix`), by recipient, endpoint and classification.
+    public func gatewayHeldRoutes() throws -> [PendingRoute] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.recipient, d.endpoint, m.classification, count(*) AS n FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state = 'held' AND substr(d.reason, 1, ?) = ? GROUP BY d.recipient, d.endpoint, m.classification
+                """, arguments: [Self.gatewayHoldPrefix.count, Self.gatewayHoldPrefix])
+                .map { PendingRoute(recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"], count: $0["n"]) }
+        }
+    }
+
+    /// Up to `limit` ids of one group of deliveries gatewayd held, numbered above `after`.
+    public func gatewayHeldIds(_ group: PendingRoute, after: Int64, limit: Int) throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT d.id FROM delivery d JOIN message m ON m.id = d.message
+                WHERE d.state = 'held' AND substr(d.reason, 1, ?) = ? AND d.recipient = ? AND d.endpoint = ? AND m.classification = ? AND d.id > ?
+                ORDER BY d.id LIMIT ?
+                """, arguments: [Self.gatewayHoldPrefix.count, Self.gatewayHoldPrefix, group.recipient, group.endpoint, group.classification, after, limit])
+        }
+    }
+
     /// Up to `limit` ids of the waiting deliveries of one such group.
     public func pendingIds(_ group: PendingRoute, limit: Int) throws -> [Int64] {
         try pool.read { db in

@@ -73,6 +73,19 @@ struct ReloadTests {
         #expect(low.deliveries[0].summary.state != .held, "the one within the ceiling goes on")
         let held = fixture.ctl(["queue", "list", "--state", "held"])
         #expect(held.status == 0 && held.stdout.contains("ceiling-high"), "\(held.stdout)")
+        // The ceiling raised again: what gatewayd held goes back to the queue by itself; what
+        // an operator held stays held.
+        #expect(fixture.ctl(["hold", "ceiling-low", "--reason", "operator's own hold"]).status == 0)
+        try Self.edit(fixture) { text in
+            let start = text.range(of: "  frontex:\n")!
+            let ceiling = text.range(of: "classificationCeiling: RESTREINT UE/EU RESTRICTED", range: start.upperBound..<text.endIndex)!
+            return text.replacingCharacters(in: ceiling, with: "classificationCeiling: SECRET UE/EU SECRET")
+        }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 30) { (try? store.message("ceiling-high", sender: "PL-KGP"))??.deliveries[0].summary.state != .held }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 10) { daemon.log.contains("held deliveries released") }, "\(daemon.log)")
+        #expect(try store.message("ceiling-low", sender: "PL-KGP")?.deliveries[0].summary.state == .held, "the operator's hold stays")
+        #expect(try store.auditTail(limit: 50).contains { $0.event == "released" && $0.actor == "gatewayd" && $0.messageId == "ceiling-high" })
     }
 }
 

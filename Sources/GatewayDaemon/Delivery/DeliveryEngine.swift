@@ -393,11 +393,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// Why the configuration in force does not allow sending `job` (nil: it does).
     static func notAllowed(_ job: DeliveryJob, config: GatewayConfig) -> String? {
         guard config.routes[job.recipient] == job.endpoint, let endpoint = config.endpoints[job.endpoint] else {
-            return "held: \(job.recipient) is no longer routed to endpoint \(job.endpoint)"
+            return QueueStore.gatewayHoldPrefix + "\(job.recipient) is no longer routed to endpoint \(job.endpoint)"
         }
         let classification = Classification(rawValue: job.classification) ?? .secret
         if classification > endpoint.classificationCeiling {
-            return "held: \(job.classification) is above the ceiling of endpoint \(job.endpoint) (\(endpoint.classificationCeiling.rawValue))"
+            return QueueStore.gatewayHoldPrefix + "\(job.classification) is above the ceiling of endpoint \(job.endpoint) (\(endpoint.classificationCeiling.rawValue))"
         }
         return nil
     }
