@@ -9,6 +9,13 @@
 import CCurl
 
 extension Transfer {
+    /// Sets `blob` when given (and clears the file option), else the file option (and clears the blob).
+    static func setFileOrBlob(_ easy: CurlEasy, file fileOption: CURLoption, _ path: String,
+                              blob blobOption: CURLoption, _ bytes: [UInt8]?) throws(CurlError) {
+        try easy.set(fileOption, bytes == nil ? path : nil)
+        try easy.set(blobOption, blob: bytes)
+    }
+
     /// Sets every option for this request on `easy` (fresh or reset). `multiplexes`: the
     /// origin has answered on HTTP/2 before (see PIPEWAIT below).
     func configure(_ easy: CurlEasy, multiplexes: Bool = false) throws(CurlError) {
@@ -35,22 +42,11 @@ extension Transfer {
         // an operator removed from the file (and reloaded) would be trusted that long. Read
         // for each new connection instead (connections are reused, so that is seldom).
         try easy.set(CURLOPT_CA_CACHE_TIMEOUT, 0)
-        if let chain = request.tls.clientCertificatePEM {
-            try easy.set(CURLOPT_SSLCERT, nil as String?)
-            try easy.set(CURLOPT_SSLCERT_BLOB, blob: chain)
-        } else {
-            try easy.set(CURLOPT_SSLCERT_BLOB, blob: nil)
-            try easy.set(CURLOPT_SSLCERT, request.tls.clientCertificatePath)
-        }
+        // The chain and key as the caller read and checked them, else their files.
+        try Self.setFileOrBlob(easy, file: CURLOPT_SSLCERT, request.tls.clientCertificatePath,
+                               blob: CURLOPT_SSLCERT_BLOB, request.tls.clientCertificatePEM)
         try easy.set(CURLOPT_SSLCERTTYPE, "PEM")
-        // The key (and chain) as the caller read and checked them, else their files.
-        if let pem = request.tls.clientKeyPEM {
-            try easy.set(CURLOPT_SSLKEY, nil as String?)
-            try easy.set(CURLOPT_SSLKEY_BLOB, blob: pem)
-        } else {
-            try easy.set(CURLOPT_SSLKEY_BLOB, blob: nil)
-            try easy.set(CURLOPT_SSLKEY, request.tls.clientKeyPath)
-        }
+        try Self.setFileOrBlob(easy, file: CURLOPT_SSLKEY, request.tls.clientKeyPath, blob: CURLOPT_SSLKEY_BLOB, request.tls.clientKeyPEM)
         try easy.set(CURLOPT_SSLKEYTYPE, "PEM")
         if let pin = request.tls.pinnedPublicKey {
             try easy.set(CURLOPT_PINNEDPUBLICKEY, pin)
