@@ -99,6 +99,10 @@ struct ActionOptions: ParsableArguments {
     @Option(help: "Why (kept in the audit log; told to the unit on cancel).") var reason: String?
 
     func run(_ action: OperatorAction) throws {
+        // gatewayd releases its own holds by this prefix: an operator's reason must not look like one.
+        if let reason, reason.hasPrefix(QueueStore.gatewayHoldPrefix) {
+            throw ValidationError("--reason must not start with \"\(QueueStore.gatewayHoldPrefix)\" (the gateway's own holds are marked so)")
+        }
         try ActionRunner(action: action, global: global, filter: filter, ids: ids, yes: yes, reason: reason).run()
     }
 }

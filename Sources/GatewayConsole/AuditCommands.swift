@@ -16,8 +16,10 @@ struct AuditVerify: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (config, store) = try global.openQueue()
-        let verifier = try ConsoleServices.auditVerifier(config)
+        // The verifier first: its certificate files are read before gatewayctl (as root) takes
+        // the queue owner's identity to open the queue.
+        let verifier = try ConsoleServices.auditVerifier(try global.loadConfig())
+        let (_, store) = try global.openQueue()
         var result = try store.verifyAudit(verifier: verifier)
         // A chain anyone could recompute proves nothing without its signed checkpoints:
         // checkpoints that could not be checked fail the verification.

@@ -49,7 +49,11 @@ public struct GlobalOptions: ParsableArguments {
             _ = Operator.name
             var st = stat()
             if stat(config.queue.path, &st) == 0, st.st_uid != 0 {
-                guard setgroups(0, nil) == 0, setgid(st.st_gid) == 0, setuid(st.st_uid) == 0 else {
+                // The owner's own groups (initgroups) where it has an account, else the file's.
+                let account = getpwuid(st.st_uid)
+                let group = account?.pointee.pw_gid ?? st.st_gid
+                let groups = account.map { initgroups($0.pointee.pw_name, group) } ?? setgroups(1, [st.st_gid])
+                guard groups == 0, setgid(group) == 0, setuid(st.st_uid) == 0 else {
                     Console.error("cannot act as the queue's owner (uid \(st.st_uid)): \(String(cString: strerror(errno)))")
                     throw ExitCode(1)
                 }

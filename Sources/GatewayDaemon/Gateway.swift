@@ -66,6 +66,8 @@ public final class Gateway: @unchecked Sendable {
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
     private var lastFolderCheck = Date()
+    /// When gatewayd's own holds were last looked at (monotonic seconds).
+    private var lastHoldCheck = -Double.infinity
     private var reportedFolderProblems = Set<String>()
     /// Housekeeping steps failing now: since when, the error, when it was last logged.
     private var stepFailures: [String: (since: Date, error: String, logged: Date)] = [:]
@@ -273,29 +275,36 @@ public final class Gateway: @unchecked Sendable {
                     logger.warning("waiting deliveries held: the configuration does not allow them", metadata: ["count": "\(changed)", "reason": "\(action.reason)"])
                 }
             }
-            // What gatewayd itself held (a route gone, a ceiling lowered) and the configuration
-            // allows again goes back to the queue, on the route in force; an operator's holds stay.
-            for group in try store.gatewayHeldRoutes() {
-                let classification = Classification(rawValue: group.classification) ?? .secret
-                guard let name = config.routes[group.recipient], let endpoint = config.endpoints[name],
-                      classification <= endpoint.classificationCeiling else { continue }
-                var released = 0
-                var after: Int64 = 0
-                while true {
-                    let ids = try store.gatewayHeldIds(group, after: after, limit: 5_000)
-                    guard let last = ids.last else { break }
-                    after = last
-                    var filter = DeliveryFilter()
-                    filter.deliveryIds = ids
-                    released += try store.apply(.release, filter: filter, actor: "gatewayd", reason: "the configuration allows it again", routes: config.routes).changed
-                }
-                if released > 0 {
-                    logger.notice("held deliveries released: the configuration allows them again", metadata: ["count": "\(released)", "recipient": "\(group.recipient)", "endpoint": "\(name)"])
-                }
-            }
+            try releaseGatewayHolds(config)
             try store.setSetting("routing", fingerprint)
         } catch {
             logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// What gatewayd itself held (a route gone, a ceiling lowered) and the configuration
+    /// allows now goes back to the queue, on the route in force; an operator's holds stay.
+    /// At each reload and start, and every ten seconds (the delivery engine may hold a
+    /// delivery again under the configuration it still had while this ran).
+    private func releaseGatewayHolds(_ config: GatewayConfig) throws {
+        for group in try store.gatewayHeldRoutes() {
+            let classification = Classification(rawValue: group.classification) ?? .secret
+            guard let name = config.routes[group.recipient], let endpoint = config.endpoints[name],
+                  classification <= endpoint.classificationCeiling else { continue }
+            var released = 0
+            var after: Int64 = 0
+            while true {
+                let ids = try store.gatewayHeldIds(group, after: after, limit: 5_000)
+                guard let last = ids.last else { break }
+                after = last
+                var filter = DeliveryFilter()
+                filter.deliveryIds = ids
+                released += try store.apply(.release, filter: filter, actor: "gatewayd", reason: "the configuration allows it again", routes: config.routes).changed
+            }
+            if released > 0 {
+                logger.notice("held deliveries released: the configuration allows them again", metadata: ["count": "\(released)", "recipient": "\(group.recipient)", "endpoint": "\(name)"])
+                delivery?.wake(endpoints: [name])
+            }
         }
     }
 
@@ -350,6 +359,11 @@ public final class Gateway: @unchecked Sendable {
                 try store.checkpointAudit(signer: services.auditSigner)
                 lastCheckpoint = Date()
             }
+        }
+        let uptime = DeliveryEngine.uptime()
+        if uptime - lastHoldCheck >= 10 {
+            lastHoldCheck = uptime
+            step("release holds") { try releaseGatewayHolds(config) }
         }
         checkBackpressure(config)
         if Date().timeIntervalSince(lastFolderCheck) >= 5 {

@@ -132,6 +132,8 @@ struct ConsoleTests {
         // wait out its 60 s Retry-After (the daemon sees operator changes within a second,
         // sooner or later depending on the machine's load).
         g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":422}"#)
+        // A reason that looks like the gateway's own hold marker is refused (gatewayd would release it).
+        #expect(g.ctl("hold", "olaf-00000", "--reason", "held by gatewayd: looks official").status == 64)
         // By id.
         #expect(g.ctl("release", "olaf-00000").status == 0)
         // An id after a filter narrows it (the filter takes one value): this one message only.

@@ -440,17 +440,24 @@ struct DeliveryEngineTests {
         // A signer that is expired as well: not waiting for a CRL, refused.
         let expired = try JWSSigner(key: PrivateKey.load(path: DevPKIFixture.path("bad/expired.key")),
                                     chain: Certificate.load(path: DevPKIFixture.path("bad/expired-chain.pem")))
+        let europolSigner = try Certificate.load(path: DevPKIFixture.path("agencies/europol/receipt.pem"))[0].subject
         let h = try Harness(extra: "retry:\n  initialBackoff: 100ms\n  maxBackoff: 300ms\n",
-                            edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(crl.path)\n    classificationCeiling:") }) { request in
+                            edit: { $0.replacingOccurrences(of: "    classificationCeiling:",
+                                                            with: "    crl: \(crl.path)\n    receiptSigner: \"\(europolSigner)\"\n    classificationCeiling:") }) { request in
             let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
             var receipt = receipts.receipt(for: request, agency: "EU-EUROPOL")
             if id.hasPrefix("expired-signer") {
                 receipt = try! expired.sign(JSON.parse(JWS.parse(receipt).payload!)).flattenedJSON
             }
+            if id.hasPrefix("wrong-signer") {
+                // Another agency's key (not the pinned signer): refused at once, stale CRL or not.
+                receipt = try! receipts.signers["EU-FRONTEX"]!.sign(JSON.parse(JWS.parse(receipt).payload!)).flattenedJSON
+            }
             return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
         }
         try h.enqueue(3, prefix: "late-crl")
         try h.enqueue(1, prefix: "expired-signer")
+        try h.enqueue(1, prefix: "wrong-signer")
         h.engine.start()
         defer { h.engine.stop() }
         func first() throws -> MessageDetail.Delivery? { try h.store.message("late-crl-000000", sender: "PL-KGP")?.deliveries.first }
@@ -459,13 +466,15 @@ struct DeliveryEngineTests {
         #expect([.deferred, .sending, .queued].contains(waiting.summary.state), "\(waiting.summary.state)")
         #expect(waiting.attempts.first?.outcome == "receipt-undecided" && waiting.attempts.first?.error?.contains("revocation status unknown") == true,
                 "\(String(describing: waiting.attempts.first))")
-        #expect(try h.count(.failed) == 1, "no false evidence of failure; the expired signer alone fails")
+        #expect(try h.count(.failed) == 2, "no false evidence of failure; the expired and the wrong signer alone fail")
         let refused = try #require(try h.store.message("expired-signer-000000", sender: "PL-KGP")?.deliveries.first)
         #expect(refused.summary.state == .failed && refused.summary.reason?.contains("expired") == true, "\(String(describing: refused.summary.reason))")
+        let wrong = try #require(try h.store.message("wrong-signer-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(wrong.summary.state == .failed && wrong.summary.reason?.contains("not by the endpoint's receipt signer") == true, "\(String(describing: wrong.summary.reason))")
         // Fresh CRLs fetched into the same file (as a cron job would): read within a second or so.
         try Data(contentsOf: URL(fileURLWithPath: try DevPKI.path("ca/crls.pem"))).write(to: crl, options: .atomic)
         #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 3 }, "delivered once the CRLs are current")
-        #expect(try h.count(.failed) == 1)
+        #expect(try h.count(.failed) == 2)
     }
 
     @Test("a receipt still undecided when the message's expiry comes is held for an operator, not reported expired (the agency has it)")

@@ -102,22 +102,31 @@ public struct ReceiptCheck: Sendable {
         if body.isEmpty { return .absent }
         guard let verifier else { return .invalid("no receiptTrustAnchors configured for endpoint \(job.endpoint)") }
         let jws: JWS
-        let verified: VerifiedJWS
-        do {
-            jws = try JWS.parse(body)
-            verified = try verifier.verify(jws)
-        } catch {
-            if error.chainError?.isCRLStale == true {
-                // Everything but revocation must hold for the receipt to wait for a fresh CRL.
-                do {
-                    _ = try verifierWithoutCRLs?.verify(JWS.parse(body))
-                } catch {
-                    return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
-                }
-                return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file is past its next update, not yet valid, or missing): \(Printable.line("\(error)", limit: 300))")
-            }
+        do { jws = try JWS.parse(body) } catch {
             return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
         }
+        do {
+            return evaluate(try verifier.verify(jws), jws: jws, job: job, now: now)
+        } catch {
+            guard error.chainError?.isCRLStale == true, let verifierWithoutCRLs else {
+                return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
+            }
+            // Everything but revocation must hold (signature, chain, signer, what it says) for
+            // the receipt to wait for a fresh CRL; anything else wrong refuses it now.
+            let withoutRevocation: VerifiedJWS
+            do { withoutRevocation = try verifierWithoutCRLs.verify(jws) } catch {
+                return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
+            }
+            guard case .valid = evaluate(withoutRevocation, jws: jws, job: job, now: now) else {
+                return evaluate(withoutRevocation, jws: jws, job: job, now: now)
+            }
+            return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file is past its next update, not yet valid, or missing): \(Printable.line("\(error)", limit: 300))")
+        }
+    }
+
+    /// What a receipt whose signature verified says: the right signer, our message, digest
+    /// and recipient, a time, a status that is proof.
+    private func evaluate(_ verified: VerifiedJWS, jws: JWS, job: DeliveryJob, now: Millis) -> Result {
         func quoted(_ value: JSON?) -> String { value?.stringValue.map { "\"\(Printable.line($0, limit: 100))\"" } ?? "nothing" }
         if let signer, verified.signerSubject != signer {
             return .invalid("receipt signed by \(Printable.line(verified.signerSubject ?? "an unknown signer", limit: 300)), not by the endpoint's receipt signer \(signer)")
