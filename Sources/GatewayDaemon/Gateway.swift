@@ -308,6 +308,17 @@ public final class Gateway: @unchecked Sendable {
         }
     }
 
+    /// The report owed for a delivery the housekeeping expired (schemas/report.schema.json:
+    /// the unit's file always named, the gateway and endpoint said, as the engine's reports).
+    static func expiredReport(_ e: ExpiredDelivery, gatewayId: String, now: Millis) -> String? {
+        let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),
+                          "recipient": .string(e.recipient), "endpoint": .string(e.endpoint), "gateway": .string(gatewayId),
+                          "file": .string(e.sourceFile ?? "\(e.messageId).json"),
+                          "at": .string(RFC3339.format(millis: now)), "expiresAt": .string(RFC3339.format(millis: e.expiresAt)),
+                          "reason": "not delivered before it expired"]
+        return try? body.canonicalString()
+    }
+
     // MARK: housekeeping
 
     private func startHousekeeping() {
@@ -332,13 +343,8 @@ public final class Gateway: @unchecked Sendable {
         // Each step on its own: one that fails (a full disk, a signer problem) must not keep
         // the others, backpressure and the reports above all, from running.
         step("expiry") {
-            let expired = try store.expireDue(now: now) { e in
-                let body: JSON = ["kind": "expired", "messageId": .string(e.messageId), "sender": .string(e.sender),
-                                  "recipient": .string(e.recipient), "file": e.sourceFile.map(JSON.string) ?? .null,
-                                  "at": .string(RFC3339.format(millis: now)), "expiresAt": .string(RFC3339.format(millis: e.expiresAt)),
-                                  "reason": "not delivered before it expired"]
-                return try? body.canonicalString()
-            }
+            let gatewayId = config.gatewayId
+            let expired = try store.expireDue(now: now) { e in Self.expiredReport(e, gatewayId: gatewayId, now: now) }
             if !expired.isEmpty {
                 logger.notice("deliveries expired", metadata: ["count": "\(expired.count)"])
                 reports.flush()

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
 import GatewayStore
@@ -132,6 +133,13 @@ struct EndToEndTests {
         #expect(fixture.files(reports).contains("request.accepted.json") && fixture.files(reports).contains("request.delivered.EU-EUROPOL.json"))
         let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
         #expect(received.count == 3 && received.allSatisfy { $0["count"] == 1 })
+        // Every report follows schemas/report.schema.json.
+        let schema = try SchemaServices.validator().validator.schema(named: "report")
+        for file in fixture.files(reports) {
+            let verified = try JWSVerifier().verify([UInt8](Data(contentsOf: reports.appendingPathComponent(file))), trustStore: trust)
+            let result = schema.validate(try JSON.parse(verified.payload))
+            #expect(result.isValid, "\(file): \(result)")
+        }
     }
 
     @Test("under faults every message ends delivered or correctly failed, none lost; the breaker opens and recovers")
@@ -183,6 +191,20 @@ struct EndToEndTests {
         if let cepol, let m = try store.message(cepol.id, sender: cepol.unit) {
             #expect(m.deliveries.first { $0.summary.recipient == "EU-CEPOL" }?.summary.state == .delivered)
         }
+        // Every report written (accepted, delivered, failed) follows schemas/report.schema.json.
+        let schema = try SchemaServices.validator().validator.schema(named: "report")
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        var kinds: Set<String> = []
+        for unit in GatewayFixture.units {
+            let reports = fixture.reports(unit)
+            for file in fixture.files(reports) {
+                let payload = try JSON.parse(try JWSVerifier().verify([UInt8](Data(contentsOf: reports.appendingPathComponent(file))), trustStore: trust).payload)
+                kinds.insert(payload["kind"]?.stringValue ?? "?")
+                let result = schema.validate(payload)
+                #expect(result.isValid, "\(file): \(result)")
+            }
+        }
+        #expect(kinds.isSuperset(of: ["accepted", "delivered", "failed"]), "\(kinds)")
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 }

@@ -24,6 +24,19 @@ struct ReportBodyTests {
         }
     }
 
+    @Test("the report for a delivery the housekeeping expires follows the report schema, with or without the unit's file name")
+    func expiredReportFollowsTheSchema() throws {
+        let schema = try SchemaServices.validator().validator.schema(named: "report")
+        for file in ["alert-1.json", nil] {
+            let e = ExpiredDelivery(deliveryId: 7, messageRowId: 3, sender: "PL-KGP", messageId: "expired-0001", recipient: "EU-OLAF",
+                                    endpoint: "olaf", expiresAt: 1_800_000_000_000, sourceFile: file)
+            let body = try JSON.parse(Array(try #require(Gateway.expiredReport(e, gatewayId: "PL-GW", now: 1_800_000_100_000)).utf8))
+            let result = schema.validate(body)
+            #expect(result.isValid, "\(result)")
+            #expect(body["file"] == .string(file ?? "expired-0001.json") && body["gateway"] == "PL-GW" && body["endpoint"] == "olaf")
+        }
+    }
+
     @Test("report names cannot climb out of the folder or hide")
     func sanitizedNames() {
         #expect(ReportWriter.sanitize("m-0001") == "m-0001")
