@@ -19,7 +19,7 @@ struct ActionRunner {
     var reason: String?
 
     func run() throws {
-        let (config, store) = try global.openQueue()
+        let (config, store) = try global.openQueue(write: true)
         var f = try filter.filter(ids: ids)
         if f.isEmpty {
             Console.error("give message ids or a filter (for everything: --state \(action.from.map(\.rawValue).joined(separator: " ")))")

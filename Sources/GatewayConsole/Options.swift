@@ -34,8 +34,9 @@ public struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// The daemon's queue (opened alongside a running daemon; no owner lock is taken).
-    func openQueue() throws -> (GatewayConfig, QueueStore) {
+    /// The daemon's queue (opened alongside a running daemon; no owner lock is taken),
+    /// read-only unless `write` (the actions); never upgraded (that is gatewayd's).
+    func openQueue(write: Bool = false) throws -> (GatewayConfig, QueueStore) {
         let config = try loadConfig()
         guard FileManager.default.fileExists(atPath: config.queue.path) else {
             Console.error("no queue at \(config.queue.path) (from \(config.file)); has gatewayd run with this configuration?")
@@ -60,7 +61,7 @@ public struct GlobalOptions: ParsableArguments {
             }
         }
         do {
-            return (config, try QueueStore(path: config.queue.path))
+            return (config, try QueueStore(path: config.queue.path, readOnly: !write, migrate: false))
         } catch {
             Console.error("\(error)")
             throw ExitCode(1)

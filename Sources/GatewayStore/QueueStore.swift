@@ -35,7 +35,10 @@ public final class QueueStore: Sendable {
     /// `checkpointsInBackground`: commits of this process never copy the WAL back into the
     /// database themselves (SQLite does it in the committing thread by default, a pause of
     /// tens of milliseconds every few thousand pages); `startCheckpointer` does it instead.
-    public init(path: String, readOnly: Bool = false, checkpointsInBackground: Bool = false) throws {
+    /// `migrate`: bring the queue's schema up to this version's (gatewayd). Without it (the
+    /// operator's tools) a queue of another version is refused with a clear error rather
+    /// than changed under the daemon that runs on it.
+    public init(path: String, readOnly: Bool = false, checkpointsInBackground: Bool = false, migrate: Bool = true) throws {
         self.path = path
         var config = Configuration()
         config.label = "queue"
@@ -65,7 +68,7 @@ public final class QueueStore: Sendable {
                 // Two processes (gatewayd and gatewayctl) may open a new queue at the same
                 // moment; the loser of the race finds the schema made and checks again.
                 var attempt = 0
-                while true {
+                while migrate {
                     do {
                         try StoreSchema.migrator().migrate(pool)
                         break
@@ -74,6 +77,16 @@ public final class QueueStore: Sendable {
                         _ = error
                         usleep(50_000)
                     }
+                }
+            }
+            if readOnly || !migrate {
+                let migrator = StoreSchema.migrator()
+                let (complete, newer) = try pool.read { db in (try migrator.hasCompletedMigrations(db), try migrator.hasBeenSuperseded(db)) }
+                if newer {
+                    throw QueueStoreError(.io, "the queue at \(path) was made by a newer gatewayd than this program: use the gatewayctl of that version")
+                }
+                if !complete {
+                    throw QueueStoreError(.io, "the queue at \(path) is of an older version: start the gatewayd of this version once (it upgrades the queue), then try again")
                 }
             }
         } catch let error as DatabaseError {

@@ -214,6 +214,29 @@ struct ConsoleTests {
         #expect(try QueueStore(path: fixture.queuePath, readOnly: true).auditTail(limit: 5).contains { $0.event == "held" && $0.actor == "alice" })
     }
 
+    @Test("gatewayctl never upgrades the queue: one of another version is refused with what to do, and reading it changes nothing")
+    func queueOfAnotherVersion() throws {
+        let fixture = try GatewayFixture()
+        _ = try QueueStore(path: fixture.queuePath)   // made and migrated as gatewayd would
+        let ctl = { (args: [String]) in fixture.ctl(args) }
+        #expect(ctl(["queue", "stats"]).status == 0)
+        // A newer gatewayd's queue (a migration this program does not know).
+        let sqlite = { (sql: String) in ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", fixture.queuePath, sql]) }
+        #expect(sqlite("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')").status == 0)
+        let newer = ctl(["queue", "list"])
+        #expect(newer.status == 1 && newer.stderr.contains("made by a newer gatewayd"), "\(newer.stderr)")
+        #expect(ctl(["hold", "--state", "queued", "--yes"]).stderr.contains("made by a newer gatewayd"))
+        // An older one (its last migration not applied): refused, and left as it was.
+        #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'").status == 0)
+        let last = ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT max(identifier) FROM grdb_migrations').fetchone()[0])", fixture.queuePath]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = '\(last)'").status == 0)
+        let older = ctl(["audit", "tail"])
+        #expect(older.status == 1 && older.stderr.contains("of an older version"), "\(older.stderr)")
+        let still = ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM grdb_migrations WHERE identifier = ?', (sys.argv[2],)).fetchone()[0])", fixture.queuePath, last]).stdout
+        #expect(still.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "gatewayctl did not upgrade it")
+    }
+
     @Test("submit never replaces a file waiting in the outbox, takes names of any legal length, and follows no link")
     func submitSafely() throws {
         // No daemon: what is submitted stays in the outbox to be looked at.
