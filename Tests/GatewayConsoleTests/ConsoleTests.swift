@@ -155,7 +155,8 @@ struct ConsoleTests {
         let tail = try JSON.parse(g.ctl("audit", "tail", "-n", "200", "--json").stdout).arrayValue ?? []
         // SUDO_USER is believed when running as root only.
         let environment = ProcessInfo.processInfo.environment
-        let operatorName = (geteuid() == 0 ? environment["SUDO_USER"] : nil) ?? environment["USER"] ?? "root"
+        let account = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid-\(geteuid())"
+        let operatorName = (geteuid() == 0 ? environment["SUDO_USER"].flatMap { $0.isEmpty ? nil : $0 } : nil) ?? account
         #expect(tail.contains { $0["event"] == "held" && $0["actor"]?.stringValue == operatorName && $0["details"]?["reason"] == "investigating OLAF outage" })
         #expect(tail.contains { $0["event"] == "cancelled" })
         #expect(tail.contains { $0["event"] == "retried" && $0["messageId"] == "olaf-00002" })
@@ -198,6 +199,8 @@ struct ConsoleTests {
                                           createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
                                           sourceFile: "sudo-00001.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")])])
         let queueDir = URL(fileURLWithPath: fixture.queuePath).deletingLastPathComponent()
+        // The queue's owner must be able to reach it (whatever the test process's umask).
+        #expect(chmod(fixture.root.path, 0o755) == 0)
         #expect(ProcessRunner.run("/usr/bin/env", ["chown", "-R", "4321:4321", queueDir.path]).status == 0)
         let ctl = TestPaths.product("gatewayctl").path
         let env = ["GATEWAY_CONFIG": fixture.configPath, "SUDO_USER": "alice"]
@@ -221,19 +224,20 @@ struct ConsoleTests {
         let ctl = { (args: [String]) in fixture.ctl(args) }
         #expect(ctl(["queue", "stats"]).status == 0)
         // A newer gatewayd's queue (a migration this program does not know).
-        let sqlite = { (sql: String) in ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", fixture.queuePath, sql]) }
+        // The sqlite3 tool (.ci/run installs it) edits the migration records.
+        let sqlite = { (sql: String) in ProcessRunner.run("/usr/bin/env", ["sqlite3", fixture.queuePath, sql]) }
         #expect(sqlite("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')").status == 0)
         let newer = ctl(["queue", "list"])
         #expect(newer.status == 1 && newer.stderr.contains("made by a newer gatewayd"), "\(newer.stderr)")
         #expect(ctl(["hold", "--state", "queued", "--yes"]).stderr.contains("made by a newer gatewayd"))
         // An older one (its last migration not applied): refused, and left as it was.
         #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'").status == 0)
-        let last = ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT max(identifier) FROM grdb_migrations').fetchone()[0])", fixture.queuePath]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let last = sqlite("SELECT identifier FROM grdb_migrations ORDER BY rowid DESC LIMIT 1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!last.isEmpty)
         #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = '\(last)'").status == 0)
         let older = ctl(["audit", "tail"])
         #expect(older.status == 1 && older.stderr.contains("of an older version"), "\(older.stderr)")
-        let still = ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM grdb_migrations WHERE identifier = ?', (sys.argv[2],)).fetchone()[0])", fixture.queuePath, last]).stdout
+        let still = sqlite("SELECT count(*) FROM grdb_migrations WHERE identifier = '\(last)'").stdout
         #expect(still.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "gatewayctl did not upgrade it")
     }
 

@@ -75,7 +75,8 @@ struct ReloadTests {
         #expect(held.status == 0 && held.stdout.contains("ceiling-high"), "\(held.stdout)")
         // The ceiling raised again: what gatewayd held goes back to the queue by itself; what
         // an operator held stays held.
-        #expect(fixture.ctl(["hold", "ceiling-low", "--reason", "operator's own hold"]).status == 0)
+        // (Between attempts: a delivery being sent cannot be held, so try until one lands.)
+        #expect(waitUntil(timeout: 20, interval: 0.2) { fixture.ctl(["hold", "ceiling-low", "--reason", "operator's own hold"]).status == 0 })
         try Self.edit(fixture) { text in
             let start = text.range(of: "  frontex:\n")!
             let ceiling = text.range(of: "classificationCeiling: RESTREINT UE/EU RESTRICTED", range: start.upperBound..<text.endIndex)!

@@ -35,8 +35,10 @@ public enum DevPKI {
         }
         let out = try TestPaths.temporaryDirectory("crl").appendingPathComponent("crls.pem")
         let issuing = out.deletingLastPathComponent().appendingPathComponent("issuing.pem")
+        // The PKI's own lock too (make-dev-pki.sh takes it): other test processes share the CA database.
+        let lockFile = try directory().appendingPathComponent(".lock").path
         let result = crlLock.withLock {
-            ProcessRunner.run("/usr/bin/env", ["openssl", "ca", "-batch", "-config", (try? path("ca/openssl.cnf")) ?? "", "-name", "issuing", "-gencrl",
+            ProcessRunner.run("/usr/bin/env", ["flock", lockFile, "openssl", "ca", "-batch", "-config", (try? path("ca/openssl.cnf")) ?? "", "-name", "issuing", "-gencrl",
                                                "-crl_lastupdate", stamp(from), "-crl_nextupdate", stamp(until), "-out", issuing.path])
         }
         guard result.status == 0 else { throw DevPKIFixture.Failure(description: "openssl ca -gencrl: \(result.stderr)") }

@@ -130,6 +130,16 @@ public final class DaemonProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Waits (bounded) for a daemon expected to end by itself (refusing to start): true
+    /// when it did; a daemon still running after `timeout` is killed and false returned,
+    /// so that a regression fails the test instead of hanging the run.
+    @discardableResult
+    public func exits(within timeout: Double = 60) -> Bool {
+        if waitUntil(timeout: timeout, interval: 0.05, { !process.isRunning }) { return true }
+        kill()
+        return false
+    }
+
     public func signal(_ sig: Int32) { Foundation.kill(process.processIdentifier, sig) }
 
     public func kill() {
