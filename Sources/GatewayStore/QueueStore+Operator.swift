@@ -186,52 +186,65 @@ public struct PendingRoute: Sendable, Equatable {
 }
 
 extension QueueStore {
-    /// The waiting deliveries by recipient, endpoint and classification (a few hundred
-    /// groups however many deliveries), for checking them against a new configuration.
-    public func pendingRoutes() throws -> [PendingRoute] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT d.recipient, d.endpoint, m.classification, count(*) AS n FROM delivery d JOIN message m ON m.id = d.message
-                WHERE d.state IN ('queued', 'deferred') GROUP BY d.recipient, d.endpoint, m.classification
-                """).map { PendingRoute(recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"], count: $0["n"]) }
-        }
-    }
-
     /// The reason with which gatewayd holds a delivery its configuration does not allow (a
     /// route gone, a ceiling lowered): those, and only those, it releases itself when a
     /// later configuration allows them again. An operator's holds are the operator's.
     public static let gatewayHoldPrefix = "held by gatewayd: "
 
-    /// Deliveries gatewayd held (`gatewayHoldPrefix`), by recipient, endpoint and classification.
-    public func gatewayHeldRoutes() throws -> [PendingRoute] {
-        try pool.read { db in
+    /// Which deliveries a routing check looks at: the waiting ones, or those gatewayd held.
+    private enum RoutingSet {
+        case waiting, heldByGateway
+
+        var condition: (sql: String, arguments: StatementArguments) {
+            switch self {
+            case .waiting: return ("d.state IN ('queued', 'deferred')", [])
+            case .heldByGateway: return ("d.state = 'held' AND substr(d.reason, 1, ?) = ?", [QueueStore.gatewayHoldPrefix.count, QueueStore.gatewayHoldPrefix])
+            }
+        }
+    }
+
+    /// A set's deliveries by recipient, endpoint and classification (a few hundred groups
+    /// however many deliveries).
+    private func routeGroups(_ set: RoutingSet) throws -> [PendingRoute] {
+        let (condition, arguments) = set.condition
+        return try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT d.recipient, d.endpoint, m.classification, count(*) AS n FROM delivery d JOIN message m ON m.id = d.message
-                WHERE d.state = 'held' AND substr(d.reason, 1, ?) = ? GROUP BY d.recipient, d.endpoint, m.classification
-                """, arguments: [Self.gatewayHoldPrefix.count, Self.gatewayHoldPrefix])
+                WHERE \(condition) GROUP BY d.recipient, d.endpoint, m.classification
+                """, arguments: arguments)
                 .map { PendingRoute(recipient: $0["recipient"], endpoint: $0["endpoint"], classification: $0["classification"], count: $0["n"]) }
         }
     }
 
-    /// Up to `limit` ids of one group of deliveries gatewayd held, numbered above `after`.
-    public func gatewayHeldIds(_ group: PendingRoute, after: Int64, limit: Int) throws -> [Int64] {
-        try pool.read { db in
+    /// Up to `limit` ids of one group of a set, numbered above `after`, in order.
+    private func routeGroupIds(_ set: RoutingSet, _ group: PendingRoute, after: Int64, limit: Int) throws -> [Int64] {
+        let (condition, arguments) = set.condition
+        var all = arguments
+        _ = all.append(contentsOf: [group.recipient, group.endpoint, group.classification, after, limit])
+        return try pool.read { db in
             try Int64.fetchAll(db, sql: """
                 SELECT d.id FROM delivery d JOIN message m ON m.id = d.message
-                WHERE d.state = 'held' AND substr(d.reason, 1, ?) = ? AND d.recipient = ? AND d.endpoint = ? AND m.classification = ? AND d.id > ?
+                WHERE \(condition) AND d.recipient = ? AND d.endpoint = ? AND m.classification = ? AND d.id > ?
                 ORDER BY d.id LIMIT ?
-                """, arguments: [Self.gatewayHoldPrefix.count, Self.gatewayHoldPrefix, group.recipient, group.endpoint, group.classification, after, limit])
+                """, arguments: all)
         }
     }
 
+    /// The waiting deliveries by recipient, endpoint and classification, for checking them
+    /// against a new configuration.
+    public func pendingRoutes() throws -> [PendingRoute] { try routeGroups(.waiting) }
+
     /// Up to `limit` ids of the waiting deliveries of one such group.
     public func pendingIds(_ group: PendingRoute, limit: Int) throws -> [Int64] {
-        try pool.read { db in
-            try Int64.fetchAll(db, sql: """
-                SELECT d.id FROM delivery d JOIN message m ON m.id = d.message
-                WHERE d.state IN ('queued', 'deferred') AND d.recipient = ? AND d.endpoint = ? AND m.classification = ? LIMIT ?
-                """, arguments: [group.recipient, group.endpoint, group.classification, limit])
-        }
+        try routeGroupIds(.waiting, group, after: 0, limit: limit)
+    }
+
+    /// Deliveries gatewayd held (`gatewayHoldPrefix`), by recipient, endpoint and classification.
+    public func gatewayHeldRoutes() throws -> [PendingRoute] { try routeGroups(.heldByGateway) }
+
+    /// Up to `limit` ids of one group of deliveries gatewayd held, numbered above `after`.
+    public func gatewayHeldIds(_ group: PendingRoute, after: Int64, limit: Int) throws -> [Int64] {
+        try routeGroupIds(.heldByGateway, group, after: after, limit: limit)
     }
 
     /// Moves waiting deliveries to another endpoint (their recipient's route changed), each

@@ -117,9 +117,8 @@ public struct ReceiptCheck: Sendable {
             do { withoutRevocation = try verifierWithoutCRLs.verify(jws) } catch {
                 return .invalid("receipt signature: \(Printable.line("\(error)", limit: 300))")
             }
-            guard case .valid = evaluate(withoutRevocation, jws: jws, job: job, now: now) else {
-                return evaluate(withoutRevocation, jws: jws, job: job, now: now)
-            }
+            let outcome = evaluate(withoutRevocation, jws: jws, job: job, now: now)
+            guard case .valid = outcome else { return outcome }
             return .undecided("receipt signer's revocation status unknown (a CRL in the endpoint's crl file is past its next update, not yet valid, or missing): \(Printable.line("\(error)", limit: 300))")
         }
     }
