@@ -5,12 +5,18 @@
 // certificate expired. The chain is checked as of now; when it fails only because a
 // certificate has expired since, it is checked again as of the time the signature claims
 // (iat/sigT), and the output says so (--strict-time refuses instead).
+//
+// A good signature over a payload that breaks its contract is not good evidence: the
+// payload is checked against its schema too (a receipt's against receipt.schema.json, a
+// report's against report.schema.json, a message's against the envelope and its type's).
 
 import ArgumentParser
 import Foundation
 import GatewayCrypto
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
+import GatewaySchema
 
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,6 +64,7 @@ struct VerifyCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let schemas: Result<MessageValidator, any Error> = Result { try SchemaServices.validator().validator }
         let now = try at.map { Date(timeIntervalSince1970: Double(try FilterOptions.time($0, option: "--at")) / 1000) } ?? Date()
         var allValid = true
         var results: [JSON] = []
@@ -77,14 +84,19 @@ struct VerifyCommand: ParsableCommand {
                     asOfSigning = signed
                 }
             }
+            let conformance = inspection.payloadJSON.map { Self.conformance(of: $0, schemas: schemas) }
             // Without anchors the signature is checked with the x5c leaf's key only: say so.
-            let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified)
+            let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified) && conformance?.errors?.isEmpty != false
             allValid = allValid && valid
             if global.json {
                 var j = inspection.json.objectValue ?? [:]
                 j["file"] = .string(file)
                 j["valid"] = .bool(valid)
                 if let asOfSigning { j["chainCheckedAt"] = .string(RFC3339.format(millis: Int64(asOfSigning.timeIntervalSince1970 * 1000))) }
+                if let conformance {
+                    j["schema"] = conformance.schema.map { .string($0) } ?? .null
+                    j["schemaErrors"] = conformance.errors.map { .array($0.map { .string($0) }) } ?? .null
+                }
                 results.append(.object(j))
                 continue
             }
@@ -100,10 +112,39 @@ struct VerifyCommand: ParsableCommand {
                     p[k]?.stringValue.map { "\(k)=\($0)" }
                 }
                 if !summary.isEmpty { Console.out("  payload       \(summary.joined(separator: " "))") }
+                if let conformance { Console.out("  schema        \(conformance.text)") }
+                for problem in conformance?.errors?.prefix(5) ?? [] { Console.out("    \(problem)") }
                 if payload { Console.out(p.prettyString()) }
             }
         }
         if global.json { Console.json(results.count == 1 ? results[0] : .array(results)) }
         if !allValid { throw ExitCode(1) }
+    }
+
+    /// What the payload is checked against and what breaks it: nil errors when it was not
+    /// checked (a payload of no known kind, or no schemas found).
+    struct Conformance {
+        var schema: String?
+        var errors: [String]?
+        var text: String
+    }
+
+    /// A receipt (receiptFor), a report (kind) or a message (messageId and type), by the
+    /// members its schema requires.
+    static func conformance(of payload: JSON, schemas: Result<MessageValidator, any Error>) -> Conformance {
+        let name: String
+        if payload["receiptFor"] != nil { name = "receipt" } else if payload["kind"] != nil { name = "report" }
+        else if payload["messageId"] != nil && payload["type"] != nil { name = "envelope" }
+        else { return Conformance(schema: nil, errors: nil, text: "not checked: not a message, receipt or report") }
+        let file = "\(name).schema.json"
+        do {
+            let validator = try schemas.get()
+            let result = name == "envelope" ? validator.validate(payload) : try validator.schema(named: name).validate(payload)
+            let errors = result.errors.map { Printable.line($0.description, limit: 300) }
+            return Conformance(schema: file, errors: errors,
+                               text: errors.isEmpty ? "follows \(file)" : "does not follow \(file) (\(errors.count) problem\(errors.count == 1 ? "" : "s"))")
+        } catch {
+            return Conformance(schema: file, errors: nil, text: "not checked against \(file): \(Printable.line("\(error)", limit: 300))")
+        }
     }
 }

@@ -187,7 +187,10 @@ public final class Gateway: @unchecked Sendable {
             let nextServices = try makeServices(next, schemas)
             // Everything the delivery engine will need, checked before anything changes
             // (an unreadable receipt anchor file would leave it on the old endpoints).
-            for endpoint in next.endpoints.values { _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner) }
+            let receiptSchema = try ReceiptCheck.loadSchema(from: schemas)
+            for endpoint in next.endpoints.values {
+                _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner, schema: receiptSchema)
+            }
             if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
             if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
                 logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")

@@ -283,6 +283,24 @@ struct ConsoleTests {
         let report = g.fixture.reports("PL-KGP").appendingPathComponent("ctl-00000.accepted.json")
         let verified = g.ctl("verify", report.path)
         #expect(verified.status == 0 && verified.stdout.contains("VALID") && verified.stdout.contains("chain         verified"))
+        #expect(verified.stdout.contains("schema        follows report.schema.json"), "\(verified.stdout)")
+        // A receipt with a good signature whose payload breaks receipt.schema.json is no evidence.
+        let agency = try JWSSigner(key: try PrivateKey.load(path: DevPKIFixture.path("agencies/europol/receipt.key")),
+                                   chain: try Certificate.load(path: DevPKIFixture.path("agencies/europol/receipt-chain.pem")))
+        var members: [String: JSON] = ["receiptFor": "ctl-00000", "digest": .string(String(repeating: "a", count: 64)), "recipient": "EU-EUROPOL",
+                                       "receivedAt": "2026-11-29T12:00:00Z", "status": "received"]
+        let goodReceipt = g.fixture.root.appendingPathComponent("receipt-good.json")
+        try Data(try agency.sign(.object(members)).flattenedJSON).write(to: goodReceipt)
+        members["storedBy"] = "someone"
+        let oddReceipt = g.fixture.root.appendingPathComponent("receipt-odd.json")
+        try Data(try agency.sign(.object(members)).flattenedJSON).write(to: oddReceipt)
+        let good = g.ctl("verify", "--endpoint", "europol", goodReceipt.path)
+        #expect(good.status == 0 && good.stdout.contains("follows receipt.schema.json"), "\(good.stdout)\(good.stderr)")
+        let odd = g.ctl("verify", "--endpoint", "europol", oddReceipt.path)
+        #expect(odd.status == 1 && odd.stdout.contains("INVALID") && odd.stdout.contains("does not follow receipt.schema.json")
+                && odd.stdout.contains("/storedBy"), "\(odd.stdout)\(odd.stderr)")
+        let oddJSON = try JSON.parse(g.ctl("verify", "--json", "--endpoint", "europol", oddReceipt.path).stdout)
+        #expect(oddJSON["valid"] == .bool(false) && oddJSON["schemaErrors"]?.arrayValue?.count == 1, "\(oddJSON)")
         // Years later, when the certificates have expired: still valid as of the signing time,
         // and said so; --strict-time refuses it.
         let later = g.ctl("verify", "--at", "2099-01-01", report.path)

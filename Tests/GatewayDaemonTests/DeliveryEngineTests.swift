@@ -90,7 +90,8 @@ struct DeliveryEngineTests {
             let spool = try Spool(root: config.spool.directory, units: config.units)
             let reports = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
             transport = ScriptedTransport(respond: respond)
-            engine = try DeliveryEngine(config: config, store: store, reports: reports, transport: transport, logger: Logger(label: "test"))
+            engine = try DeliveryEngine(config: config, store: store, reports: reports, transport: transport, logger: Logger(label: "test"),
+                                        receiptSchema: try ReceiptCheck.loadSchema())
         }
 
         func enqueue(_ n: Int, prefix: String, priority: Priority = .routine, recipient: String = "EU-EUROPOL", endpoint: String = "europol") throws {
@@ -527,6 +528,36 @@ struct DeliveryEngineTests {
         #expect(refused.summary.state == .failed && refused.summary.reason?.contains("not by the endpoint's receipt signer") == true,
                 "\(String(describing: refused.summary.reason))")
         #expect(try h.store.message("no-time-000000", sender: "PL-KGP")?.deliveries.first?.summary.reason?.contains("no receivedAt") == true)
+    }
+
+    @Test("a receipt is proof only if its payload follows receipt.schema.json as a whole: an unknown field or an over-long reason is refused")
+    func receiptFollowsSchema() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            var receipt = receipts.receipt(for: request, agency: "EU-EUROPOL")
+            guard case .object(var members) = try! JSON.parse(JWS.parse(receipt).payload!) else { fatalError() }
+            if id.hasPrefix("extra") { members["deliveredTo"] = "someone else" }
+            if id.hasPrefix("long") { members["reason"] = .string(String(repeating: "x", count: 2001)) }
+            if id.hasPrefix("fine") { members["reason"] = "stored under case 123" }
+            receipt = try! receipts.signers["EU-EUROPOL"]!.sign(.object(members)).flattenedJSON
+            return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
+        }
+        try h.enqueue(1, prefix: "extra")
+        try h.enqueue(1, prefix: "long")
+        try h.enqueue(1, prefix: "fine")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
+        let fine = try #require(try h.store.message("fine-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(fine.summary.state == .delivered, "\(String(describing: fine.summary.reason))")
+        for (id, location) in [("extra-000000", "/deliveredTo"), ("long-000000", "/reason")] {
+            let refused = try #require(try h.store.message(id, sender: "PL-KGP")?.deliveries.first)
+            #expect(refused.summary.state == .failed, "\(id): \(refused.summary.state)")
+            #expect(refused.summary.reason?.contains("receipt does not follow receipt.schema.json") == true, "\(String(describing: refused.summary.reason))")
+            #expect(refused.summary.reason?.contains(location) == true, "\(String(describing: refused.summary.reason))")
+            #expect(refused.receipt == nil)
+        }
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

@@ -19,6 +19,7 @@ import CGatewaySys
 import Foundation
 import GatewayJSON
 import GatewayModel
+import GatewaySchema
 import GatewayStore
 import Logging
 
@@ -67,6 +68,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     let transport: any DeliveryTransport
     let logger: Logger
     let clock: @Sendable () -> Millis
+    let receiptSchema: Schema
     private let condition = MonotonicCondition()
     private var finished: [Finished] = []
     private var wakeEndpoints = Set<String>()
@@ -92,15 +94,18 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// most that), until it works. Logged when it starts and then once a minute.
     private var storeTrouble: (since: Double, retryAt: Double, delay: Double, logged: Double)? = nil   // monotonic seconds
 
+    /// - Parameter receiptSchema: receipt.schema.json (`ReceiptCheck.loadSchema()`); every
+    ///   receipt's payload must follow it.
     public init(config: GatewayConfig, store: QueueStore, reports: ReportWriter, transport: any DeliveryTransport, logger: Logger,
-                clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
+                receiptSchema: Schema, clock: @escaping @Sendable () -> Millis = { Date().millis }) throws {
+        self.receiptSchema = receiptSchema
         self.config = config
         self.store = store
         self.reports = reports
         self.transport = transport
         self.logger = logger
         self.clock = clock
-        runtimes = try Self.makeRuntimes(config, previous: [:], now: clock())
+        runtimes = try Self.makeRuntimes(config, previous: [:], receiptSchema: receiptSchema)
     }
 
     /// Seconds on the monotonic clock: breakers, rate limits and the scheduler's own timing
@@ -108,10 +113,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// times stored in the queue stay wall-clock.
     static func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], now: Millis) throws -> [String: Runtime] {
+    static func makeRuntimes(_ config: GatewayConfig, previous: [String: Runtime], receiptSchema: Schema) throws -> [String: Runtime] {
         var result: [String: Runtime] = [:]
         for (name, e) in config.endpoints {
-            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors, crlPath: e.crl, signer: e.receiptSigner)
+            let receipts = try ReceiptCheck(anchorsPath: e.receiptTrustAnchors, crlPath: e.crl, signer: e.receiptSigner, schema: receiptSchema)
             if var old = previous[name] {
                 old.retired = false
                 old.config = e
@@ -231,7 +236,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
     private func apply(_ next: GatewayConfig) {
         do {
-            runtimes = try Self.makeRuntimes(next, previous: runtimes, now: clock())
+            runtimes = try Self.makeRuntimes(next, previous: runtimes, receiptSchema: receiptSchema)
             config = next
             for name in runtimes.keys { runtimes[name]!.wanted = true }
         } catch {

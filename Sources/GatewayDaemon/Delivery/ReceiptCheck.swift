@@ -5,7 +5,8 @@
 //   The receipt is proof of delivery only if it is signed by a key that chains to THAT
 //   endpoint's receipt anchors (trust is per endpoint), and if it names our message, the
 //   SHA-256 of the exact payload we signed, and the recipient we delivered to, with a status
-//   of "received" or "duplicate" (receipt.schema.json). Whatever the agency wrote that ends
+//   of "received" or "duplicate", and if its payload as a whole follows receipt.schema.json
+//   (no field the schema does not know, each field of its form). Whatever the agency wrote that ends
 //   up in a reason (its ids, its status, its words) is cut short and has its control
 //   characters escaped before it is stored, logged or reported.
 
@@ -13,6 +14,7 @@ import Foundation
 import GatewayCrypto
 import GatewayJSON
 import GatewayModel
+import GatewaySchema
 import GatewayStore
 
 public struct ReceiptCheck: Sendable {
@@ -30,10 +32,14 @@ public struct ReceiptCheck: Sendable {
     let signer: String?
     /// The CRL file as it was read (device, inode, size, modification time).
     let crlStamp: [Int64]?
+    /// schemas/receipt.schema.json: a payload must follow it as a whole.
+    let schema: Schema
 
     /// `crlPath`: CRLs the receipt signer's certificate is checked against (a revoked
     /// receipt key signs no proof of delivery).
-    public init(anchorsPath: String?, crlPath: String? = nil, signer: String? = nil) throws {
+    /// `schema`: receipt.schema.json, compiled (`ReceiptCheck.loadSchema()`).
+    public init(anchorsPath: String?, crlPath: String? = nil, signer: String? = nil, schema: Schema) throws {
+        self.schema = schema
         self.anchorsPath = anchorsPath
         self.crlPath = crlPath
         self.signer = signer
@@ -46,17 +52,27 @@ public struct ReceiptCheck: Sendable {
     /// The same check, marked as having read the CRL file in state `stamp` (after a failed
     /// re-read: not tried again until the file changes from that state).
     func keeping(stamp: [Int64]?) -> ReceiptCheck {
-        ReceiptCheck(verifier: verifier, verifierWithoutCRLs: verifierWithoutCRLs, anchorsPath: anchorsPath, crlPath: crlPath, signer: signer, crlStamp: stamp)
+        ReceiptCheck(verifier: verifier, verifierWithoutCRLs: verifierWithoutCRLs, anchorsPath: anchorsPath, crlPath: crlPath, signer: signer,
+                     crlStamp: stamp, schema: schema)
     }
 
     private init(verifier: CachingJWSVerifier?, verifierWithoutCRLs: CachingJWSVerifier?, anchorsPath: String?, crlPath: String?, signer: String?,
-                 crlStamp: [Int64]?) {
+                 crlStamp: [Int64]?, schema: Schema) {
+        self.schema = schema
         self.signer = signer
         self.verifier = verifier
         self.verifierWithoutCRLs = verifierWithoutCRLs
         self.anchorsPath = anchorsPath
         self.crlPath = crlPath
         self.crlStamp = crlStamp
+    }
+
+    /// receipt.schema.json from the schemas the gateway ships.
+    public static func loadSchema(from schemas: SchemaMessageValidator? = nil) throws -> Schema {
+        let validator = try schemas ?? SchemaServices.validator()
+        do { return try validator.validator.schema(named: "receipt") } catch {
+            throw SchemaLocationError(description: "receipt.schema.json: \(error)")
+        }
     }
 
     static func stamp(_ path: String) -> [Int64]? {
@@ -75,7 +91,7 @@ public struct ReceiptCheck: Sendable {
         let before = Self.stamp(crlPath)
         guard before != crlStamp, before != nil else { return nil }
         do {
-            return .success(try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath, signer: signer))
+            return .success(try ReceiptCheck(anchorsPath: anchorsPath, crlPath: crlPath, signer: signer, schema: schema))
         } catch {
             return .failure(RefreshFailure(error: error, stamp: before))
         }
@@ -148,6 +164,11 @@ public struct ReceiptCheck: Sendable {
         guard let status, status == "received" || status == "duplicate" else {
             let because = payload["reason"]?.stringValue.map { ": \(Printable.line($0, limit: 300))" } ?? ""
             return .invalid("receipt status is \(quoted(payload["status"]))\(because)")
+        }
+        // The rest of what the schema says (no unknown field, a reason of its length, a
+        // timestamp of its form): a receipt that breaks its contract proves nothing.
+        if let problem = schema.validate(payload).errors.first {
+            return .invalid("receipt does not follow receipt.schema.json: \(Printable.line(problem.description, limit: 300))")
         }
         return .valid(ReceiptRecord(receivedAt: now, status: status, jws: JWS(protectedHeaderBase64URL: jws.protectedHeaderBase64URL,
                                                                                payloadBase64URL: jws.payloadBase64URL,

@@ -11,9 +11,13 @@ public enum DefaultServices {
         let signer = keys.messageSigner
         let identity = try GatewayKeys.clientTLSIdentity(config)
         try GatewayKeys.checkEndpointCRLs(config)
-        return GatewayServices(validator: try validator ?? SchemaServices.validator(), signer: signer, auditSigner: signer) { config, store, reports, logger in
+        let schemas = try validator ?? SchemaServices.validator()
+        let receiptSchema = try ReceiptCheck.loadSchema(from: schemas)
+        return GatewayServices(validator: schemas, signer: signer, auditSigner: signer) { config, store, reports, logger in
             CurlDeliveryTransport.logProtocols(config, logger: logger)
-            return try DeliveryEngine(config: config, store: store, reports: reports, transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain), logger: logger)
+            return try DeliveryEngine(config: config, store: store, reports: reports,
+                                      transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain),
+                                      logger: logger, receiptSchema: receiptSchema)
         }
     }
 }
