@@ -11,19 +11,23 @@
 //
 // Shutdown: `stop` sets a flag and wakes the thread, which detaches every transfer, fails
 // it (and everything still pending) with .cancelled, and exits; `stop` waits for that,
-// unless it is called from a completion on the engine thread itself.
+// unless it is called from a completion on the engine thread itself. `retire` lets the
+// thread finish what it has instead: it exits once nothing is pending or running, and the
+// multi handle's connections close with it.
 import CCurl
 import CGatewaySys
 import Foundation
 
 final class CurlEngine: @unchecked Sendable {
-    // @unchecked: `lock` guards `pending`, `cancelRequests`, `stopping`, `count`, `nextID`
-    // and `threadID`; everything below "engine thread only" is touched by that thread alone
+    // @unchecked: `lock` guards `pending`, `cancelRequests`, `stopping`, `retiring`, `count`,
+    // `nextID` and `threadID`; everything below "engine thread only" is touched by that thread alone
     // (and by deinit, when no thread is left).
     private let lock = NSLock()
     private var pending: [Transfer] = []
     private var cancelRequests: [UInt64] = []
     private var stopping = false
+    /// Exit once idle (retire()).
+    private var retiring = false
     private var count = 0
     private var nextID: UInt64 = 0
     private var threadID: pthread_t?
@@ -67,7 +71,7 @@ final class CurlEngine: @unchecked Sendable {
     func enqueue(_ request: HTTPSRequest,
                  completion: @escaping @Sendable (Result<HTTPSResponse, TransportError>) -> Void) -> UInt64? {
         let queued = lock.withLock { () -> (id: UInt64, wake: Bool)? in
-            guard !stopping else { return nil }
+            guard !stopping && !retiring else { return nil }
             nextID += 1
             // Only the request that makes the list non-empty wakes the engine: the engine
             // takes the whole list after that wakeup, so later ones ride along (thousands of
@@ -106,6 +110,19 @@ final class CurlEngine: @unchecked Sendable {
         exited.signal()
     }
 
+    /// Lets every transfer queued or running finish, refuses new ones (as after stop()),
+    /// and ends the thread once idle, without waiting for it; the connections close when
+    /// the engine goes. stop() still cancels what is left.
+    func retire() {
+        lock.withLock { retiring = true }
+        multi.wakeup()
+    }
+
+    /// stop(), unless the engine was retired (it then ends by itself once idle).
+    func release() {
+        if !lock.withLock({ retiring }) { stop() }
+    }
+
     deinit {
         // The thread holds `self` strongly until it exits, so by now it is gone and no
         // transfer is attached; the idle handles and the multi handle go with their owners.
@@ -119,6 +136,8 @@ final class CurlEngine: @unchecked Sendable {
         while true {
             let (batch, cancels, stop) = lock.withLock { () -> ([Transfer], [UInt64], Bool) in
                 defer { pending.removeAll(keepingCapacity: true); cancelRequests.removeAll() }
+                // Retired and idle: end.
+                if retiring && pending.isEmpty && active.isEmpty { stopping = true }
                 return (pending, cancelRequests, stopping)
             }
             if stop {
@@ -134,6 +153,8 @@ final class CurlEngine: @unchecked Sendable {
             do {
                 try multi.perform()
                 collectFinished()
+                // Retired and now idle: end at once rather than after the poll.
+                if active.isEmpty && lock.withLock({ retiring }) { continue }
                 try multi.poll(milliseconds: Self.idlePollMilliseconds)
             } catch {
                 // The multi handle itself failed (out of memory, a libcurl bug): nothing in

@@ -26,7 +26,7 @@ public final class HTTPSClient: Sendable {
         }
     }
 
-    deinit { engine?.stop() }
+    deinit { engine?.release() }
 
     /// Queues the request. `completion` runs exactly once, on the engine's thread: keep it
     /// short (hand the result to a queue or resume a continuation), since every other
@@ -58,6 +58,14 @@ public final class HTTPSClient: Sendable {
     /// Idempotent; returns once the thread has stopped (unless called from a completion).
     public func shutdown() {
         engine?.stop()
+    }
+
+    /// Lets the requests it has finish, then closes its connections and ends its thread,
+    /// without waiting: for a client replaced by a new one (new trust: nothing sent from
+    /// now on should ride a connection verified under the old). Sends from now on fail
+    /// with `.cancelled`, without any I/O; shutdown() cancels what is left.
+    public func retire() {
+        engine?.retire()
     }
 
     /// The libcurl version in use, e.g. "7.88.1".

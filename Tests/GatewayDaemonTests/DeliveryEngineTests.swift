@@ -23,6 +23,9 @@ final class ScriptedTransport: DeliveryTransport, @unchecked Sendable {
         self.respond = respond
     }
 
+    /// No connections to renew: answers come from `respond`.
+    func renewConnections() {}
+
     func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void) {
         let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
         let priority = request.headers.first { $0.name == "X-Gateway-Priority" }!.value

@@ -49,6 +49,36 @@ struct ReloadTests {
         #expect(rerouted.count == 2 && rerouted.allSatisfy { $0.details.contains("europol2") }, "\(rerouted)")
     }
 
+    @Test("a reload closes the connections opened under the old trust: a server CA removed from the endpoint's file is not trusted on a kept-alive connection")
+    func reloadClosesConnections() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        // The endpoint's anchors in a file of the fixture's own, changed in place later.
+        let anchors = try TestPaths.temporaryDirectory("reload-anchors").appendingPathComponent("europol-tls.pem")
+        try FileManager.default.copyItem(atPath: try DevPKIFixture.path("trust/agencies/europol-tls.pem"), toPath: anchors.path)
+        let fixture = try EndToEndTests.fixture(mock, caOverride: ["europol": anchors.path])
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        try fixture.drop(try Self.message("before-reload", to: "EU-EUROPOL"), unit: "PL-KGP", name: "before.json")
+        #expect(waitUntil(timeout: 20) { (try? EndToEndTests.state(store, [.delivered])) == 1 }, "\(daemon.log)")
+        // The operator replaces the anchors (the agency's CA is no longer trusted) and reloads.
+        try FileManager.default.removeItem(at: anchors)
+        try FileManager.default.copyItem(atPath: try DevPKIFixture.path("ca/wrong-root-ca.pem"), toPath: anchors.path)
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        try fixture.drop(try Self.message("after-reload", to: "EU-EUROPOL"), unit: "PL-KGP", name: "after.json")
+        #expect(waitUntil(timeout: 20) {
+            (try? store.message("after-reload", sender: "PL-KGP"))??.deliveries.first?.attempts.isEmpty == false
+        }, "\(daemon.log)")
+        let after = try #require(try store.message("after-reload", sender: "PL-KGP")?.deliveries.first)
+        #expect(after.summary.state != .delivered, "delivered over a connection the old anchors verified")
+        #expect(after.attempts.first?.outcome != "delivered" && after.summary.reason?.contains("certificate") == true,
+                "\(String(describing: after.summary.reason)) \(after.attempts)")
+        let received = try JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")).arrayValue ?? []
+        #expect(received.count == 1, "the agency saw only the message sent before the reload: \(received)")
+    }
+
     @Test("lowering an endpoint's ceiling holds the waiting deliveries above it, with the reason, and leaves the others")
     func ceilingLowered() throws {
         // Frontex is unreachable here: its deliveries wait (deferred) until the reload.

@@ -74,6 +74,26 @@ struct HTTPSClientTests {
         #expect(serverConnections.count == 1)
     }
 
+    @Test("a retired client finishes the requests it has and ends: sends after retire() are refused, never sent on its connections")
+    func retiredClientDrains() async throws {
+        let server = try await TestServer.start()
+        let client = HTTPSClient()
+        defer { client.shutdown() }
+        #expect(await client.send(HTTPSRequest(url: server.url("/echo"), body: [1], tls: try DevPKI.tls())).error == nil)
+        // A request running on its (kept-alive) connection when the client is retired.
+        let tls = try DevPKI.tls()
+        async let slow = client.send(HTTPSRequest(url: server.url("/stall?seconds=1"), tls: tls, totalTimeout: 30))
+        #expect(waitUntil(timeout: 10) { client.inFlight == 1 })
+        client.retire()
+        // Sends from the moment it is retired fail at once, without any I/O, while what it
+        // had goes on to its end.
+        let refused = await client.send(HTTPSRequest(url: server.url("/echo"), body: [2], tls: tls)).error
+        #expect(refused?.kind == .cancelled, "\(String(describing: refused))")
+        #expect(client.inFlight == 1)
+        let finished = await slow
+        #expect(finished.response?.status == 200, "the retired client finished it: \(String(describing: finished.error))")
+    }
+
     @Test("200 concurrent requests all complete exactly once, over at most maxConnectionsPerHost connections")
     func concurrentRequests() async throws {
         let server = try await TestServer.start()

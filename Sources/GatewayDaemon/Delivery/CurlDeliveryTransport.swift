@@ -6,14 +6,18 @@ import GatewayTransport
 import Logging
 
 public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
-    let client: HTTPSClient
+    /// The client requests go to, and those replaced by renewConnections() that may still
+    /// be finishing theirs (shutdown() cancels them too).
+    private let clients: Locked<(current: HTTPSClient, retired: [HTTPSClient])>
+    let maxConnectionsPerHost: Int
     /// The TLS client key and certificate chain as read and checked at start
     /// (GatewayKeys.clientTLSIdentity); nil: the requests' files.
     let clientKeyPEM: [UInt8]?
     let clientCertificatePEM: [UInt8]?
 
     public init(maxConnectionsPerHost: Int = 16, clientKeyPEM: [UInt8]? = nil, clientCertificatePEM: [UInt8]? = nil) {
-        client = HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost)
+        self.maxConnectionsPerHost = maxConnectionsPerHost
+        clients = Locked((HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost), []))
         self.clientKeyPEM = clientKeyPEM
         self.clientCertificatePEM = clientCertificatePEM
     }
@@ -44,7 +48,7 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
             }(),
             connectTimeout: request.connectTimeout, totalTimeout: request.totalTimeout, proxy: request.proxy,
             allowHTTP2: Self.offersHTTP2(request.http2))
-        client.send(https) { result in
+        clients.withLock { $0.current }.send(https) { result in
             switch result {
             case .success(let r):
                 completion(.success(DeliveryResponse(status: r.status, headers: r.headers, body: r.body, httpVersion: r.httpVersion)))
@@ -56,6 +60,19 @@ public final class CurlDeliveryTransport: DeliveryTransport, Sendable {
     }
 
     public func shutdown() {
-        client.shutdown()
+        let all = clients.withLock { [$0.current] + $0.retired }
+        for client in all { client.shutdown() }
+    }
+
+    public func renewConnections() {
+        let fresh = HTTPSClient(maxConnectionsPerHost: maxConnectionsPerHost)
+        let old = clients.withLock { state -> HTTPSClient in
+            let old = state.current
+            state.retired.removeAll { $0.inFlight == 0 }   // finished: their threads have ended or are ending
+            state.retired.append(old)
+            state.current = fresh
+            return old
+        }
+        old.retire()
     }
 }

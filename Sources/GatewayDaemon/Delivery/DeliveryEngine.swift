@@ -238,6 +238,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         do {
             runtimes = try Self.makeRuntimes(next, previous: runtimes, receiptSchema: receiptSchema)
             config = next
+            // Connections verified under the files as they were (anchors, CRLs, pins) carry
+            // nothing more: the reload's trust applies to the next request, not the next
+            // connection (libcurl matches a connection by the CA file's path, not its bytes).
+            transport.renewConnections()
             for name in runtimes.keys { runtimes[name]!.wanted = true }
         } catch {
             logger.error("delivery kept its previous endpoints: \(error)")

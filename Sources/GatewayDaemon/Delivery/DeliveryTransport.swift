@@ -57,4 +57,8 @@ public protocol DeliveryTransport: Sendable {
     func post(_ request: DeliveryRequest, completion: @escaping @Sendable (Result<DeliveryResponse, DeliveryFailure>) -> Void)
     /// Fails what is in flight with `.cancelled` and stops.
     func shutdown()
+    /// Nothing posted from now on uses a connection opened before: those finish what they
+    /// carry and close (a reload: anchors, CRLs and pins as they are now apply to every
+    /// request after it, not only to new connections).
+    func renewConnections()
 }
