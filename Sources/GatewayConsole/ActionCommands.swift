@@ -36,14 +36,19 @@ struct ActionRunner {
         }
         // What is counted and confirmed is what is changed: nothing accepted meanwhile.
         f.upToDeliveryId = try store.highestDeliveryId()
-        let routes = action.to == .queued ? config.routes : nil
-        if routes != nil, let applied = try store.setting("routing"), applied != Gateway.routingFingerprint(config) {
-            Console.error("warning: the routes in \(config.file) are not those gatewayd last applied (not reloaded yet?); deliveries go back on the file's routes: reload gatewayd (SIGHUP) so that it sends on them too")
+        // Back to the queue on the routes gatewayd applied last (those it sends on), else on
+        // the file's (gatewayd has not run on this queue).
+        let applied = try Gateway.appliedRoutes(in: store)
+        let inForce = applied ?? config.routes
+        let routes = action.to == .queued ? inForce : nil
+        if routes != nil, let applied, applied != config.routes {
+            Console.error("warning: the routes in \(config.file) are not those gatewayd applied last (not reloaded yet?): deliveries go back on gatewayd's routes; reload gatewayd (SIGHUP) to apply the file's")
         }
+        let known = inForce.keys.sorted().joined(separator: ", ")
         let preview = try store.count(action, filter: f, routes: routes)
         if preview.changed == 0 {
             let message = preview.unrouted > 0
-                ? "nothing to \(action.rawValue): \(preview.unrouted) matching deliver\(preview.unrouted == 1 ? "y has" : "ies have") no route in the configuration (routes: \(config.knownRecipients.joined(separator: ", ")))"
+                ? "nothing to \(action.rawValue): \(preview.unrouted) matching deliver\(preview.unrouted == 1 ? "y has" : "ies have") no route in force (routes: \(known))"
                 : "nothing to \(action.rawValue): \(preview.skipped) matching deliver\(preview.skipped == 1 ? "y is" : "ies are") not \(action.from.map(\.rawValue).joined(separator: " or "))"
             if global.json {
                 Console.json(["changed": 0, "skipped": .number(Double(preview.skipped)), "unrouted": .number(Double(preview.unrouted))])
@@ -67,7 +72,7 @@ struct ActionRunner {
         }
         let isCancel = action == .cancel
         let gatewayId = config.gatewayId
-        // Back to the queue on the routes in force (a route moved or removed since).
+        // Back to the queue on the routes in force (a route moved or removed since the deliveries waited).
         let result = try store.apply(action, filter: f, actor: Operator.name, reason: reason, routes: routes) { change in
             guard isCancel else { return nil }
             // As the daemon's delivery reports (schemas/report.schema.json), named after the unit's file.
@@ -84,7 +89,7 @@ struct ActionRunner {
         } else {
             Console.out("\(action.rawValue): \(result.changed) deliver\(result.changed == 1 ? "y" : "ies") changed\(result.skipped > 0 ? ", \(result.skipped) left as they were" : "") (audited as \(Operator.name))")
             if result.unrouted > 0 {
-                Console.out("\(result.unrouted) of them for recipients without a route in the configuration (routes: \(config.knownRecipients.joined(separator: ", "))): cancel them, or add the route and reload")
+                Console.out("\(result.unrouted) of them for recipients without a route in force (routes: \(known)): cancel them, or add the route and reload")
             }
         }
     }

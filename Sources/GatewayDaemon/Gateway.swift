@@ -238,7 +238,7 @@ public final class Gateway: @unchecked Sendable {
     /// does not read a million waiting deliveries.
     private func reconcileQueue(with config: GatewayConfig) {
         let fingerprint = Self.routingFingerprint(config)
-        if (try? store.setting("routing")) == fingerprint { return }
+        if (try? store.setting("routing")) == fingerprint, (try? store.setting(Self.appliedRoutesSetting)) != nil { return }
         do {
             for group in try store.pendingRoutes() {
                 let classification = Classification(rawValue: group.classification) ?? .secret   // unknown: the strictest
@@ -279,7 +279,9 @@ public final class Gateway: @unchecked Sendable {
                 }
             }
             try releaseGatewayHolds(config)
-            try store.setSetting("routing", fingerprint)
+            // The routes in force, for gatewayctl: an operator's release or requeue puts
+            // deliveries back on them, not on a file gatewayd has not applied yet.
+            try store.setSettings(["routing": fingerprint, Self.appliedRoutesSetting: try Self.appliedRoutes(config)])
         } catch {
             logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
         }
@@ -433,6 +435,26 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
+    }
+
+    /// The queue setting that holds the routes gatewayd applied last (recipient → endpoint,
+    /// a JSON object in JCS).
+    public static let appliedRoutesSetting = "applied-routes"
+
+    static func appliedRoutes(_ config: GatewayConfig) throws -> String {
+        try JSON.object(config.routes.mapValues { .string($0) }).canonicalString()
+    }
+
+    /// The routes gatewayd applied last, as it left them in the queue (nil: it has not run
+    /// on this queue since they were kept, or the value is not a recipient → endpoint map).
+    public static func appliedRoutes(in store: QueueStore) throws -> [String: String]? {
+        guard let text = try store.setting(appliedRoutesSetting), let object = (try? JSON.parse(Array(text.utf8)))?.objectValue else { return nil }
+        var routes: [String: String] = [:]
+        for (recipient, endpoint) in object {
+            guard let name = endpoint.stringValue else { return nil }
+            routes[recipient] = name
+        }
+        return routes
     }
 
     /// What routing decides on (routes, and endpoints' ceilings), as kept in the queue's

@@ -187,6 +187,29 @@ struct ConsoleTests {
         #expect(unchecked.status == 1 && unchecked.stdout.contains("could not be checked"), "\(unchecked.stdout)\(unchecked.stderr)")
     }
 
+    @Test("release puts deliveries back on the routes gatewayd applied last, not on a file it has not applied yet (with a warning)")
+    func releaseOnAppliedRoutes() throws {
+        let g = try Running()
+        let store = try QueueStore(path: g.fixture.queuePath)
+        #expect(waitUntil(timeout: 10) { (try? Gateway.appliedRoutes(in: store))?["EU-OLAF"] == "olaf" })
+        g.mock.control("POST", "/faults", json: #"{"agency":"EU-OLAF","failRate":1.0,"status":503,"retryAfter":"60"}"#)
+        let sample = try Samples.valid()[0].1
+        try g.fixture.drop(Samples.bytes(Samples.adapt(sample, unit: "PL-CBA", id: "route-00000", recipients: ["EU-OLAF"])), unit: "PL-CBA", name: "route.json")
+        #expect(waitUntil(timeout: 20) { (try? store.message("route-00000", sender: "PL-CBA"))??.deliveries.first?.summary.state == .deferred })
+        #expect(g.ctl("hold", "route-00000").status == 0)
+        g.mock.control("DELETE", "/faults")
+        // The operator edits the routes (OLAF through Europol's endpoint) but has not reloaded.
+        let text = try String(contentsOfFile: g.fixture.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "  EU-OLAF: olaf\n", with: "  EU-OLAF: europol\n").write(toFile: g.fixture.configPath, atomically: true, encoding: .utf8)
+        let released = g.ctl("release", "route-00000")
+        #expect(released.status == 0 && released.stderr.contains("deliveries go back on gatewayd's routes"), "\(released.stdout)\(released.stderr)")
+        let delivery = try #require(try store.message("route-00000", sender: "PL-CBA")?.deliveries.first)
+        #expect(delivery.summary.endpoint == "olaf", "on the route gatewayd sends on: \(delivery.summary.endpoint)")
+        #expect(waitUntil(timeout: 20) { (try? store.message("route-00000", sender: "PL-CBA"))??.deliveries.first?.summary.state == .delivered })
+        let olaf = try JSON.parse(g.mock.control("GET", "/received?agency=EU-OLAF")).arrayValue ?? []
+        #expect(olaf.contains { $0["messageId"] == "route-00000" }, "\(olaf)")
+    }
+
     @Test("run as root (sudo), gatewayctl works on the queue as its owner: the files it leaves are the gateway user's; the operator is still the sudo user",
           .enabled(if: geteuid() == 0, "needs root"))
     func sudoActsAsQueueOwner() throws {
