@@ -43,6 +43,9 @@ struct ActionRunner {
         let routes = action.to == .queued ? inForce : nil
         if routes != nil, let applied, applied != config.routes {
             Console.error("warning: the routes in \(config.file) are not those gatewayd applied last (not reloaded yet?): deliveries go back on gatewayd's routes; reload gatewayd (SIGHUP) to apply the file's")
+        } else if routes != nil, applied == nil, let fingerprint = try store.setting("routing"), fingerprint != Gateway.routingFingerprint(config) {
+            // A gatewayd older than the kept routes ran on this queue: its routes are not known here.
+            Console.error("warning: the routes in \(config.file) are not those gatewayd applied last (not reloaded yet?); deliveries go back on the file's routes: reload gatewayd (SIGHUP) so that it sends on them too")
         }
         let known = inForce.keys.sorted().joined(separator: ", ")
         let preview = try store.count(action, filter: f, routes: routes)

@@ -86,7 +86,7 @@ struct VerifyCommand: ParsableCommand {
             }
             let conformance = inspection.payloadJSON.map { Self.conformance(of: $0, schemas: schemas) }
             // Without anchors the signature is checked with the x5c leaf's key only: say so.
-            let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified) && conformance?.errors?.isEmpty != false
+            let valid = inspection.isValid && (trust != nil || inspection.chainStatus == .verified) && conformance?.fails != true
             allValid = allValid && valid
             if global.json {
                 var j = inspection.json.objectValue ?? [:]
@@ -125,16 +125,25 @@ struct VerifyCommand: ParsableCommand {
     /// checked (a payload of no known kind, or no schemas found).
     struct Conformance {
         var schema: String?
+        /// nil: not checked.
         var errors: [String]?
         var text: String
+        /// The schemas could not be loaded: a payload of a known kind is then not taken as
+        /// conforming (fail closed).
+        var unavailable = false
+
+        var fails: Bool { unavailable || errors?.isEmpty == false }
     }
 
-    /// A receipt (receiptFor), a report (kind) or a message (messageId and type), by the
-    /// members its schema requires.
+    /// A receipt (receiptFor), a report (kind), a message (messageId), or a receipt again
+    /// for a payload with a receipt's other members (digest, status): one that drops the
+    /// member its kind is told by is checked against the nearest schema, and fails it. A
+    /// payload with none of them (an audit checkpoint, another party's JWS) is not checked.
     static func conformance(of payload: JSON, schemas: Result<MessageValidator, any Error>) -> Conformance {
         let name: String
         if payload["receiptFor"] != nil { name = "receipt" } else if payload["kind"] != nil { name = "report" }
-        else if payload["messageId"] != nil && payload["type"] != nil { name = "envelope" }
+        else if payload["messageId"] != nil { name = "envelope" }
+        else if payload["digest"] != nil || payload["status"] != nil || payload["receivedAt"] != nil { name = "receipt" }
         else { return Conformance(schema: nil, errors: nil, text: "not checked: not a message, receipt or report") }
         let file = "\(name).schema.json"
         do {
@@ -144,7 +153,8 @@ struct VerifyCommand: ParsableCommand {
             return Conformance(schema: file, errors: errors,
                                text: errors.isEmpty ? "follows \(file)" : "does not follow \(file) (\(errors.count) problem\(errors.count == 1 ? "" : "s"))")
         } catch {
-            return Conformance(schema: file, errors: nil, text: "not checked against \(file): \(Printable.line("\(error)", limit: 300))")
+            return Conformance(schema: file, errors: nil, text: "cannot be checked against \(file): \(Printable.line("\(error)", limit: 300))",
+                               unavailable: true)
         }
     }
 }

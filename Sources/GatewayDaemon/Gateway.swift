@@ -14,6 +14,7 @@
 import Foundation
 import GatewayJSON
 import GatewayModel
+import GatewaySchema
 import GatewayStore
 import Logging
 
@@ -40,7 +41,8 @@ public protocol DeliveryService: AnyObject, Sendable {
     func stop()
     /// New deliveries were committed for these endpoints: look now rather than at the next tick.
     func wake(endpoints: Set<String>)
-    func update(config: GatewayConfig)
+    /// The reloaded configuration, and receipt.schema.json as the reload read it (nil: keep).
+    func update(config: GatewayConfig, receiptSchema: Schema?)
 }
 
 public final class Gateway: @unchecked Sendable {
@@ -211,7 +213,7 @@ public final class Gateway: @unchecked Sendable {
             // Deliveries already waiting follow the new routes and ceilings before the
             // delivery engine sees the new endpoints.
             reconcileQueue(with: current)
-            delivery?.update(config: current)
+            delivery?.update(config: current, receiptSchema: receiptSchema)
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
             do {
                 try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [
@@ -236,9 +238,20 @@ public final class Gateway: @unchecked Sendable {
     /// Read only when the routes or ceilings differ from those the waiting deliveries were
     /// last checked against (kept in the queue): a start or a reload that changes neither
     /// does not read a million waiting deliveries.
+    /// A reconcile that fails (the queue busy, the disk full) is tried again by the
+    /// housekeeping every ten seconds until it has been done.
     private func reconcileQueue(with config: GatewayConfig) {
+        // The routes in force, for gatewayctl (an operator's release or requeue puts
+        // deliveries back on them, not on a file gatewayd has not applied): kept first,
+        // whatever the reconcile below does, since gatewayd sends on them from now on.
+        do {
+            let routes = try Self.appliedRoutes(config)
+            if try store.setting(Self.appliedRoutesSetting) != routes { try store.setSetting(Self.appliedRoutesSetting, routes) }
+        } catch {
+            logger.error("cannot keep the routes in force in the queue (gatewayctl may put deliveries back on older ones)", metadata: ["error": "\(error)"])
+        }
         let fingerprint = Self.routingFingerprint(config)
-        if (try? store.setting("routing")) == fingerprint, (try? store.setting(Self.appliedRoutesSetting)) != nil { return }
+        if (try? store.setting("routing")) == fingerprint { return }
         do {
             for group in try store.pendingRoutes() {
                 let classification = Classification(rawValue: group.classification) ?? .secret   // unknown: the strictest
@@ -279,9 +292,7 @@ public final class Gateway: @unchecked Sendable {
                 }
             }
             try releaseGatewayHolds(config)
-            // The routes in force, for gatewayctl: an operator's release or requeue puts
-            // deliveries back on them, not on a file gatewayd has not applied yet.
-            try store.setSettings(["routing": fingerprint, Self.appliedRoutesSetting: try Self.appliedRoutes(config)])
+            try store.setSetting("routing", fingerprint)
         } catch {
             logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
         }
@@ -374,6 +385,8 @@ public final class Gateway: @unchecked Sendable {
         let uptime = DeliveryEngine.uptime()
         if uptime - lastHoldCheck >= 10 {
             lastHoldCheck = uptime
+            // A reconcile that failed at a reload or start is done now (a read when it was done).
+            reconcileQueue(with: config)
             step("release holds") { try releaseGatewayHolds(config) }
         }
         checkBackpressure(config)

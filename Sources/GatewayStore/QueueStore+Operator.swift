@@ -281,15 +281,8 @@ extension QueueStore {
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
-        try setSettings([key: value])
-    }
-
-    /// Several values in one transaction (all or none).
-    public func setSettings(_ values: [String: String]) throws {
         try pool.write { db in
-            for (key, value) in values.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
-            }
+            try db.execute(sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
         }
     }
 }

@@ -12,8 +12,8 @@
 // Shutdown: `stop` sets a flag and wakes the thread, which detaches every transfer, fails
 // it (and everything still pending) with .cancelled, and exits; `stop` waits for that,
 // unless it is called from a completion on the engine thread itself. `retire` lets the
-// thread finish what it has instead: it exits once nothing is pending or running, and the
-// multi handle's connections close with it.
+// thread finish what it has instead: it exits once nothing is pending or running. Either
+// way the thread closes the multi handle (and every connection it keeps) as it ends.
 import CCurl
 import CGatewaySys
 import Foundation
@@ -111,8 +111,8 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     /// Lets every transfer queued or running finish, refuses new ones (as after stop()),
-    /// and ends the thread once idle, without waiting for it; the connections close when
-    /// the engine goes. stop() still cancels what is left.
+    /// and ends the thread once idle, closing the connections, without waiting for it.
+    /// stop() still cancels what is left.
     func retire() {
         lock.withLock { retiring = true }
         multi.wakeup()
@@ -165,7 +165,9 @@ final class CurlEngine: @unchecked Sendable {
         }
         for transfer in active.values { finish(transfer, .failure(Self.shutdownError)) }
         // enqueue refuses new work once `stopping` is set, and the batch taken with the flag
-        // has been failed above: nothing can be left pending.
+        // has been failed above: nothing can be left pending. The connections close now,
+        // not when the last reference to the engine goes (a retired client may be kept).
+        multi.close()
         exited.signal()
     }
 

@@ -324,6 +324,13 @@ struct ConsoleTests {
                 && odd.stdout.contains("/storedBy"), "\(odd.stdout)\(odd.stderr)")
         let oddJSON = try JSON.parse(g.ctl("verify", "--json", "--endpoint", "europol", oddReceipt.path).stdout)
         #expect(oddJSON["valid"] == .bool(false) && oddJSON["schemaErrors"]?.arrayValue?.count == 1, "\(oddJSON)")
+        // Dropping the member a receipt is told by does not escape the check.
+        members["storedBy"] = nil
+        members["receiptFor"] = nil
+        let anonymous = g.fixture.root.appendingPathComponent("receipt-anonymous.json")
+        try Data(try agency.sign(.object(members)).flattenedJSON).write(to: anonymous)
+        let unnamed = g.ctl("verify", "--endpoint", "europol", anonymous.path)
+        #expect(unnamed.status == 1 && unnamed.stdout.contains("does not follow receipt.schema.json"), "\(unnamed.stdout)\(unnamed.stderr)")
         // Years later, when the certificates have expired: still valid as of the signing time,
         // and said so; --strict-time refuses it.
         let later = g.ctl("verify", "--at", "2099-01-01", report.path)

@@ -241,7 +241,7 @@ struct DeliveryEngineTests {
         // openFor is 30 s by default; lower it by reloading a config with 200 ms.
         var config = h.config
         for name in config.endpoints.keys { config.endpoints[name]!.breakerOpenFor = 0.2 }
-        h.engine.update(config: config)
+        h.engine.update(config: config, receiptSchema: nil)
         #expect(waitUntil(timeout: 30) { (try? h.count(.delivered)) == 20 }, "deferred: \((try? h.count(.deferred)) ?? -1), states: \(h.engine.breakerStates())")
         #expect(h.engine.breakerStates()["europol"] == .closed)
         let m = try #require(try h.store.message("flaky-000000", sender: "PL-KGP"))
@@ -281,7 +281,7 @@ struct DeliveryEngineTests {
         }
         var config = h.config
         config.endpoints["europol"]!.rateLimit = 0.5   // a token every 2 s
-        h.engine.update(config: config)
+        h.engine.update(config: config, receiptSchema: nil)
         try h.enqueue(1, prefix: "limited")
         h.engine.start()
         defer { h.engine.stop() }
@@ -307,7 +307,7 @@ struct DeliveryEngineTests {
         var config = h.config
         config.endpoints["europol"] = nil
         config.routes["EU-EUROPOL"] = nil
-        h.engine.update(config: config)
+        h.engine.update(config: config, receiptSchema: nil)
         #expect(waitUntil(timeout: 10) { (try? h.count(.delivered)) == 2 }, "sending: \((try? h.count(.sending)) ?? -1)")
         let m = try #require(try h.store.message("removed-000000", sender: "PL-KGP"))
         #expect(m.deliveries[0].receipt != nil, "the receipt was checked and kept")
@@ -321,7 +321,7 @@ struct DeliveryEngineTests {
         try h.enqueue(1, prefix: "moved", recipient: "EU-OLAF", endpoint: "europol")   // queued for a route that is not (any more) OLAF's
         var config = h.config
         config.endpoints["europol"]!.classificationCeiling = .unclassified
-        h.engine.update(config: config)
+        h.engine.update(config: config, receiptSchema: nil)
         h.engine.start()
         defer { h.engine.stop() }
         #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 3 })
@@ -343,9 +343,9 @@ struct DeliveryEngineTests {
         var removed = h.config
         removed.endpoints["europol"] = nil
         removed.routes["EU-EUROPOL"] = nil
-        h.engine.update(config: removed)
+        h.engine.update(config: removed, receiptSchema: nil)
         usleep(200_000)
-        h.engine.update(config: h.config)
+        h.engine.update(config: h.config, receiptSchema: nil)
         try h.enqueue(1, prefix: "second")
         h.engine.wake(endpoints: ["europol"])
         #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 2 }, "queued: \((try? h.count(.queued)) ?? -1)")

@@ -74,7 +74,7 @@ struct HTTPSClientTests {
         #expect(serverConnections.count == 1)
     }
 
-    @Test("a retired client finishes the requests it has and ends: sends after retire() are refused, never sent on its connections")
+    @Test("a retired client finishes the requests it has, then closes its connections: sends after retire() are refused, never sent on them")
     func retiredClientDrains() async throws {
         let server = try await TestServer.start()
         let client = HTTPSClient()
@@ -83,7 +83,10 @@ struct HTTPSClientTests {
         // A request running on its (kept-alive) connection when the client is retired.
         let tls = try DevPKI.tls()
         async let slow = client.send(HTTPSRequest(url: server.url("/stall?seconds=1"), tls: tls, totalTimeout: 30))
-        #expect(waitUntil(timeout: 10) { client.inFlight == 1 })
+        // Polled without blocking: a blocked cooperative thread would starve this test's
+        // own child task and the other tests' (two threads on this machine).
+        for _ in 0..<500 where client.inFlight != 1 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(client.inFlight == 1)
         client.retire()
         // Sends from the moment it is retired fail at once, without any I/O, while what it
         // had goes on to its end.
@@ -92,6 +95,17 @@ struct HTTPSClientTests {
         #expect(client.inFlight == 1)
         let finished = await slow
         #expect(finished.response?.status == 200, "the retired client finished it: \(String(describing: finished.error))")
+        // Then it closed its connection: the server sees only the observer's own.
+        let observer = HTTPSClient()
+        defer { observer.shutdown() }
+        var open = -1
+        for _ in 0..<250 where open != 1 {
+            let answer = await observer.send(HTTPSRequest(url: server.url("/open"), tls: tls))
+            struct Open: Decodable { let open: Int }
+            open = (try? JSONDecoder().decode(Open.self, from: Data(answer.response?.body ?? [])))?.open ?? -1
+            if open != 1 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(open == 1, "the retired client's kept-alive connection is closed")
     }
 
     @Test("200 concurrent requests all complete exactly once, over at most maxConnectionsPerHost connections")

@@ -68,11 +68,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     let transport: any DeliveryTransport
     let logger: Logger
     let clock: @Sendable () -> Millis
-    let receiptSchema: Schema
+    /// Scheduler thread only after init (a reload brings a new one with its configuration).
+    private var receiptSchema: Schema
     private let condition = MonotonicCondition()
     private var finished: [Finished] = []
     private var wakeEndpoints = Set<String>()
-    private var pendingConfig: GatewayConfig? = nil
+    private var pendingConfig: (config: GatewayConfig, receiptSchema: Schema?)? = nil
     private var running = false
     private var stopping = false
     private var thread: Thread?
@@ -170,9 +171,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         condition.unlock()
     }
 
-    public func update(config: GatewayConfig) {
+    /// - Parameter receiptSchema: receipt.schema.json as the reload read it (nil: keep).
+    public func update(config: GatewayConfig, receiptSchema: Schema?) {
         condition.lock()
-        pendingConfig = config
+        pendingConfig = (config, receiptSchema)
         condition.signal()
         condition.unlock()
     }
@@ -199,7 +201,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             let isStopping = stopping
             condition.unlock()
 
-            if let newConfig { apply(newConfig) }
+            if let newConfig { apply(newConfig.config, receiptSchema: newConfig.receiptSchema ?? receiptSchema) }
             for name in woken { runtimes[name]?.wanted = true }
             if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Self.uptime() >= $0.retryAt } ?? true) { record(done) }
 
@@ -234,10 +236,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         flushReports(now: true)
     }
 
-    private func apply(_ next: GatewayConfig) {
+    private func apply(_ next: GatewayConfig, receiptSchema nextSchema: Schema) {
         do {
-            runtimes = try Self.makeRuntimes(next, previous: runtimes, receiptSchema: receiptSchema)
+            runtimes = try Self.makeRuntimes(next, previous: runtimes, receiptSchema: nextSchema)
             config = next
+            receiptSchema = nextSchema
             // Connections verified under the files as they were (anchors, CRLs, pins) carry
             // nothing more: the reload's trust applies to the next request, not the next
             // connection (libcurl matches a connection by the CA file's path, not its bytes).

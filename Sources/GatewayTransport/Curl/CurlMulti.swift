@@ -5,6 +5,7 @@
 // and what lets HTTP/2 streams multiplex. All calls except wakeup() must come from one
 // thread (HTTPSClient's engine thread); wakeup() is documented thread-safe by libcurl.
 import CCurl
+import Foundation
 
 final class CurlMulti {
     /// The CURLM *. Never shown outside GatewayTransport.
@@ -18,9 +19,26 @@ final class CurlMulti {
         self.raw = raw
     }
 
+    /// Guards `closed` against wakeup() from other threads.
+    private let lock = NSLock()
+    private var closed = false
+
     /// Every easy handle must have been removed before this runs (libcurl's rule); the
     /// engine removes them all when it stops.
-    deinit { curl_multi_cleanup(raw) }
+    deinit {
+        if !closed { curl_multi_cleanup(raw) }
+    }
+
+    /// Cleans the handle up now, closing every connection it keeps; nothing but wakeup()
+    /// (which then does nothing) may be called after it. Every easy handle must have been
+    /// removed first.
+    func close() {
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            curl_multi_cleanup(raw)
+        }
+    }
 
     func set(_ option: CURLMoption, _ value: Int) throws(CurlError) {
         try CurlError.check(gw_curl_multi_setopt_long(raw, option, value), "curl_multi_setopt")
@@ -50,7 +68,10 @@ final class CurlMulti {
 
     /// Interrupts a poll() in progress (or makes the next one return at once). Thread-safe.
     func wakeup() {
-        _ = curl_multi_wakeup(raw)
+        lock.withLock {
+            guard !closed else { return }
+            _ = curl_multi_wakeup(raw)
+        }
     }
 
     /// The next finished transfer: its easy handle (as the raw CURL *) and its result.

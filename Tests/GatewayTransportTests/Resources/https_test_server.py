@@ -19,6 +19,7 @@ Paths (all methods):
   /headers            200 with mixed-case header names (X-Mixed-Case, X-Repeated twice)
   /close              reads the request, closes the connection without replying
   /reset              reads the request, resets the connection (RST) without replying
+  /open               200, JSON: open (connections open now, this one included)
 """
 import argparse
 import hashlib
@@ -35,6 +36,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONNECTIONS = itertools.count(1)
+OPEN_LOCK = threading.Lock()
+OPEN = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -52,12 +55,18 @@ class Handler(BaseHTTPRequestHandler):
             self.request.do_handshake()
         except (ssl.SSLError, OSError):
             return
+        global OPEN
         self.connection_number = next(CONNECTIONS)
         self.requests_served = 0
+        with OPEN_LOCK:
+            OPEN += 1
         try:
             super().handle()
         except (ssl.SSLError, OSError):
             pass
+        finally:
+            with OPEN_LOCK:
+                OPEN -= 1
 
     def log_message(self, format, *args):
         pass
@@ -138,6 +147,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/close":
             self.close_connection = True
             self.request.shutdown(socket.SHUT_RDWR)
+        elif path == "/open":
+            with OPEN_LOCK:
+                count = OPEN
+            self.reply(200, json.dumps({"open": count}).encode())
         elif path == "/reset":
             self.close_connection = True
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
