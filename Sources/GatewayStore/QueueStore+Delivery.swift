@@ -179,6 +179,7 @@ extension QueueStore {
                 UPDATE delivery SET state = ?, attempts = attempts + ?, next_attempt_at = ?, updated_at = ?, reason = ? WHERE id = ?
                 """)
             let insertReceipt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO receipt (delivery, received_at, status, jws, jws_header) VALUES (?, ?, ?, ?, ?)")
+            let answered = try db.cachedStatement(sql: Self.answeredSQL)
             // Receipts in the flattened form keep their protected header (the agency's x5c)
             // once per signing second, as messages do (CompactJWS).
             var headers = HeaderIds()
@@ -198,7 +199,15 @@ extension QueueStore {
                 }
                 let counted = r.attempt == nil ? 0 : 1
                 let event: String
-                switch r.resolution {
+                // The agency answered that it has the message (a receipt not decided yet): never
+                // "expired, not delivered"; held for an operator instead, without a report.
+                var resolution = r.resolution
+                var report = r.report
+                if case .expired = resolution, try Bool.fetchOne(answered, arguments: [id]) == true {
+                    resolution = .held(reason: Self.answeredHoldReason)
+                    report = nil
+                }
+                switch resolution {
                 case .delivered(let receipt, let duplicate):
                     try update.run(.text("delivered"), .int(Int64(counted)), .null, .int(now), .text(duplicate ? "delivered (endpoint already had it)" : "delivered"), .int(id))
                     if let receipt {
@@ -236,7 +245,7 @@ extension QueueStore {
                 }
                 try audit.append(AuditEvent(event, actor: actor, sender: r.job.sender, messageId: r.job.messageId,
                                             recipient: r.job.recipient, details: details), in: db)
-                if let body = r.report {
+                if let body = report {
                     try Self.oweReport(db, unit: r.job.sender, kind: event, message: r.job.messageRowId, recipient: r.job.recipient, body: body, now: now,
                                        fileName: r.reportFile, receiptOf: r.reportEmbedsReceipt ? id : nil)
                 }
@@ -248,14 +257,32 @@ extension QueueStore {
     // Messages past their expiry (by the message_expires index), then their pending
     // deliveries. CROSS JOIN keeps that order: left to itself SQLite walked every pending
     // delivery by state and looked up its message, a read of the whole queue every second.
+    /// The attempt outcome of an answer that says the agency has the message, with a
+    /// receipt whose signer's revocation could not be decided yet.
+    public static let undecidedOutcome = "receipt-undecided"
+    /// The attempt outcome of a 409 (the agency has it already) without a valid receipt,
+    /// where the endpoint requires one.
+    public static let unprovenDuplicateOutcome = "duplicate-unproven"
+    /// Why a delivery with such an answer is held at the message's expiry rather than
+    /// expired ("expired, not delivered" could be false: the agency said it has it).
+    public static let answeredHoldReason = "held at the message's expiry: the agency answered that it has the message, but no receipt proving it could be decided (its signer's revocation unknown, or a 409 without a valid receipt); release once that is settled (the agency answers a retry with its receipt), or cancel"
+    /// An attempt of delivery `d` with such an answer.
+    static let answeredAttempt = "SELECT 1 FROM attempt a WHERE a.delivery = d.id AND a.outcome IN ('\(undecidedOutcome)', '\(unprovenDuplicateOutcome)')"
+    /// Whether a delivery had such an answer.
+    static let answeredSQL = "SELECT EXISTS (\(answeredAttempt.replacingOccurrences(of: "d.id", with: "?")))"
+    /// Held deliveries the agency answered for are left alone (they are held so as not to expire).
+    static let expiryCandidates = """
+        m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
+        AND NOT (d.state = 'held' AND EXISTS (\(answeredAttempt)))
+        """
     static let anyExpiredSQL = """
-        SELECT EXISTS (SELECT 1 FROM message m CROSS JOIN delivery d ON d.message = m.id
-                       WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held'))
+        SELECT EXISTS (SELECT 1 FROM message m CROSS JOIN delivery d ON d.message = m.id WHERE \(expiryCandidates))
         """
     static let expiredSQL = """
-        SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file
+        SELECT d.id, d.recipient, d.endpoint, d.message, m.sender, m.message_id, m.expires_at, m.source_file,
+               EXISTS (\(answeredAttempt)) AS answered
         FROM message m CROSS JOIN delivery d ON d.message = m.id
-        WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
+        WHERE \(expiryCandidates)
         LIMIT ?
         """
 
@@ -273,10 +300,18 @@ extension QueueStore {
             var audit = try AuditAppender(db, at: now)
             var expired: [ExpiredDelivery] = []
             let update = try db.cachedStatement(sql: "UPDATE delivery SET state = 'expired', updated_at = ?, reason = ? WHERE id = ?")
+            let hold = try db.cachedStatement(sql: "UPDATE delivery SET state = 'held', next_attempt_at = NULL, updated_at = ?, reason = ? WHERE id = ?")
             for row in rows {
                 let e = ExpiredDelivery(deliveryId: row["id"], messageRowId: row["message"], sender: row["sender"],
                                         messageId: row["message_id"], recipient: row["recipient"], endpoint: row["endpoint"],
                                         expiresAt: row["expires_at"], sourceFile: row["source_file"])
+                if row["answered"] == true {
+                    // The agency has it: held, not expired (see answeredHoldReason).
+                    try hold.execute(arguments: [now, Self.answeredHoldReason, e.deliveryId])
+                    try audit.append(AuditEvent("held", actor: actor, sender: e.sender, messageId: e.messageId, recipient: e.recipient,
+                                                details: ["reason": .string(Self.answeredHoldReason), "endpoint": .string(e.endpoint)]), in: db)
+                    continue
+                }
                 try update.execute(arguments: [now, "expired before delivery", e.deliveryId])
                 try audit.append(AuditEvent("expired", actor: actor, sender: e.sender, messageId: e.messageId, recipient: e.recipient,
                                             details: ["expiresAt": .number(Double(e.expiresAt)), "endpoint": .string(e.endpoint)]), in: db)

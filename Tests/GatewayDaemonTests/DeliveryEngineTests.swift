@@ -97,14 +97,15 @@ struct DeliveryEngineTests {
                                         receiptSchema: try ReceiptCheck.loadSchema())
         }
 
-        func enqueue(_ n: Int, prefix: String, priority: Priority = .routine, recipient: String = "EU-EUROPOL", endpoint: String = "europol") throws {
+        func enqueue(_ n: Int, prefix: String, priority: Priority = .routine, recipient: String = "EU-EUROPOL", endpoint: String = "europol",
+                     lifetime: Millis = 3_600_000) throws {
             var batch: [NewMessage] = []
             for i in 0..<n {
                 let id = "\(prefix)-\(String(format: "%06d", i))"
                 let message: JSON = ["messageId": .string(id), "sender": "PL-KGP", "recipients": [.string(recipient)]]
                 let canonical = try message.canonicalBytes()
                 batch.append(NewMessage(sender: "PL-KGP", messageId: id, type: "alert", priority: priority, classification: .restricted,
-                                        createdAt: 0, expiresAt: Date().millis + 3_600_000, contentDigest: SHA256.hex(canonical),
+                                        createdAt: 0, expiresAt: Date().millis + lifetime, contentDigest: SHA256.hex(canonical),
                                         jws: try signer.sign(payload: canonical), sourceFile: "\(id).json",
                                         routes: [Route(recipient: recipient, endpoint: endpoint)]))
                 if batch.count == 500 { _ = try store.enqueue(batch); batch.removeAll() }
@@ -405,7 +406,7 @@ struct DeliveryEngineTests {
         #expect(why.contains("receipt status is \"rejected\": not ours\\u001b[2J\\r\\nts=forged"), "\(why)")
         #expect(!why.unicodeScalars.contains { $0.value < 0x20 } && why.count < 1000, "the agency's words are escaped and cut: \(why.count)")
         #expect(try state("nostatus-000000")?.summary.reason?.contains("receipt status is nothing") == true)
-        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 12 })
+        #expect(waitUntil(timeout: 10) { h.fixture.files(h.fixture.reports("PL-KGP")).filter { $0.contains(".failed.") }.count == 12 }, "\(h.fixture.files(h.fixture.reports("PL-KGP")))")
     }
 
     @Test("with the endpoint's CRLs a receipt signed by a revoked certificate is no proof of delivery; the TLS request carries the CRLs")
@@ -495,7 +496,7 @@ struct DeliveryEngineTests {
         defer { h.engine.stop() }
         #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 })
         let held = try #require(try h.store.message("undecided-000000", sender: "PL-KGP")?.deliveries.first)
-        #expect(held.summary.reason?.contains("could not be decided before the message's expiry") == true, "\(String(describing: held.summary.reason))")
+        #expect(held.summary.reason == QueueStore.answeredHoldReason, "\(String(describing: held.summary.reason))")
         #expect(held.attempts.first?.outcome == "receipt-undecided")
         #expect(try h.count(.expired) == 0 && h.count(.failed) == 0)
         #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".expired.") || $0.contains(".failed.") })
@@ -561,6 +562,51 @@ struct DeliveryEngineTests {
             #expect(refused.summary.reason?.contains(location) == true, "\(String(describing: refused.summary.reason))")
             #expect(refused.receipt == nil)
         }
+    }
+
+    @Test("without requireReceipt the endpoint's answer stands: a receipt that does not hold is not kept, the delivery is delivered")
+    func receiptNotRequired() throws {
+        let h = try Harness(edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    requireReceipt: false\n    classificationCeiling:") }) { _ in
+            (.success(DeliveryResponse(status: 201, body: Array(#"{"status":"ok"}"#.utf8))), 0.001)
+        }
+        try h.enqueue(2, prefix: "no-receipt")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.delivered)) == 2 })
+        let delivery = try #require(try h.store.message("no-receipt-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(delivery.receipt == nil && delivery.attempts.first?.error?.contains("receipt not kept") == true, "\(delivery.attempts)")
+        #expect(try h.count(.failed) == 0)
+    }
+
+    @Test("a 409 without a valid receipt where one is required is held for an operator: neither failed nor delivered")
+    func unprovenDuplicateIsHeld() throws {
+        let h = try Harness { _ in
+            (.success(DeliveryResponse(status: 409, body: Array(#"{"title":"Conflict"}"#.utf8))), 0.001)
+        }
+        try h.enqueue(1, prefix: "dup")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 })
+        let held = try #require(try h.store.message("dup-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(held.summary.reason?.contains("HTTP 409") == true && held.attempts.first?.outcome == QueueStore.unprovenDuplicateOutcome,
+                "\(String(describing: held.summary.reason)) \(held.attempts)")
+        #expect(try h.count(.failed) == 0 && h.count(.delivered) == 0)
+        #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".failed.") })
+    }
+
+    @Test("a Retry-After too large for a time is honoured for a day, and the engine keeps running")
+    func hugeRetryAfter() throws {
+        let h = try Harness { _ in
+            (.success(DeliveryResponse(status: 503, headers: ["retry-after": "10000000000000000"])), 0.001)
+        }
+        try h.enqueue(1, prefix: "later", lifetime: 7 * 86_400_000)
+        let before = Date().millis
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 1 })
+        let deferred = try #require(try h.store.message("later-000000", sender: "PL-KGP")?.deliveries.first)
+        let wait = (deferred.summary.nextAttemptAt ?? 0) - before
+        #expect(wait >= 86_000_000 && wait <= 86_410_000, "\(wait) ms")
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

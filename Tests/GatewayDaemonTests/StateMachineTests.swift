@@ -18,6 +18,12 @@ struct StateMachineTests {
         let now = Date(timeIntervalSince1970: 1_795_953_600)
         #expect(OutcomeClassifier.parseRetryAfter("Sun, 29 Nov 2026 12:00:30 GMT", now: now) == 30)
         #expect(OutcomeClassifier.parseRetryAfter("soon") == nil)
+        // An endpoint's number is honoured up to a day, however large (it overflowed a time before).
+        #expect(OutcomeClassifier.parseRetryAfter("10000000000000000") == OutcomeClassifier.maxRetryAfter)
+        #expect(OutcomeClassifier.parseRetryAfter("99999999999999999999999999") == OutcomeClassifier.maxRetryAfter)
+        #expect(OutcomeClassifier.parseRetryAfter("3600") == 3600)
+        #expect(OutcomeClassifier.parseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now: now) == OutcomeClassifier.maxRetryAfter)
+        #expect(OutcomeClassifier.parseRetryAfter("-5") == nil)
     }
 
     @Test("backoff grows exponentially within bounds, with jitter, and Retry-After wins")

@@ -166,6 +166,40 @@ struct QueueStoreTests {
         #expect(try store.owedReports().filter { $0.kind == "expired" }.count == 1)
     }
 
+    @Test("a delivery the agency answered for (receipt undecided) is held at its expiry, not expired: by the housekeeping and by an outcome")
+    func answeredIsNotExpired() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("answered", expiresAt: 5_000), message("later", expiresAt: 5_000), message("plain", expiresAt: 5_000)])
+        let jobs = try store.claimDue(endpoint: "europol", limit: 5, now: 1_000)
+        #expect(jobs.count == 3)
+        func attempt(_ outcome: String) -> AttemptRecord {
+            AttemptRecord(startedAt: 1_000, durationMs: 5, endpoint: "europol", httpStatus: 201, outcome: outcome, error: "CRL past its next update")
+        }
+        // "answered" and "later": the agency answered 201, the receipt is undecided: deferred.
+        // "later" is then claimed again, gets a 503, and its next try would be past the expiry.
+        _ = try store.resolve([
+            .init(job: jobs[0], attempt: attempt(QueueStore.undecidedOutcome), resolution: .deferred(until: 3_000, reason: "undecided")),
+            .init(job: jobs[1], attempt: attempt(QueueStore.undecidedOutcome), resolution: .deferred(until: 2_000, reason: "undecided")),
+            .init(job: jobs[2], attempt: attempt("transient"), resolution: .deferred(until: 3_000, reason: "503")),
+        ], now: 1_000)
+        let again = try store.claimDue(endpoint: "europol", limit: 5, now: 2_000)
+        #expect(again.count == 1)
+        _ = try store.resolve([.init(job: again[0], attempt: attempt("transient"), resolution: .expired(reason: "next attempt after the expiry"), report: "{}")],
+                              now: 2_000)
+        let later = try #require(try store.message("later", sender: "PL-KGP")?.deliveries.first)
+        #expect(later.summary.state == .held && later.summary.reason == QueueStore.answeredHoldReason, "\(later.summary)")
+        // The housekeeping: "answered" is held, "plain" expires; a second pass leaves the held one alone.
+        let expired = try store.expireDue(now: 6_000, report: { _ in "{}" })
+        #expect(expired.map(\.messageId) == ["plain"])
+        let answered = try #require(try store.message("answered", sender: "PL-KGP")?.deliveries.first)
+        #expect(answered.summary.state == .held && answered.summary.reason == QueueStore.answeredHoldReason)
+        #expect(try store.expireDue(now: 7_000, report: { _ in "{}" }).isEmpty)
+        #expect(try store.owedReports().filter { $0.kind == "expired" }.count == 1, "only the plain one is reported expired")
+        var held = DeliveryFilter()
+        held.states = [.held]
+        #expect(try store.countDeliveries(held) == 2, "both answered deliveries wait for an operator")
+    }
+
     @Test("operator actions by filter, with counts, audit and refusal of impossible transitions")
     func operatorActions() throws {
         let (store, _) = try makeStore()

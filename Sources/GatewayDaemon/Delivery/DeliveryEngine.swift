@@ -461,10 +461,20 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                                                     httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
                                                  owing: report(job, kind: "delivered", now: now, embedsReceipt: true, duplicate: duplicate)))
-                    case .absent where !r.config.requireReceipt:
+                    case _ where !r.config.requireReceipt:
+                        // The endpoint's answer is the proof it asks for (SPEC 5): a receipt it sent
+                        // that does not hold is said in the log and the attempt, and not kept.
                         r.breaker.succeeded()
+                        var why: String? = nil
+                        if case .invalid(let reason) = check { why = reason }
+                        if case .undecided(let reason) = check { why = reason }
+                        if let why {
+                            logger.warning("receipt not kept (the endpoint does not require one; its answer stands)",
+                                           metadata: ["endpoint": "\(job.endpoint)", "messageId": "\(job.messageId)", "reason": "\(why)"])
+                        }
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
-                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
+                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered",
+                                                    error: why.map { "receipt not kept: \($0)" })
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: nil, duplicate: duplicate),
                                                  owing: report(job, kind: "delivered", now: now, duplicate: duplicate)))
                     case .undecided(let why):
@@ -477,16 +487,22 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                                          metadata: ["endpoint": "\(job.endpoint)", "reason": "\(why)"])
                         }
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
-                                                    httpStatus: response.status, outcome: "receipt-undecided", error: why)
-                        let next = deferral(job, attempt: attempt, reason: why, retryAfter: nil, now: now)
-                        if case .expired = next.resolution {
-                            // The agency has it: "expired, not delivered" would be false. An
-                            // operator decides (release once the CRLs are current, or cancel).
-                            resolutions.append(.init(job: job, attempt: attempt,
-                                                     resolution: .held(reason: "the agency answered HTTP \(response.status) with a receipt whose signer's revocation could not be decided before the message's expiry: \(why)")))
-                        } else {
-                            resolutions.append(next)
-                        }
+                                                    httpStatus: response.status, outcome: QueueStore.undecidedOutcome, error: why)
+                        // Past the expiry the queue holds it rather than expire it (the agency
+                        // has it): an operator decides (release once the CRLs are current, or cancel).
+                        resolutions.append(deferral(job, attempt: attempt, reason: why, retryAfter: nil, now: now))
+                    case .absent where duplicate, .invalid where duplicate:
+                        // 409: the agency says it has the message (an earlier answer was lost) but
+                        // proves nothing. Neither failed (it may well have it) nor delivered (no
+                        // proof): held for an operator, who asks the agency, then retries or cancels.
+                        r.breaker.succeeded()
+                        let why: String
+                        if case .invalid(let reason) = check { why = reason } else { why = "no receipt in the answer" }
+                        logger.error("receipt refused", metadata: ["endpoint": "\(job.endpoint)", "messageId": "\(job.messageId)", "reason": "\(why)"])
+                        let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
+                                                    httpStatus: response.status, outcome: QueueStore.unprovenDuplicateOutcome, error: why)
+                        resolutions.append(.init(job: job, attempt: attempt, resolution: .held(reason:
+                            "the endpoint answered HTTP 409 (it has the message already) without a valid receipt (\(why)): ask the agency for its receipt, then release to try again, or cancel")))
                     case .absent, .invalid:
                         // The endpoint answered, so it is up; but without a valid receipt this is
                         // not a delivery. An endpoint that signs wrongly will not improve by
@@ -577,7 +593,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private func deferral(_ job: DeliveryJob, attempt: AttemptRecord, reason: String, retryAfter: Double?, now: Millis) -> QueueStore.Resolution {
         let backoff = Backoff(initial: config.retry.initialBackoff, maximum: config.retry.maxBackoff,
                               multiplier: config.retry.multiplier, jitter: config.retry.jitter)
-        let delay = backoff.delay(afterAttempt: job.attempts + 1, retryAfter: retryAfter)
+        // Bounded before it becomes a time (a configured maximum of centuries, say).
+        let delay = min(backoff.delay(afterAttempt: job.attempts + 1, retryAfter: retryAfter), 366 * 86_400)
         let until = now + Int64(delay * 1000)
         if let expires = job.expiresAt, until >= expires {
             return .init(job: job, attempt: attempt, resolution: .expired(reason: "\(reason); the next attempt would be after the expiry"),

@@ -32,15 +32,24 @@ public enum OutcomeClassifier {
         }
     }
 
-    /// Retry-After: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). Seconds from now.
+    /// The longest wait a Retry-After is honoured for: an endpoint asking for more (by
+    /// mistake, or to keep us away for months) is asked again after a day, and the number
+    /// it sends can neither overflow the queue's times nor expire the message at once.
+    public static let maxRetryAfter: Double = 86_400
+
+    /// Retry-After: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). Seconds from now, at
+    /// most `maxRetryAfter`.
     public static func parseRetryAfter(_ value: String, now: Date = Date()) -> Double? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed), seconds >= 0 { return Double(seconds) }
+        if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            // Digits only: seconds, however many of them.
+            return Int(trimmed).map { min(Double($0), maxRetryAfter) } ?? maxRetryAfter
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        if let date = formatter.date(from: trimmed) { return max(0, date.timeIntervalSince(now)) }
+        if let date = formatter.date(from: trimmed) { return min(max(0, date.timeIntervalSince(now)), maxRetryAfter) }
         return nil
     }
 
