@@ -333,6 +333,24 @@ struct DeliveryEngineTests {
         #expect(held.count == 3 && held.contains { $0.details.contains("above the ceiling") } && held.contains { $0.details.contains("no longer routed") }, "\(held)")
     }
 
+    @Test("an attempt in flight when a reload removes its endpoint, and failing, is held for gatewayd to move, not deferred on the endpoint gone")
+    func inFlightOnRemovedEndpoint() throws {
+        let h = try Harness { _ in (.success(DeliveryResponse(status: 503)), 1.0) }
+        try h.enqueue(1, prefix: "orphan")
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.inFlight } == 1 })
+        var moved = h.config
+        moved.endpoints["europol"] = nil
+        moved.routes["EU-EUROPOL"] = "frontex"
+        h.engine.update(config: moved, receiptSchema: nil)
+        #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 }, "deferred: \((try? h.count(.deferred)) ?? -1)")
+        let held = try #require(try h.store.message("orphan-000000", sender: "PL-KGP")?.deliveries.first)
+        #expect(held.summary.reason?.hasPrefix(QueueStore.gatewayHoldPrefix) == true && held.summary.reason?.contains("HTTP 503") == true,
+                "\(String(describing: held.summary.reason))")
+        #expect(held.attempts.count == 1 && held.attempts.first?.httpStatus == 503)
+    }
+
     @Test("an endpoint removed and added back while its transfers are in flight is scheduled again")
     func endpointRemovedAndRestored() throws {
         let receipts = try ReceiptFactory()

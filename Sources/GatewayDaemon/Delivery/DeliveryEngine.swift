@@ -534,6 +534,19 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             }
             r.wanted = true
         }
+        // An attempt that started before a reload removed or re-routed its endpoint (or
+        // lowered the ceiling) does not wait on it again: held for gatewayd, which releases it
+        // onto the route in force (the reload's reconcile saw it `sending` and left it).
+        for i in resolutions.indices {
+            let waitsAgain: String?
+            switch resolutions[i].resolution {
+            case .deferred(_, let reason), .requeued(let reason): waitsAgain = reason
+            default: waitsAgain = nil
+            }
+            if let waitsAgain, let why = Self.notAllowed(resolutions[i].job, config: config) {
+                resolutions[i].resolution = .held(reason: "\(why) (its attempt: \(waitsAgain))")
+            }
+        }
         // A removed endpoint's runtime goes once its last transfer has ended.
         for (name, r) in runtimes where r.retired && r.inFlight <= 0 { runtimes[name] = nil }
         // Earlier outcomes the queue could not take go first, in the order they came.
