@@ -128,7 +128,8 @@ public final class QueueStore: Sendable {
 
     /// Commits a batch of accepted messages in ONE transaction (one fsync), each with one
     /// delivery per route and its audit record. Idempotent per (sender, messageId): the
-    /// same content again is a no-op, other content a conflict. A message that
+    /// same content again is a no-op, other content a conflict; a messageId another sender
+    /// has in the queue is refused (endpoints de-duplicate by message id). A message that
     /// `tracksAcceptedReport` (accepted or duplicate) is listed until `confirmDurable`.
     public func enqueue(_ batch: [NewMessage], actor: String = "gatewayd", now: Millis = Date().millis) throws -> [EnqueueOutcome] {
         try pool.write { db in
@@ -136,6 +137,7 @@ public final class QueueStore: Sendable {
             var outcomes: [EnqueueOutcome] = []
             outcomes.reserveCapacity(batch.count)
             let find = try db.cachedStatement(sql: "SELECT id, content_digest FROM message WHERE sender = ? AND message_id = ?")
+            let otherSender = try db.cachedStatement(sql: "SELECT sender FROM message WHERE message_id = ? AND sender <> ? LIMIT 1")
             let insertMessage = try db.cachedStatement(sql: """
                 INSERT INTO message (sender, message_id, type, priority, classification, subject, case_reference,
                                      created_at, accepted_at, expires_at, content_digest, source_file, jws, jws_header)
@@ -151,6 +153,11 @@ public final class QueueStore: Sendable {
             var headers = HeaderIds()
             for message in batch {
                 let acceptedAt = message.acceptedAt ?? now
+                // The Idempotency-Key is the message id alone: one another unit used is refused.
+                if let other = try String.fetchOne(otherSender, arguments: [message.messageId, message.sender]) {
+                    outcomes.append(.usedByOtherSender(sender: other))
+                    continue
+                }
                 let (stored, header) = try headers.split(message.jws, in: db)
                 // Nearly every message is new: insert, and look at the existing row only
                 // when (sender, messageId) is taken.

@@ -78,6 +78,9 @@ public enum EnqueueOutcome: Sendable, Equatable {
     case duplicate(id: Int64)
     /// Already queued with OTHER content under the same (sender, messageId): refused.
     case conflict(id: Int64, existingDigest: String)
+    /// The messageId is another unit's (agencies de-duplicate by message id, so it would be
+    /// taken as that unit's message): refused.
+    case usedByOtherSender(sender: String)
 }
 
 /// A delivery handed to the sender: everything needed to POST it.

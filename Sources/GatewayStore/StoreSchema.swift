@@ -168,6 +168,12 @@ enum StoreSchema {
             // against, so that a start or reload with the same ones does not read them all.
             try db.execute(sql: "CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         }
+        migrator.registerMigration("v8: messages found by their id alone") { db in
+            // Agencies de-duplicate by message id (the Idempotency-Key), so an id one unit
+            // used is refused to another at pickup: the index makes that check a lookup, and
+            // gatewayctl's look-ups by id (show, hold ID, ...) no scan of every message.
+            try db.execute(sql: "CREATE INDEX message_by_id ON message(message_id)")
+        }
         return migrator
     }
 }

@@ -137,8 +137,14 @@ struct BadInputTests {
         let alert = Samples.adapt(try Samples.valid().first { $0.1["type"] == "alert" }!.1, unit: "PL-KGP", id: "reused-id-1")
         try fixture.drop(Samples.bytes(alert), unit: "PL-KGP", name: "first.json")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).contains("first.accepted.json") })
+        // Another unit's messageId (the agencies de-duplicate by message id alone).
+        let theirs = Samples.adapt(try Samples.valid().first { $0.1["type"] == "alert" }!.1, unit: "PL-CBA", id: "shared-id-1")
+        try fixture.drop(Samples.bytes(theirs), unit: "PL-CBA", name: "theirs.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-CBA")).contains("theirs.accepted.json") })
         var all = inputs
         all.append(Self.bytes(Samples.bytes(Samples.set(alert, "subject", "other content")), "reused-id.json", stage: "duplicate", mentions: "already accepted"))
+        all.append(Self.bytes(Samples.bytes(Samples.set(alert, "messageId", "shared-id-1")), "their-id.json", stage: "duplicate",
+                              mentions: "already used by another unit"))
         for input in all { try input.place(fixture, input.name) }
         let rejected = fixture.rejected("PL-KGP")
         let finished = waitUntil(timeout: 120) {
@@ -164,7 +170,7 @@ struct BadInputTests {
         #expect(wrong.isEmpty, "\(wrong.count) wrong:\n\(wrong.prefix(30).joined(separator: "\n"))")
         // Nothing but the first message was queued, and no report claims otherwise.
         let store = try QueueStore(path: fixture.queuePath)
-        #expect(try store.stats().messages == 1)
+        #expect(try store.stats().messages == 2, "PL-KGP's first message and PL-CBA's")
         #expect(fixture.files(fixture.reports("PL-KGP")) == ["first.accepted.json"])
         // The log names files and stages, never message content.
         #expect(!daemon.log.contains("attachment content") && !daemon.log.contains("other content"))

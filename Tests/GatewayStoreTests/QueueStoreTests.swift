@@ -56,7 +56,7 @@ struct QueueStoreTests {
         }
     }
 
-    @Test("enqueue is idempotent per (sender, messageId) and refuses other content")
+    @Test("enqueue is idempotent per (sender, messageId), refuses other content, and refuses an id another sender has")
     func idempotentEnqueue() throws {
         let (store, _) = try makeStore()
         let first = try store.enqueue([message("a"), message("b")])
@@ -64,16 +64,18 @@ struct QueueStoreTests {
         let again = try store.enqueue([message("a"), message("a", digest: "other"), message("a", sender: "PL-CBA")])
         #expect(again[0] == .duplicate(id: idA))
         #expect(again[1] == .conflict(id: idA, existingDigest: "d1"))
-        guard case .accepted = again[2] else { Issue.record("another sender's id must be independent"); return }
-        #expect(try store.countDeliveries() == 3)
-        // A duplicate inside one batch is caught too.
-        let inBatch = try store.enqueue([message("c"), message("c")])
+        // Another unit's id is refused: endpoints de-duplicate by message id alone.
+        #expect(again[2] == .usedByOtherSender(sender: "PL-KGP"))
+        #expect(try store.countDeliveries() == 2)
+        // A duplicate inside one batch is caught too, and an id taken earlier in the batch.
+        let inBatch = try store.enqueue([message("c"), message("c"), message("c", sender: "PL-CBA")])
         guard case .accepted(let idC) = inBatch[0] else { Issue.record("c"); return }
         #expect(inBatch[1] == .duplicate(id: idC))
+        #expect(inBatch[2] == .usedByOtherSender(sender: "PL-KGP"))
         // Every accepted or duplicate drop's report is tracked until it is confirmed on disk.
         let unsynced = try store.unsyncedAcceptedReports()
-        #expect(unsynced.map(\.messageId) == ["a", "b", "a", "c"], "one per (message, file): the same file again is no new entry")
-        #expect(unsynced.map(\.sender) == ["PL-KGP", "PL-KGP", "PL-CBA", "PL-KGP"])
+        #expect(unsynced.map(\.messageId) == ["a", "b", "c"], "one per (message, file): the same file again is no new entry")
+        #expect(unsynced.map(\.sender) == ["PL-KGP", "PL-KGP", "PL-KGP"])
         #expect(try store.owedReports().isEmpty, "accepted reports are not owed: the pickup writes them itself")
     }
 

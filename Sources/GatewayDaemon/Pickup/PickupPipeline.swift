@@ -380,6 +380,12 @@ public final class PickupPipeline: @unchecked Sendable {
                     case .conflict(_, let existing):
                         refused.append((candidate, Refusal(.duplicate, "messageId \"\(message.messageId)\" was already accepted from \(message.sender) with different content (digest \(existing)); a messageId may not be reused: give the new message a new id",
                                                            at: "/messageId", messageId: message.messageId), identity))
+                    case .usedByOtherSender(let other):
+                        // The other unit is named in the gateway's log, not to this unit.
+                        logger.notice("messageId already used by another unit", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
+                                                                                          "messageId": "\(message.messageId)", "usedBy": "\(other)"])
+                        refused.append((candidate, Refusal(.duplicate, "messageId \"\(message.messageId)\" is already used by another unit; the agencies de-duplicate by message id, so this message would be taken for that one: give it a new id (a UUID)",
+                                                           at: "/messageId", messageId: message.messageId), identity))
                     }
                 }
                 stats.withLock {
