@@ -115,6 +115,11 @@ public final class Gateway: @unchecked Sendable {
         for unit in spool.units.values {
             unit.reports.removeStaleStaging()
             unit.rejected.removeStaleStaging(errorFilesOnly: true)
+            let restored = unit.outbox.restoreHiddenRemovals()
+            if restored > 0 {
+                logger.notice("files a stop caught while they were being removed from the outbox put back (queued ones are found duplicates and removed)",
+                              metadata: ["unit": "\(unit.unit)", "count": "\(restored)"])
+            }
         }
         reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)
         let rewritten = try reports.recover()

@@ -80,5 +80,47 @@ struct HostileReadTests {
         let (_, third) = try dir.readHostileFileAndIdentity("n.json", maxBytes: 100)
         #expect(dir.remove("n.json", ifStill: third) == .removed)
         #expect(!FileManager.default.fileExists(atPath: url.appendingPathComponent("n.json").path))
+        // Nothing hidden is left behind by either path.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).sorted() == ["rejected"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target.path) == ["m.json"])
+    }
+
+    @Test("a file the unit renames onto the name at the moment the one read is removed is never the one removed")
+    func removalRacesWithRename() throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data("read".utf8).write(to: url.appendingPathComponent("m.json"))
+        let (_, identity) = try dir.readHostileFileAndIdentity("m.json", maxBytes: 100)
+        let incoming = url.appendingPathComponent(".in.tmp").path
+        try Data("new".utf8).write(to: URL(fileURLWithPath: incoming))
+        // The unit's rename lands after any check of the name and before the removal acts.
+        let target = url.appendingPathComponent("m.json").path
+        DirectoryHandle.beforeRemoval.withLock { $0 = { _ in _ = rename(incoming, target) } }
+        defer { DirectoryHandle.beforeRemoval.withLock { $0 = nil } }
+        #expect(dir.remove("m.json", ifStill: identity) == .replaced)
+        #expect(try dir.readHostileFile("m.json", maxBytes: 100) == Array("new".utf8), "the unit's new file is kept under its name")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.path) == ["m.json"], "nothing hidden is left")
+    }
+
+    @Test("files a crash left being removed (hidden names) are put back at start, under their names or a free variant, never over another")
+    func hiddenRemovalsRestored() throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        func put(_ name: String, _ text: String) throws { try Data(text.utf8).write(to: url.appendingPathComponent(name)) }
+        try put(".gw-removing.41.7.a.json", "a")
+        try put(".gw-removing.41.8.b.json", "b hidden")
+        try put("b.json", "b waiting")                      // the unit dropped another b.json since
+        try put(".gw-removing.41.9.long.json", "long")      // a name too long to keep
+        try put(".unit-writing.tmp", "not ours")
+        #expect(dir.restoreHiddenRemovals() == 3)
+        func text(_ name: String) -> String? { (try? Data(contentsOf: url.appendingPathComponent(name))).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(text("a.json") == "a")
+        #expect(text("b.json") == "b waiting" && text("b~2.json") == "b hidden")
+        #expect(text("returned.json") == "long")
+        #expect(text(".unit-writing.tmp") == "not ours")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasPrefix(".gw-removing.") }.isEmpty)
+        // The hidden name keeps the unit's name when it fits, and a variant fits 255 bytes.
+        let long = String(repeating: "x", count: 250) + ".json"
+        #expect(DirectoryHandle.variant(of: long, 12).utf8.count == 255 && DirectoryHandle.variant(of: long, 12).hasSuffix("~12.json"))
     }
 }

@@ -71,12 +71,24 @@ public struct FileIdentity: Equatable, Sendable {
     let changed: Int64
     let changedNanoseconds: Int
     let size: Int64
+    /// The modification time: unlike the change time, a rename of ours leaves it as it was.
+    let modified: Int64
+    let modifiedNanoseconds: Int
     init(_ st: stat) {
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         changed = Int64(st.st_ctim.tv_sec)
         changedNanoseconds = st.st_ctim.tv_nsec
         size = Int64(st.st_size)
+        modified = Int64(st.st_mtim.tv_sec)
+        modifiedNanoseconds = st.st_mtim.tv_nsec
+    }
+
+    /// Whether `moved` (looked at after a rename of ours, which sets the change time) is
+    /// this file: the same inode, size and modification time.
+    func isSameFile(afterRename moved: FileIdentity) -> Bool {
+        device == moved.device && inode == moved.inode && size == moved.size
+            && modified == moved.modified && modifiedNanoseconds == moved.modifiedNanoseconds
     }
 }
 
@@ -185,30 +197,102 @@ public final class DirectoryHandle: @unchecked Sendable {
         return (bytes, FileIdentity(st))
     }
 
-    /// Whether `name` (not followed) is the file `identity` says; nil when it cannot be told.
-    func holds(_ name: String, _ identity: FileIdentity) -> Bool? {
+    /// Whether `name` (not followed), which a rename of ours has just put there, is the file
+    /// `identity` says; nil when it cannot be told.
+    func holdsMoved(_ name: String, _ identity: FileIdentity) -> Bool? {
         var st = stat()
         guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
-        return FileIdentity(st) == identity
+        return identity.isSameFile(afterRename: FileIdentity(st))
     }
 
     /// Renames `name` into `target` as `newName`, never replacing a file there. Returns nil
-    /// when `newName` is taken (the caller picks another), throws on other errors.
+    /// when `newName` is taken (the caller picks another), throws on other errors. With
+    /// `identity`, what was moved is checked AFTER the move (a check before it would leave
+    /// a window for the unit to rename another file onto the name): another file than the
+    /// one read goes back to the outbox and the move fails as `.replaced`.
     public func moveAside(_ name: String, to target: DirectoryHandle, as newName: String, ifStill identity: FileIdentity? = nil) throws -> String? {
-        if let identity, holds(name, identity) == false {
+        if gw_renameat_noreplace(fd, name, target.fd, newName) != 0 {
+            let e = errno
+            if e == EEXIST { return nil }
+            throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
+        }
+        if let identity, target.holdsMoved(newName, identity) == false {
+            putBack(from: target, newName, as: name)
             throw SafeFileError(reason: .replaced, description: "\(name) was replaced by another file since it was read")
         }
-        if gw_renameat_noreplace(fd, name, target.fd, newName) == 0 { return newName }
-        let e = errno
-        if e == EEXIST { return nil }
-        throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
+        return newName
     }
 
     /// Removes `name` (after its message is durably queued), unless it holds another file
-    /// than `identity` now.
+    /// than `identity` now. With `identity` the file is first renamed to a hidden name and
+    /// checked there, so that a file the unit renames onto the name at that moment is never
+    /// the one removed (it is put back, and read at the next rescan).
     public func remove(_ name: String, ifStill identity: FileIdentity? = nil) -> Removal {
-        if let identity, holds(name, identity) == false { return .replaced }
-        return unlinkat(fd, name, 0) == 0 || errno == ENOENT ? .removed : .failed(errno)
+        guard let identity else { return unlinkat(fd, name, 0) == 0 || errno == ENOENT ? .removed : .failed(errno) }
+        let hidden = Self.removingName(name)
+        Self.beforeRemoval.withLock { $0 }?(name)
+        if gw_renameat_noreplace(fd, name, fd, hidden) != 0 {
+            return errno == ENOENT ? .removed : .failed(errno)
+        }
+        if holdsMoved(hidden, identity) == false {
+            putBack(from: self, hidden, as: name)
+            return .replaced
+        }
+        // A crash here leaves the hidden name: restoreHiddenRemovals() puts it back at start
+        // (then found a duplicate of its queued message, and removed).
+        return unlinkat(fd, hidden, 0) == 0 || errno == ENOENT ? .removed : .failed(errno)
+    }
+
+    /// Tests only: runs right before a removal acts (the moment a unit's rename would race it).
+    static let beforeRemoval = Locked<(@Sendable (String) -> Void)?>(nil)
+
+    /// Names of files being removed: hidden from pickup (a leading dot), unique in the
+    /// process, with the unit's name kept when it fits (so that it can be put back).
+    static let removingPrefix = ".gw-removing."
+    private static let removals = Locked<UInt64>(0)
+    static func removingName(_ name: String) -> String {
+        let n = removals.withLock { value -> UInt64 in value += 1; return value }
+        let head = "\(removingPrefix)\(getpid()).\(n)."
+        return head.utf8.count + name.utf8.count <= 255 ? head + name : head + "long.json"
+    }
+
+    /// The unit's name a hidden removal name kept ("" when it did not fit).
+    static func originalName(ofRemoval hidden: String) -> String {
+        let parts = hidden.dropFirst(removingPrefix.count).split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[2] != "long.json" ? String(parts[2]) : ""
+    }
+
+    /// Puts a file moved away by mistake back into this folder under `name`, never over
+    /// another file (then under a free variant of it: "NAME~2.json", ...; nothing is lost,
+    /// and the rescan reads it).
+    func putBack(from source: DirectoryHandle, _ moved: String, as name: String) {
+        let original = name.isEmpty || Spool.classify(name) != .message ? "returned.json" : name
+        for n in 1...100 {
+            let candidate = n == 1 ? original : Self.variant(of: original, n)
+            if gw_renameat_noreplace(source.fd, moved, fd, candidate) == 0 { return }
+            if errno != EEXIST { return }
+        }
+    }
+
+    /// "NAME~N.json", the stem shortened to keep within 255 bytes.
+    public static func variant(of name: String, _ n: Int) -> String {
+        let stem = name.hasSuffix(".json") ? String(name.dropLast(5)) : name
+        let suffix = "~\(n).json"
+        var cut = Substring(stem)
+        while cut.utf8.count + suffix.utf8.count > 255 { cut = cut.dropLast() }
+        return cut + suffix
+    }
+
+    /// At start: files a crash left under a hidden removal name go back under their names
+    /// (a queued one is then recognised as a duplicate and removed; a unit's new one is
+    /// read). Returns how many.
+    public func restoreHiddenRemovals() -> Int {
+        var restored = 0
+        for hidden in entries() where hidden.hasPrefix(Self.removingPrefix) {
+            putBack(from: self, hidden, as: Self.originalName(ofRemoval: hidden))
+            restored += 1
+        }
+        return restored
     }
 
     /// Flushes the whole file system holding this directory (one call for a batch of files).
