@@ -179,6 +179,14 @@ extension QueueStore {
 
     /// One message by the unit's message id (optionally with its sender) or by "#N", the
     /// number of one of its deliveries (as `queue list` shows them and the actions take them).
+    /// The row id and content digest of the message `sender` queued as `messageId`, if any.
+    public func queuedMessage(sender: String, messageId: String) throws -> (rowId: Int64, digest: String)? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, content_digest FROM message WHERE sender = ? AND message_id = ?", arguments: [sender, messageId])
+                .map { ($0["id"], $0["content_digest"]) }
+        }
+    }
+
     public func message(_ reference: String, sender: String? = nil) throws -> MessageDetail? {
         try pool.read { db in
             let row: Row?

@@ -74,11 +74,23 @@ struct ConsoleTests {
         let showJSON = try JSON.parse(g.ctl("queue", "show", "ctl-00003", "--json", "--payload").stdout)
         #expect(showJSON["payload"]?["messageId"] == "ctl-00003")
         #expect(showJSON["deliveries"]?[0]?["receipt"]?["jws"] != nil)
-        // The same message id from another unit: a bare id is ambiguous for show and for the
-        // actions; --sender or the #DELIVERY number (as queue list shows it) narrows it.
+        // The same message id from another unit is refused at pickup (agencies de-duplicate by id)...
         let twin = Samples.adapt(try Samples.valid()[0].1, unit: "PL-CBA", id: "ctl-00003", recipients: ["EU-EUROPOL"])
         try g.fixture.drop(Samples.bytes(twin), unit: "PL-CBA", name: "twin.json")
+        #expect(waitUntil(timeout: 20) { g.fixture.files(g.fixture.rejected("PL-CBA")).contains("twin.error.json") })
+        // ...but a queue of an earlier version may hold one: a bare id is then ambiguous for
+        // show and for the actions; --sender or the #DELIVERY number (as queue list shows it) narrows it.
         let store = try QueueStore(path: g.fixture.queuePath)
+        let copied = ProcessRunner.run("/usr/bin/env", ["sqlite3", "-cmd", ".timeout 10000", g.fixture.queuePath, """
+            INSERT INTO message (sender, message_id, type, priority, classification, subject, case_reference, created_at, accepted_at,
+                                 expires_at, content_digest, source_file, jws, jws_header)
+              SELECT 'PL-CBA', message_id, type, priority, classification, subject, case_reference, created_at, accepted_at,
+                     expires_at, content_digest, 'twin.json', jws, jws_header FROM message WHERE sender = 'PL-KGP' AND message_id = 'ctl-00003';
+            INSERT INTO delivery (message, recipient, endpoint, state, priority_rank, accepted_at, next_attempt_at, updated_at, reason)
+              SELECT m.id, 'EU-EUROPOL', 'europol', 'failed', 2, m.accepted_at, NULL, m.accepted_at, 'HTTP 422'
+              FROM message m WHERE m.sender = 'PL-CBA' AND m.message_id = 'ctl-00003';
+            """])
+        #expect(copied.status == 0, "\(copied.stderr)")
         #expect(waitUntil(timeout: 20) { (try? store.message("ctl-00003", sender: "PL-CBA")) != nil })
         let ambiguous = g.ctl("queue", "show", "ctl-00003")
         #expect(ambiguous.status == 1 && ambiguous.stderr.contains("--sender"), "\(ambiguous.stderr)")

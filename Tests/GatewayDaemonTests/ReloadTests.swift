@@ -79,6 +79,31 @@ struct ReloadTests {
         #expect(received.count == 1, "the agency saw only the message sent before the reload: \(received)")
     }
 
+    @Test("a message already queued, dropped again after a reload that would refuse it, is the duplicate it is: removed, not refused, its report unchanged")
+    func queuedDuplicateAfterReload() throws {
+        let fixture = try GatewayFixture(extra: "retry:\n  initialBackoff: 1h\n  maxBackoff: 2h\n")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let bytes = try Self.message("queued-once", to: "EU-FRONTEX")
+        try fixture.drop(bytes, unit: "PL-KGP", name: "once.json")
+        let report = fixture.reports("PL-KGP").appendingPathComponent("once.accepted.json")
+        #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: report.path) && fixture.files(fixture.outbox("PL-KGP")).isEmpty })
+        let original = try Data(contentsOf: report)
+        // EU-FRONTEX loses its route: a new message to it would be refused.
+        try Self.edit(fixture) { $0.replacingOccurrences(of: "  EU-FRONTEX: frontex\n", with: "") }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        try fixture.drop(bytes, unit: "PL-KGP", name: "once.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "not refused: \(fixture.files(fixture.rejected("PL-KGP")))")
+        #expect(try Data(contentsOf: report) == original, "the accepted report is the one first written")
+        let store = try QueueStore(path: fixture.queuePath)
+        #expect(try store.auditTail(limit: 100).contains { $0.event == "duplicate" && $0.messageId == "queued-once" })
+        // A new message to EU-FRONTEX is refused, as the configuration says.
+        try fixture.drop(try Self.message("after-reload-new", to: "EU-FRONTEX"), unit: "PL-KGP", name: "new.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.rejected("PL-KGP")).contains("new.error.json") })
+    }
+
     @Test("lowering an endpoint's ceiling holds the waiting deliveries above it, with the reason, and leaves the others")
     func ceilingLowered() throws {
         // Frontex is unreachable here: its deliveries wait (deferred) until the reload.

@@ -58,26 +58,26 @@ struct ReportDurabilityTests {
         #expect(readBack.contents() == Array("read back".utf8))
         #expect(try readBack.publishIfFree(as: "z.json"))
         try FileManager.default.removeItem(at: url.appendingPathComponent("z.json"))
-        #expect(try dir.stage(Array("a".utf8)).publish(as: "r.json") { seen.append($1); return "never" } == "r.json")
+        #expect(try dir.stage(Array("a".utf8)).publish(as: "r.json") { seen.append($1); return .use("never") } == "r.json")
         #expect(seen.isEmpty, "a free name is taken without asking")
-        #expect(try dir.stage(Array("b".utf8)).publish(as: "r.json") { seen.append($1); return $0 == "r.json" ? "r2.json" : nil } == "r2.json")
+        #expect(try dir.stage(Array("b".utf8)).publish(as: "r.json") { seen.append($1); return $0 == "r.json" ? .use("r2.json") : .replace } == "r2.json")
         #expect(seen == [Array("a".utf8)])
         #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a", "left as it was")
         #expect(try String(contentsOf: url.appendingPathComponent("r2.json"), encoding: .utf8) == "b")
-        // The other name taken as well: asked again; replaced when the answer is nil.
+        // The other name taken as well: asked again; replaced when the answer says so.
         var asked: [String] = []
-        #expect(try dir.stage(Array("c".utf8)).publish(as: "r.json") { name, _ in asked.append(name); return name == "r.json" ? "r2.json" : nil } == "r2.json")
+        #expect(try dir.stage(Array("c".utf8)).publish(as: "r.json") { name, _ in asked.append(name); return name == "r.json" ? .use("r2.json") : .replace } == "r2.json")
         #expect(asked == ["r.json", "r2.json"])
         #expect(try String(contentsOf: url.appendingPathComponent("r2.json"), encoding: .utf8) == "c")
         #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a")
         // Something that is not a readable file is shown as nil.
         try FileManager.default.createDirectory(at: url.appendingPathComponent("d.json"), withIntermediateDirectories: false)
         seen = []
-        #expect(try dir.stage(Array("d".utf8)).publish(as: "d.json") { seen.append($1); return $0 == "d.json" ? "d2.json" : nil } == "d2.json")
+        #expect(try dir.stage(Array("d".utf8)).publish(as: "d.json") { seen.append($1); return $0 == "d.json" ? .use("d2.json") : .replace } == "d2.json")
         #expect(seen == [nil])
         #expect(names(url) == ["d.json", "d2.json", "r.json", "r2.json"], "nothing left beside them")
         // An answer that never finds a free name: an error after sixteen, nothing replaced.
-        #expect(throws: SafeFileError.self) { try dir.stage(Array("e".utf8)).publish(as: "r.json") { name, _ in name } }
+        #expect(throws: SafeFileError.self) { try dir.stage(Array("e".utf8)).publish(as: "r.json") { name, _ in .use(name) } }
         #expect(try String(contentsOf: url.appendingPathComponent("r.json"), encoding: .utf8) == "a")
         #expect(names(url) == ["d.json", "d2.json", "r.json", "r2.json"])
         // publishIfFree never replaces.
@@ -243,7 +243,8 @@ struct ReportDurabilityTests {
         #expect(try about("request.m-3~2.accepted.json") == ("accepted", "m-3"))
         #expect(try String(contentsOf: reports.appendingPathComponent("request.m-3.accepted.json"), encoding: .utf8) == "the unit's notes")
         #expect(names(reports).count == 7, "\(names(reports))")
-        // The same report written again (a crash before the sync): replaced where it is.
+        // The same report written again (a crash before the sync, the file dropped again):
+        // the one there is kept as it was first written.
         let again = [UInt8](try Data(contentsOf: reports.appendingPathComponent("request.m-2.accepted.json")))
         let unit = try #require(writer.spool.units["PL-KGP"])
         #expect(try unit.reports.stage(again, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: again) }
@@ -252,6 +253,22 @@ struct ReportDurabilityTests {
         #expect(try unit.reports.stage(first, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: first) }
                 == "request.accepted.json")
         #expect(names(reports).count == 7, "\(names(reports))")
+        #expect([UInt8](try Data(contentsOf: reports.appendingPathComponent("request.accepted.json"))) == first)
+        // Signed again (ECDSA: other bytes), the same subject: the first stays byte for byte.
+        let original = [UInt8](try Data(contentsOf: reports.appendingPathComponent("request.m-2.accepted.json")))
+        let payload = try #require(try JSON.parse(again)["payload"]?.stringValue.flatMap { Base64URL.decode($0) })
+        let resigned = try signer.sign(payload: payload)
+        #expect(resigned != original)
+        #expect(try unit.reports.stage(resigned, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: resigned) }
+                == "request.m-2.accepted.json")
+        #expect([UInt8](try Data(contentsOf: reports.appendingPathComponent("request.m-2.accepted.json"))) == original)
+        // The same id and name with other content (after retention pruned the first): another message's report, a name of its own.
+        var other = try JSON.parse(payload)
+        other = Samples.set(other, "digest", .string(String(repeating: "e", count: 64)))
+        let otherSigned = try signer.sign(payload: try other.canonicalBytes())
+        #expect(try unit.reports.stage(otherSigned, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: otherSigned) }
+                == "request.m-2~2.accepted.json")
+        #expect(names(reports).count == 8, "\(names(reports))")
     }
 
     @Test("written reports are confirmed only by the sync, and not written twice meanwhile")

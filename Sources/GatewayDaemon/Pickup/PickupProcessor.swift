@@ -58,6 +58,14 @@ public struct PickupProcessor: Sendable {
         public var reportName: String
     }
 
+    /// A refusal the configuration or the clock decided, with the message's digest (see
+    /// Refusal.contentDigest).
+    static func mayBeQueued(_ refusal: Refusal, _ message: JSON) -> Refusal {
+        var r = refusal
+        r.contentDigest = (try? message.canonicalBytes()).map(SHA256.hex)
+        return r
+    }
+
     public func process(unit: String, file: String, bytes: [UInt8], now: Int64) -> Result<Prepared, Refusal> {
         // 1. Strict I-JSON.
         let message: JSON
@@ -105,7 +113,7 @@ public struct PickupProcessor: Sendable {
             }
             routed.append(Route(recipient: recipient, endpoint: endpointName))
         }
-        if !routing.isEmpty { return .failure(Refusal(.routing, routing, messageId: messageId)) }
+        if !routing.isEmpty { return .failure(Self.mayBeQueued(Refusal(.routing, routing, messageId: messageId), message)) }
         // 5. Attachments: the declared size and digest must match the content.
         if let attachments = message["attachments"]?.arrayValue {
             var bad: [Refusal.Item] = []
@@ -130,7 +138,7 @@ public struct PickupProcessor: Sendable {
         var expiresAt = now + maxLifetimeMillis
         if let text = message["expiresAt"]?.stringValue, let own = RFC3339.millis(text) {
             if own <= now {
-                return .failure(Refusal(.expiry, "the message expired at \(text), before it was picked up", at: "/expiresAt", messageId: messageId))
+                return .failure(Self.mayBeQueued(Refusal(.expiry, "the message expired at \(text), before it was picked up", at: "/expiresAt", messageId: messageId), message))
             }
             expiresAt = min(expiresAt, own)
         }

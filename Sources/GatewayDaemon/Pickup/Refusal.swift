@@ -47,6 +47,10 @@ public struct Refusal: Sendable, Error {
     public var stage: Stage
     public var items: [Item]
     public var messageId: String?
+    /// For a refusal that depends on the configuration or the clock (routing, expiry): the
+    /// message's content digest, so that a message already queued (its file back after a
+    /// crash, or dropped again) is recognised as the duplicate it is rather than refused.
+    public var contentDigest: String?
 
     public init(_ stage: Stage, _ items: [Item], messageId: String? = nil) {
         self.stage = stage

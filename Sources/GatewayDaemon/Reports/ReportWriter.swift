@@ -385,6 +385,9 @@ public final class ReportWriter: Sendable {
         var messageId: String
         var recipient: String?
         var file: String
+        /// The message's content digest: the same id with other content (possible again
+        /// once retention has pruned the first) is another message.
+        var digest: String?
     }
 
     /// The subject of a signed report (flattened JWS); nil when it is not one.
@@ -393,30 +396,31 @@ public final class ReportWriter: Sendable {
               let decoded = Base64URL.decode(payload), let body = try? JSON.parse(decoded),
               let kind = body["kind"]?.stringValue, let messageId = body["messageId"]?.stringValue else { return nil }
         return Subject(kind: kind, messageId: messageId, recipient: body["recipient"]?.stringValue,
-                       file: body["file"]?.stringValue ?? messageId)
+                       file: body["file"]?.stringValue ?? messageId, digest: body["digest"]?.stringValue)
     }
 
     /// For `StagedFile.publish(as:ifTaken:)`: a report's name is the unit's file name, and
     /// units reuse file names. When `taken` holds this same report (written again after a
-    /// crash), nil: it is replaced. When it holds anything else (a report about an earlier
-    /// message dropped under the same name, or something that is no report), the next of
-    /// this message's own names: the stem with the message's id added, then with "~2"…"~8",
-    /// then one with a random part. No report is replaced by another message's.
-    static func nameIfTaken(_ taken: String, _ existing: [UInt8]?, ours: [UInt8]) -> String? {
+    /// crash, or for a message dropped again), it is kept as it was first written: the
+    /// unit's evidence does not change under it. When it holds anything else (a report
+    /// about an earlier message dropped under the same name, or something that is no
+    /// report), the next of this message's own names: the stem with the message's id added,
+    /// then with "~2"…"~8", then one with a random part. No report is replaced.
+    static func nameIfTaken(_ taken: String, _ existing: [UInt8]?, ours: [UInt8]) -> StagedFile.WhenTaken {
         guard let mine = subject(ofReport: ours) else {
             // Our own report unreadable (it cannot be, but): another name, nothing replaced.
             var stem = taken.hasSuffix(".json") ? String(taken.dropLast(5)) : taken
             while stem.utf8.count > 240 { stem.removeLast() }
-            return "\(stem).\(UInt32.random(in: 0...UInt32.max)).json"
+            return .use("\(stem).\(UInt32.random(in: 0...UInt32.max)).json")
         }
-        if let existing, subject(ofReport: existing) == mine { return nil }
+        if let existing, subject(ofReport: existing) == mine { return .keep }
         func own(_ qualifier: String) -> String {
             name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: qualifier)
         }
         let names = (1...8).map { n in own(n == 1 ? mine.messageId : "\(mine.messageId)~\(n)") }
-        guard let i = names.firstIndex(of: taken) else { return names[0] }
-        if i + 1 < names.count { return names[i + 1] }
-        return own("\(mine.messageId)~\(UInt32.random(in: 0...UInt32.max))")
+        guard let i = names.firstIndex(of: taken) else { return .use(names[0]) }
+        if i + 1 < names.count { return .use(names[i + 1]) }
+        return .use(own("\(mine.messageId)~\(UInt32.random(in: 0...UInt32.max))"))
     }
 
     /// A whole file name recorded with an owed report (made by `name`, whose parts are

@@ -71,13 +71,22 @@ public final class StagedFile: @unchecked Sendable {
 
     deinit { release() }
 
+    /// What to do when the name to publish under is taken.
+    public enum WhenTaken: Equatable, Sendable {
+        /// Replace what is there.
+        case replace
+        /// Leave what is there (it is this same file, as first written) and drop this one.
+        case keep
+        /// Try this other name instead (asked again if it is taken too).
+        case use(String)
+    }
+
     /// Gives the file its name and returns the name given. When a file of that name is
     /// there already, `ifTaken` is shown the name and the file's content (nil when it is
-    /// not a readable regular file of at most 1 MB) and answers nil to replace it (the same
-    /// report written again) or another name to try instead (asked again if that one is
-    /// taken too). Sixteen names taken, none to be replaced: an error, nothing replaced.
+    /// not a readable regular file of at most 1 MB) and answers what to do. Sixteen names
+    /// taken, none to be replaced or kept: an error, nothing replaced.
     @discardableResult
-    public func publish(as name: String, ifTaken: (_ name: String, _ existing: [UInt8]?) -> String? = { _, _ in nil }) throws -> String {
+    public func publish(as name: String, ifTaken: (_ name: String, _ existing: [UInt8]?) -> WhenTaken = { _, _ in .replace }) throws -> String {
         precondition(!published, "a staged file is published once")
         var target = name
         // Never replacing before the caller has seen what is there.
@@ -87,13 +96,19 @@ public final class StagedFile: @unchecked Sendable {
                 release()
                 return target
             }
-            guard let next = ifTaken(target, try? directory.readHostileFile(target, maxBytes: 1 << 20)) else {
+            switch ifTaken(target, try? directory.readHostileFile(target, maxBytes: 1 << 20)) {
+            case .replace:
                 try replace(target)
                 published = true
                 release()
                 return target
+            case .keep:
+                published = true
+                release()
+                return target
+            case .use(let next):
+                target = next
             }
-            target = next
         }
         throw SafeFileError.writing(EEXIST, "no free name in \(directory.path) for \(name) (sixteen taken)")
     }
