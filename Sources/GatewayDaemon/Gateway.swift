@@ -137,7 +137,9 @@ public final class Gateway: @unchecked Sendable {
         }
         pipeline.start()
         let pipeline = self.pipeline!
-        watcher = try SpoolWatcher(spool: spool, rescanInterval: config.spool.rescanInterval) { unit, name, _ in
+        watcher = try SpoolWatcher(spool: spool, rescanInterval: config.spool.rescanInterval, undecodable: { unit, raw in
+            pipeline.refuseUndecodable(unit: unit, raw: raw)
+        }) { unit, name, _ in
             pipeline.announce(unit: unit, name: name)
         }
         watcher.start()

@@ -64,6 +64,33 @@ struct PickupIntegrationTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 
+    @Test("a file whose name is not UTF-8 is moved to rejected/ under a readable name with an error file; a file named like its lossy decoding is a message of its own")
+    func undecodableName() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        // "bad\xff.json": not UTF-8. Beside it "bad\u{FFFD}.json", what its lossy decoding would name.
+        let raw: [UInt8] = Array("bad".utf8) + [0xFF] + Array(".json".utf8)
+        let path = Array(fixture.outbox("PL-KGP").path.utf8) + [UInt8(ascii: "/")] + raw + [0]
+        let fd = path.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
+        #expect(fd >= 0)
+        _ = "{}".withCString { write(fd, $0, 2) }
+        close(fd)
+        let sample = try Samples.valid().first { $0.1["type"] == "alert" }!.1
+        try fixture.drop(Samples.bytes(Samples.adapt(sample, unit: "PL-KGP", id: "decoded-name-1")), unit: "PL-KGP", name: "bad\u{FFFD}.json")
+        let rejected = fixture.rejected("PL-KGP")
+        #expect(waitUntil(timeout: 20) { fixture.files(rejected).contains("bad_.error.json") && fixture.files(rejected).contains("bad_.json") },
+                "\(fixture.files(rejected)) \(daemon.log.suffix(1500))")
+        let error = try JSON.parse(Data(contentsOf: rejected.appendingPathComponent("bad_.error.json")))
+        #expect(error["stage"] == "file" && error["file"] == "bad_.json")
+        #expect(error["errors"]?[0]?["message"]?.stringValue?.contains("62 61 64 ff 2e 6a 73 6f 6e") == true, "\(error)")
+        #expect(try Data(contentsOf: rejected.appendingPathComponent("bad_.json")) == Data("{}".utf8))
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).contains("bad\u{FFFD}.accepted.json") },
+                "the file really named so is a message of its own: \(fixture.files(fixture.reports("PL-KGP")))")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty })
+        #expect(daemon.process.isRunning)
+    }
+
     @Test("SIGTERM stops cleanly; a second daemon on the same queue is refused; SIGHUP reloads")
     func signalsAndLock() throws {
         let fixture = try GatewayFixture()

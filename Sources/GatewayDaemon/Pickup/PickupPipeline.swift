@@ -492,6 +492,47 @@ public final class PickupPipeline: @unchecked Sendable {
     /// unit's name can have the full 255 bytes a name may have; the error file's suffix
     /// is longer, so the stem gives way (the file would otherwise never be moved, and be
     /// read again at every rescan).
+    /// A file whose name is not UTF-8 (it can be neither read by name nor named in a report
+    /// or error file): moved to rejected/ under a readable name (each byte that is not
+    /// UTF-8 an underscore), with an error file that says why. On the watcher's thread,
+    /// at a rescan (such files are rare).
+    public func refuseUndecodable(unit: SpoolUnit, raw: [UInt8]) {
+        let readable = String(String(decoding: raw, as: UTF8.self).map { $0 == "\u{FFFD}" ? "_" : $0 })
+        let hex = raw.prefix(64).map { String(format: "%02x", $0) }.joined(separator: " ")
+        let refusal = Refusal(.file, "the file's name is not valid UTF-8 (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(readable)\"; name files in UTF-8 and drop it again")
+        do {
+            for n in 1...1_000 {
+                let (target, errorName) = Self.rejectedNames(readable, n)
+                var st = stat()
+                if fstatat(unit.rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(unit.rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0 { continue }
+                let document = refusal.document(file: readable, unit: unit.unit, refusedAt: Date().millis)
+                guard try unit.rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publishIfFree(as: errorName) else { continue }
+                do {
+                    guard try unit.outbox.moveUndecodable(raw, to: unit.rejected, as: target) else {
+                        unlinkat(unit.rejected.fd, errorName, 0)
+                        continue
+                    }
+                } catch {
+                    unlinkat(unit.rejected.fd, errorName, 0)
+                    throw error
+                }
+                logger.notice("refused", metadata: ["unit": "\(unit.unit)", "file": "\(target)", "reason": "file: the name is not UTF-8"])
+                stats.withLock { $0.refused += 1 }
+                do {
+                    try store.audit([AuditEvent("refused", actor: "gatewayd", sender: unit.unit,
+                                                details: ["file": .string(readable), "rejectedAs": .string(target), "stage": "file", "where": ""])])
+                } catch {
+                    logger.error("the refusal of a file whose name is not UTF-8 is not in the audit log", metadata: ["unit": "\(unit.unit)", "error": "\(error)"])
+                }
+                return
+            }
+        } catch let error as SafeFileError where error.reason == .vanished {
+            return
+        } catch {
+            logger.error("cannot move a file whose name is not UTF-8 to rejected/; tried again at the next rescan", metadata: ["unit": "\(unit.unit)", "error": "\(error)"])
+        }
+    }
+
     static func rejectedNames(_ name: String, _ n: Int) -> (file: String, error: String) {
         let json = name.hasSuffix(".json")
         var stem = json ? String(name.dropLast(5)) : name

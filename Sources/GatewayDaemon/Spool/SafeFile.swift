@@ -133,12 +133,40 @@ public final class DirectoryHandle: @unchecked Sendable {
         rewinddir(dir)
         var names: [String] = []
         while let entry = readdir(dir) {
+            // A name that is not UTF-8 is left out: decoded with replacement characters it
+            // would name no file, or another one (see undecodableNames()).
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                String(validating: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if let name, name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The raw names of entries that are not UTF-8 (hidden ones, with a leading dot, left out).
+    public func undecodableNames() -> [[UInt8]] {
+        let dupfd = dup(fd)
+        guard dupfd >= 0, let dir = fdopendir(dupfd) else { return [] }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let raw = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if raw.first != UInt8(ascii: "."), String(validating: raw, as: UTF8.self) == nil { names.append(raw) }
+        }
+        return names
+    }
+
+    /// Moves the entry named by the raw bytes `raw` into `target` as `newName`, never
+    /// replacing a file there: false when `newName` is taken.
+    public func moveUndecodable(_ raw: [UInt8], to target: DirectoryHandle, as newName: String) throws -> Bool {
+        let moved = (raw + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { gw_renameat_noreplace(fd, $0.baseAddress!, target.fd, newName) }
+        }
+        if moved == 0 { return true }
+        let e = errno
+        if e == EEXIST { return false }
+        throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move a file to \(target.path): \(String(cString: strerror(e)))")
     }
 
     /// Reads the regular, singly-linked file `name` of at most `maxBytes` bytes.

@@ -25,6 +25,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     private let spool: Spool
     private let rescanInterval: Double
     private let announce: @Sendable (SpoolUnit, String, _ viaRescan: Bool) -> Void
+    private let undecodable: @Sendable (SpoolUnit, [UInt8]) -> Void
     private let stopped = Locked(false)
     private var thread: Thread?
     /// Counts of announcements, for tests and the log.
@@ -33,7 +34,11 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// Files announced so far through inotify and through rescans.
     public var announced: (inotify: Int, rescan: Int) { counters.withLock { $0 } }
 
-    public init(spool: Spool, rescanInterval: Double, announce: @escaping @Sendable (SpoolUnit, String, Bool) -> Void) throws {
+    /// - Parameter undecodable: called by the rescan for each file whose name is not UTF-8
+    ///   (raw bytes): it can be neither read by name nor reported on as it is.
+    public init(spool: Spool, rescanInterval: Double, undecodable: @escaping @Sendable (SpoolUnit, [UInt8]) -> Void = { _, _ in },
+                announce: @escaping @Sendable (SpoolUnit, String, Bool) -> Void) throws {
+        self.undecodable = undecodable
         self.spool = spool
         self.rescanInterval = max(0.05, rescanInterval)
         self.announce = announce
@@ -80,18 +85,25 @@ public final class SpoolWatcher: @unchecked Sendable {
 
     /// Announces every finished file in every outbox now.
     public func rescan(initial: Bool = false) {
-        let now = time(nil)
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        let now = Int64(clock.tv_sec) * 1_000_000_000 + Int64(clock.tv_nsec)
         for unit in spool.units.values.sorted(by: { $0.unit < $1.unit }) {
             for name in unit.outbox.entries().sorted() where Spool.classify(name) != .temporary {
                 if !initial {
                     var st = stat()
-                    // Changed within the last second: inotify has it. A modification time in
-                    // the future (another machine's clock, `cp -p`) does not hide a file.
-                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (0..<1).contains(now - st.st_mtim.tv_sec) { continue }
+                    // Changed within the last two seconds (to the nanosecond): inotify has it
+                    // (a file written in place is announced when it is closed). A modification
+                    // time in the future (another machine's clock, `cp -p`) does not hide a file.
+                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                        let age = now - (Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+                        if age >= 0 && age < 2_000_000_000 { continue }
+                    }
                 }
                 counters.withLock { $0.rescan += 1 }
                 announce(unit, name, true)
             }
+            for raw in unit.outbox.undecodableNames() { undecodable(unit, raw) }
         }
     }
 
@@ -126,7 +138,8 @@ public final class SpoolWatcher: @unchecked Sendable {
                     return (event.wd, event.mask, Int(event.len))
                 }
                 let nameBytes = buffer[(offset + headerSize)..<min(n, offset + headerSize + length)]
-                let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                // A name that is not UTF-8 is left to the rescan (undecodable).
+                let name = String(validating: nameBytes.prefix { $0 != 0 }, as: UTF8.self) ?? ""
                 offset += headerSize + length
                 if mask & UInt32(IN_Q_OVERFLOW) != 0 {
                     // Events were lost: look at every outbox, leaving files changed within
