@@ -481,7 +481,8 @@ public final class PickupPipeline: @unchecked Sendable {
                     throw error
                 }
                 if used != nil { return target }
-                // The name was taken meanwhile: try the next one.
+                // The name was taken meanwhile: no error file without its file; the next one.
+                unlinkat(rejected.fd, errorName, 0)
             }
             n += 1
         }
