@@ -265,16 +265,23 @@ extension QueueStore {
     public static let unprovenDuplicateOutcome = "duplicate-unproven"
     /// Why a delivery with such an answer is held at the message's expiry rather than
     /// expired ("expired, not delivered" could be false: the agency said it has it).
-    public static let answeredHoldReason = "held at the message's expiry: the agency answered that it has the message, but no receipt proving it could be decided (its signer's revocation unknown, or a 409 without a valid receipt); release once that is settled (the agency answers a retry with its receipt), or cancel"
+    public static let answeredHoldReason = "held at the message's expiry: the agency answered that it has the message, but no receipt proving it could be decided (its signer's revocation unknown, or a 409 without a valid receipt); release to ask once more once that is settled (the agency answers a retry with its receipt; the message is sent past its expiry for that), or cancel"
     /// An attempt of delivery `d` with such an answer.
     static let answeredAttempt = "SELECT 1 FROM attempt a WHERE a.delivery = d.id AND a.outcome IN ('\(undecidedOutcome)', '\(unprovenDuplicateOutcome)')"
     /// Whether a delivery had such an answer.
     static let answeredSQL = "SELECT EXISTS (\(answeredAttempt.replacingOccurrences(of: "d.id", with: "?")))"
-    /// Held deliveries the agency answered for are left alone (they are held so as not to expire).
+    /// Deliveries the agency answered for are left alone when held (held so as not to
+    /// expire) or queued (an operator released one to ask once more: it is sent, and held
+    /// again if that answer proves nothing either).
     static let expiryCandidates = """
         m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
-        AND NOT (d.state = 'held' AND EXISTS (\(answeredAttempt)))
+        AND NOT (d.state IN ('held', 'queued') AND EXISTS (\(answeredAttempt)))
         """
+
+    /// Whether the agency answered for this delivery (see answeredHoldReason).
+    public func wasAnswered(deliveryId: Int64) throws -> Bool {
+        try pool.read { db in try Bool.fetchOne(db, sql: Self.answeredSQL, arguments: [deliveryId]) ?? false }
+    }
     static let anyExpiredSQL = """
         SELECT EXISTS (SELECT 1 FROM message m CROSS JOIN delivery d ON d.message = m.id WHERE \(expiryCandidates))
         """

@@ -509,7 +509,9 @@ struct DeliveryEngineTests {
                             edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(late)\n    classificationCeiling:") }) { request in
             (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
         }
-        try h.enqueue(1, prefix: "undecided")
+        // Three seconds to live: the next attempt (two hours on) is past it, so the last try
+        // comes a second before the expiry, and then it is held.
+        try h.enqueue(1, prefix: "undecided", lifetime: 3_000)
         h.engine.start()
         defer { h.engine.stop() }
         #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 })
@@ -518,6 +520,17 @@ struct DeliveryEngineTests {
         #expect(held.attempts.first?.outcome == "receipt-undecided")
         #expect(try h.count(.expired) == 0 && h.count(.failed) == 0)
         #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".expired.") || $0.contains(".failed.") })
+        #expect(held.attempts.count == 2, "the first try and the last one before the expiry: \(held.attempts)")
+        // Released by an operator, it is asked once more (sent, though its expiry has not
+        // moved: the agency has it), and held again when that answer proves nothing either.
+        var one = DeliveryFilter()
+        one.messageIds = ["undecided-000000"]
+        #expect(try h.store.apply(.release, filter: one, actor: "operator").changed == 1)
+        h.engine.wake(endpoints: ["europol"])
+        #expect(waitUntil(timeout: 10) { h.transport.lock.withLock { h.transport.sent.count } == 3 && (try? h.count(.held)) == 1 },
+                "sent \(h.transport.lock.withLock { h.transport.sent.count }) times")
+        #expect(try h.store.message("undecided-000000", sender: "PL-KGP")?.deliveries.first?.attempts.count == 3)
+        #expect(try h.count(.expired) == 0)
     }
 
     @Test("with receiptSigner, only that certificate's receipts are proof: another agency's key under the same anchors is refused")
@@ -612,19 +625,25 @@ struct DeliveryEngineTests {
         #expect(!h.fixture.files(h.fixture.reports("PL-KGP")).contains { $0.contains(".failed.") })
     }
 
-    @Test("a Retry-After too large for a time is honoured for a day, and the engine keeps running")
+    @Test("a Retry-After too large for a time is honoured for a day, and the engine keeps running; one past the expiry makes a last try before it")
     func hugeRetryAfter() throws {
         let h = try Harness { _ in
             (.success(DeliveryResponse(status: 503, headers: ["retry-after": "10000000000000000"])), 0.001)
         }
-        try h.enqueue(1, prefix: "later", lifetime: 7 * 86_400_000)
         let before = Date().millis
+        try h.enqueue(1, prefix: "later", lifetime: 7 * 86_400_000)
+        // An hour to live: the wait the endpoint asks for ends past it; a last try comes a second before.
+        try h.enqueue(1, prefix: "sooner", lifetime: 3_600_000)
         h.engine.start()
         defer { h.engine.stop() }
-        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 1 })
+        #expect(waitUntil(timeout: 10) { (try? h.count(.deferred)) == 2 })
         let deferred = try #require(try h.store.message("later-000000", sender: "PL-KGP")?.deliveries.first)
         let wait = (deferred.summary.nextAttemptAt ?? 0) - before
         #expect(wait >= 86_000_000 && wait <= 86_410_000, "\(wait) ms")
+        let sooner = try #require(try h.store.message("sooner-000000", sender: "PL-KGP")?.deliveries.first)
+        let lastTry = (sooner.summary.nextAttemptAt ?? 0) - before
+        #expect(lastTry >= 3_598_000 && lastTry <= 3_600_000, "\(lastTry) ms")
+        #expect(sooner.summary.reason?.contains("a last try before the message's expiry") == true)
     }
 
     @Test("network failures are transient; shutdown returns in-flight attempts to the queue")

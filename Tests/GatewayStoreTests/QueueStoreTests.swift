@@ -200,6 +200,13 @@ struct QueueStoreTests {
         var held = DeliveryFilter()
         held.states = [.held]
         #expect(try store.countDeliveries(held) == 2, "both answered deliveries wait for an operator")
+        // Released, one is asked once more: the housekeeping leaves it queued, a claim takes it.
+        var answeredOne = DeliveryFilter()
+        answeredOne.messageIds = ["answered"]
+        #expect(try store.apply(.release, filter: answeredOne, actor: "operator", now: 8_000).changed == 1)
+        #expect(try store.expireDue(now: 9_000, report: { _ in "{}" }).isEmpty)
+        #expect(try store.claimDue(endpoint: "europol", limit: 5, now: 9_000).map(\.messageId) == ["answered"])
+        #expect(try store.wasAnswered(deliveryId: jobs[0].deliveryId) && !store.wasAnswered(deliveryId: jobs[2].deliveryId))
     }
 
     @Test("operator actions by filter, with counts, audit and refusal of impossible transitions")

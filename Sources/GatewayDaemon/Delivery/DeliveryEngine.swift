@@ -365,7 +365,9 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                     r = runtimes[request.endpoint]!
                     continue
                 }
-                if let expires = job.expiresAt, expires <= now {
+                // Past its expiry: expired, unless the agency answered for it before (it has the
+                // message; an operator released it to ask for a receipt once more).
+                if let expires = job.expiresAt, expires <= now, (try? store.wasAnswered(deliveryId: job.deliveryId)) != true {
                     runtimes[request.endpoint] = r
                     record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,
                                      result: .failure(DeliveryFailure(kind: .cancelled, message: "expired")))], expiredAt: now)
@@ -610,6 +612,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         let delay = min(backoff.delay(afterAttempt: job.attempts + 1, retryAfter: retryAfter), 366 * 86_400)
         let until = now + Int64(delay * 1000)
         if let expires = job.expiresAt, until >= expires {
+            // A last try a second before the expiry (a long Retry-After, a back-off longer
+            // than the time left), unless that moment has come.
+            let lastTry = expires - 1000
+            if lastTry > now {
+                return .init(job: job, attempt: attempt, resolution: .deferred(until: lastTry, reason: "\(reason); a last try before the message's expiry"))
+            }
             return .init(job: job, attempt: attempt, resolution: .expired(reason: "\(reason); the next attempt would be after the expiry"),
                          owing: report(job, kind: "expired", now: now, reason: "not delivered before it expired (last attempt: \(reason))"))
         }

@@ -34,7 +34,8 @@ public enum OutcomeClassifier {
 
     /// The longest wait a Retry-After is honoured for: an endpoint asking for more (by
     /// mistake, or to keep us away for months) is asked again after a day, and the number
-    /// it sends can neither overflow the queue's times nor expire the message at once.
+    /// it sends cannot overflow the queue's times (a wait past the message's expiry becomes
+    /// a last try just before it).
     public static let maxRetryAfter: Double = 86_400
 
     /// Retry-After: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). Seconds from now, at
