@@ -269,6 +269,20 @@ struct ReportDurabilityTests {
         #expect(try unit.reports.stage(otherSigned, in: unit.staging).publish(as: "request.accepted.json") { ReportWriter.nameIfTaken($0, $1, ours: otherSigned) }
                 == "request.m-2~2.accepted.json")
         #expect(names(reports).count == 8, "\(names(reports))")
+        // Another outcome about the same delivery (requeued, failed again, another reason): news, a name of its own.
+        let firstFailure = [UInt8](try Data(contentsOf: reports.appendingPathComponent("request.failed.EU-EUROPOL.json")))
+        var failedAgain = try JSON.parse(try #require(try JSON.parse(firstFailure)["payload"]?.stringValue.flatMap { Base64URL.decode($0) }))
+        failedAgain = Samples.set(failedAgain, "reason", "HTTP 403")
+        let againSigned = try signer.sign(payload: try failedAgain.canonicalBytes())
+        #expect(try unit.reports.stage(againSigned, in: unit.staging).publish(as: "request.failed.EU-EUROPOL.json") { ReportWriter.nameIfTaken($0, $1, ours: againSigned) }
+                == "request.m-1.failed.EU-EUROPOL.json")
+        #expect([UInt8](try Data(contentsOf: reports.appendingPathComponent("request.failed.EU-EUROPOL.json"))) == firstFailure)
+        // The same failure written again (a crash before the sync): kept.
+        let firstPayload = try #require(try JSON.parse(firstFailure)["payload"]?.stringValue.flatMap { Base64URL.decode($0) })
+        let rewritten = try signer.sign(payload: firstPayload)
+        #expect(try unit.reports.stage(rewritten, in: unit.staging).publish(as: "request.failed.EU-EUROPOL.json") { ReportWriter.nameIfTaken($0, $1, ours: rewritten) }
+                == "request.failed.EU-EUROPOL.json")
+        #expect(names(reports).count == 9, "\(names(reports))")
     }
 
     @Test("written reports are confirmed only by the sync, and not written twice meanwhile")

@@ -399,10 +399,16 @@ public final class ReportWriter: Sendable {
                        file: body["file"]?.stringValue ?? messageId, digest: body["digest"]?.stringValue)
     }
 
+    /// The payload member of a signed report (flattened JWS), as written.
+    static func payloadText(_ bytes: [UInt8]) -> String? {
+        (try? JSON.parse(bytes))?["payload"]?.stringValue
+    }
+
     /// For `StagedFile.publish(as:ifTaken:)`: a report's name is the unit's file name, and
     /// units reuse file names. When `taken` holds this same report (written again after a
-    /// crash, or for a message dropped again), it is kept as it was first written: the
-    /// unit's evidence does not change under it. When it holds anything else (a report
+    /// crash, or the acceptance of a message dropped again), it is kept as it was first
+    /// written: the unit's evidence does not change under it. When it holds anything else
+    /// (another outcome about the same delivery, a report
     /// about an earlier message dropped under the same name, or something that is no
     /// report), the next of this message's own names: the stem with the message's id added,
     /// then with "~2"…"~8", then one with a random part. No report is replaced.
@@ -413,7 +419,12 @@ public final class ReportWriter: Sendable {
             while stem.utf8.count > 240 { stem.removeLast() }
             return .use("\(stem).\(UInt32.random(in: 0...UInt32.max)).json")
         }
-        if let existing, subject(ofReport: existing) == mine { return .keep }
+        if let existing, subject(ofReport: existing) == mine {
+            // The same acceptance (one event per message), or the same report byte for byte
+            // in its payload (written again after a crash): kept. Another outcome about the
+            // same delivery (failed again after a requeue) is news: a name of its own.
+            if mine.kind == "accepted" || payloadText(existing) == payloadText(ours) { return .keep }
+        }
         func own(_ qualifier: String) -> String {
             name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: qualifier)
         }
