@@ -282,15 +282,30 @@ public final class QueueStore: Sendable {
 
     // MARK: reports owed
 
+    /// Lists the accepted report of queued message `messageRowId` for the unit's file
+    /// `sourceFile` as not yet on disk (as enqueue does for each drop), and returns what it
+    /// takes to write it; nil when there is no such message.
+    public func trackAcceptedReport(messageRowId: Int64, sourceFile: String) throws -> UnsyncedAcceptedReport? {
+        try pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM message WHERE id = ?)", arguments: [messageRowId]) == true else { return nil }
+            try db.execute(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)", arguments: [messageRowId, sourceFile])
+            return try Self.acceptedReports(db, where: "u.message = ? AND u.source_file = ?", arguments: [messageRowId, sourceFile], limit: 1).first
+        }
+    }
+
     /// Accepted reports published but not yet confirmed on disk, oldest first.
     public func unsyncedAcceptedReports(limit: Int = 500) throws -> [UnsyncedAcceptedReport] {
-        try pool.read { db in
+        try pool.read { db in try Self.acceptedReports(db, where: "1", arguments: [], limit: limit) }
+    }
+
+    static func acceptedReports(_ db: Database, where condition: String, arguments: StatementArguments, limit: Int) throws -> [UnsyncedAcceptedReport] {
             let rows = try Row.fetchAll(db, sql: """
                 SELECT u.message, u.source_file, m.sender, m.message_id, m.content_digest, m.accepted_at, m.expires_at,
                        (SELECT group_concat(recipient, char(10)) FROM (SELECT recipient FROM delivery WHERE message = m.id ORDER BY id)) AS recipients
                 FROM accepted_report_unsynced u JOIN message m ON m.id = u.message
+                WHERE \(condition)
                 ORDER BY u.message, u.source_file LIMIT ?
-                """, arguments: [limit])
+                """, arguments: arguments + [limit])
             return rows.map { row in
                 let recipients: String? = row["recipients"]
                 return UnsyncedAcceptedReport(messageRowId: row["message"], sourceFile: row["source_file"], sender: row["sender"],
@@ -298,7 +313,6 @@ public final class QueueStore: Sendable {
                                               acceptedAt: row["accepted_at"], expiresAt: row["expires_at"],
                                               recipients: recipients.map { $0.split(separator: "\n").map(String.init) } ?? [])
             }
-        }
     }
 
     /// After a file system sync: these accepted reports and these owed reports are on disk.

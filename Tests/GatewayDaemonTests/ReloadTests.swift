@@ -97,6 +97,16 @@ struct ReloadTests {
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "not refused: \(fixture.files(fixture.rejected("PL-KGP")))")
         #expect(try Data(contentsOf: report) == original, "the accepted report is the one first written")
+        // Dropped again under another name: its own accepted report, as first accepted (the queue's time and recipients).
+        try fixture.drop(bytes, unit: "PL-KGP", name: "twice.json")
+        let second = fixture.reports("PL-KGP").appendingPathComponent("twice.accepted.json")
+        #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: second.path) && fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        func payload(_ url: URL) throws -> JSON {
+            try JSON.parse(try #require(try JSON.parse(Data(contentsOf: url))["payload"]?.stringValue.flatMap { Base64URL.decode($0) }))
+        }
+        let first = try payload(report), again = try payload(second)
+        #expect(again["at"] == first["at"] && again["recipients"] == first["recipients"] && again["file"] == "twice.json", "\(again)")
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
         let store = try QueueStore(path: fixture.queuePath)
         #expect(try store.auditTail(limit: 100).contains { $0.event == "duplicate" && $0.messageId == "queued-once" })
         // A new message to EU-FRONTEX is refused, as the configuration says.

@@ -267,8 +267,7 @@ public final class PickupPipeline: @unchecked Sendable {
     struct Finish: Sendable {
         struct Accepted: Sendable {
             let candidate: Candidate
-            /// nil: a duplicate whose report is already the unit's (nothing to publish).
-            let report: StagedFile?
+            let report: StagedFile
             let reportName: String
             let messageRowId: Int64
             let identity: FileIdentity?
@@ -289,19 +288,18 @@ public final class PickupPipeline: @unchecked Sendable {
             var units = Set<String>()
             for finish in work {
                 for a in finish.accepted {
-                    if let report = a.report {
-                        do {
-                            // The report's own content is read back only when its name is taken.
-                            try report.publish(as: a.reportName) { ReportWriter.nameIfTaken($0, $1, ours: report.contents() ?? []) }
-                        } catch {
-                            // Queued, but the unit has no report yet: the file stays, and the
-                            // next rescan finds it a duplicate and writes the report again.
-                            logger.error("cannot write an accepted report; the file stays in the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(error)"])
-                            continue
-                        }
-                        published.append((a.messageRowId, a.candidate.name))
-                        units.insert(a.candidate.unit.unit)
+                    do {
+                        // The report's own content is read back only when its name is taken.
+                        let report = a.report
+                        try report.publish(as: a.reportName) { ReportWriter.nameIfTaken($0, $1, ours: report.contents() ?? []) }
+                    } catch {
+                        // Queued, but the unit has no report yet: the file stays, and the
+                        // next rescan finds it a duplicate and writes the report again.
+                        logger.error("cannot write an accepted report; the file stays in the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(error)"])
+                        continue
                     }
+                    published.append((a.messageRowId, a.candidate.name))
+                    units.insert(a.candidate.unit.unit)
                     switch a.candidate.unit.outbox.remove(a.candidate.name, ifStill: a.identity) {
                     case .removed: break
                     case .replaced:
@@ -357,11 +355,23 @@ public final class PickupPipeline: @unchecked Sendable {
         var duplicateEvents: [AuditEvent] = []
         // A message queued already (its file back after a crash between the commit and the
         // removal, or dropped again) is that duplicate, whatever the configuration or the
-        // clock say now: its file goes, its accepted report stays as it was first written.
+        // clock say now: its file goes, with its accepted report for this file as first
+        // written (from the queue: its time, recipients and expiry; one already there is kept).
         refused.removeAll { (candidate, refusal, identity) in
             guard let digest = refusal.contentDigest, let messageId = refusal.messageId,
                   let queued = try? store.queuedMessage(sender: candidate.unit.unit, messageId: messageId), queued.digest == digest else { return false }
-            accepted.append(.init(candidate: candidate, report: nil, reportName: "", messageRowId: queued.rowId, identity: identity))
+            let report: StagedFile
+            do {
+                guard let source = try store.trackAcceptedReport(messageRowId: queued.rowId, sourceFile: candidate.name) else { return false }
+                report = try candidate.unit.reports.stage(try reports.signedAccepted(source), in: candidate.unit.staging)
+            } catch {
+                // The file stays for the next rescan (nothing refused, nothing removed).
+                logger.error("cannot write the accepted report of a duplicate; the file stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
+                later.append((candidate, "\(error)"))
+                return true
+            }
+            accepted.append(.init(candidate: candidate, report: report, reportName: ReportWriter.name(file: candidate.name, kind: "accepted", recipient: nil),
+                                  messageRowId: queued.rowId, identity: identity))
             duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: candidate.unit.unit, messageId: messageId,
                                               details: ["file": .string(candidate.name), "digest": .string(digest)]))
             logger.notice("duplicate of a queued message, file removed", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)", "messageId": "\(messageId)"])

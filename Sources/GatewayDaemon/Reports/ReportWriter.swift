@@ -317,6 +317,13 @@ public final class ReportWriter: Sendable {
     /// A report that cannot be written now (a full or read-only unit folder) does not stop
     /// the start: it stays listed and is tried again at the next start (logged, with how
     /// many). Errors of the queue itself are thrown.
+    /// The accepted report of a queued message, as first written (its time and expiry from
+    /// the queue), signed now.
+    public func signedAccepted(_ r: UnsyncedAcceptedReport) throws -> [UInt8] {
+        try signer.sign(payload: Self.acceptedCanonical(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
+                                                        digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt))
+    }
+
     public func recover() throws -> Int {
         var total = 0
         var failed: [String: (count: Int, error: String)] = [:]
@@ -338,10 +345,8 @@ public final class ReportWriter: Sendable {
                     done.append((r.messageRowId, r.sourceFile))
                     continue
                 }
-                let body = Self.acceptedCanonical(gatewayId: gatewayId, messageId: r.messageId, sender: r.sender, file: r.sourceFile,
-                                                  digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt)
                 do {
-                    let signed = try signer.sign(payload: body)
+                    let signed = try signedAccepted(r)
                     try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
                         Self.nameIfTaken($0, $1, ours: signed)
                     }
