@@ -217,10 +217,13 @@ public final class Gateway: @unchecked Sendable {
             let current = config
             lock.unlock()
             pipeline.update(processor: PickupProcessor(config: current, validator: nextServices.validator, signer: services.signer))
-            // Deliveries already waiting follow the new routes and ceilings before the
-            // delivery engine sees the new endpoints.
-            reconcileQueue(with: current)
+            // The delivery engine first (it returns once applied): an attempt that ends from
+            // then on is recorded under the new configuration (held if its route is gone);
+            // one that ended before is waiting already, and the reconcile below moves or holds
+            // it with the rest. (A delivery the engine claims meanwhile on a route that has
+            // moved is held by it, and released onto the new route by the reconcile.)
             delivery?.update(config: current, receiptSchema: receiptSchema)
+            reconcileQueue(with: current)
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
             do {
                 try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [

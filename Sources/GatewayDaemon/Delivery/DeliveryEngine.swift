@@ -74,6 +74,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private var finished: [Finished] = []
     private var wakeEndpoints = Set<String>()
     private var pendingConfig: (config: GatewayConfig, receiptSchema: Schema?)? = nil
+    /// Callers of update(config:) waiting for the scheduler to apply it.
+    private var configWaiters: [DispatchSemaphore] = []
     private var running = false
     private var stopping = false
     private var thread: Thread?
@@ -171,12 +173,21 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Returns once the scheduler has applied it (at most five seconds; at once when the
+    /// engine is not running, which applies it when it starts): what is recorded from then
+    /// on is recorded under it.
     /// - Parameter receiptSchema: receipt.schema.json as the reload read it (nil: keep).
     public func update(config: GatewayConfig, receiptSchema: Schema?) {
+        let applied = DispatchSemaphore(value: 0)
         condition.lock()
         pendingConfig = (config, receiptSchema)
+        let wait = running && !stopping
+        if wait { configWaiters.append(applied) }
         condition.signal()
         condition.unlock()
+        if wait && applied.wait(timeout: .now() + 5) == .timedOut {
+            logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
+        }
     }
 
     /// Circuit-breaker states, for tests and the log.
@@ -198,10 +209,13 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             wakeEndpoints.removeAll()
             let newConfig = pendingConfig
             pendingConfig = nil
+            let waiters = configWaiters
+            configWaiters.removeAll()
             let isStopping = stopping
             condition.unlock()
 
             if let newConfig { apply(newConfig.config, receiptSchema: newConfig.receiptSchema ?? receiptSchema) }
+            for waiter in waiters { waiter.signal() }
             for name in woken { runtimes[name]?.wanted = true }
             if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Self.uptime() >= $0.retryAt } ?? true) { record(done) }
 
