@@ -510,13 +510,14 @@ public final class PickupPipeline: @unchecked Sendable {
     public func refuseUndecodable(unit: SpoolUnit, raw: [UInt8]) {
         let readable = String(String(decoding: raw, as: UTF8.self).map { $0 == "\u{FFFD}" ? "_" : $0 })
         let hex = raw.prefix(64).map { String(format: "%02x", $0) }.joined(separator: " ")
-        let refusal = Refusal(.file, "the file's name is not valid UTF-8 (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(readable)\"; name files in UTF-8 and drop it again")
         do {
             for n in 1...1_000 {
                 let (target, errorName) = Self.rejectedNames(readable, n)
                 var st = stat()
                 if fstatat(unit.rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(unit.rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0 { continue }
-                let document = refusal.document(file: readable, unit: unit.unit, refusedAt: Date().millis)
+                // Named after the name the file is given here.
+                let refusal = Refusal(.file, "the file's name is not valid UTF-8 (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(target)\"; name files in UTF-8 and drop it again")
+                let document = refusal.document(file: target, unit: unit.unit, refusedAt: Date().millis)
                 guard try unit.rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publishIfFree(as: errorName) else { continue }
                 do {
                     guard try unit.outbox.moveUndecodable(raw, to: unit.rejected, as: target) else {

@@ -143,7 +143,8 @@ public final class DirectoryHandle: @unchecked Sendable {
         return names
     }
 
-    /// The raw names of entries that are not UTF-8 (hidden ones, with a leading dot, left out).
+    /// The raw names of entries that are not UTF-8 (temporary ones, with a leading dot or
+    /// ending in ".tmp", left out: a unit may still be writing them).
     public func undecodableNames() -> [[UInt8]] {
         let dupfd = dup(fd)
         guard dupfd >= 0, let dir = fdopendir(dupfd) else { return [] }
@@ -152,7 +153,8 @@ public final class DirectoryHandle: @unchecked Sendable {
         var names: [[UInt8]] = []
         while let entry = readdir(dir) {
             let raw = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
-            if raw.first != UInt8(ascii: "."), String(validating: raw, as: UTF8.self) == nil { names.append(raw) }
+            let temporary = raw.first == UInt8(ascii: ".") || raw.suffix(4).elementsEqual(".tmp".utf8)
+            if !temporary, String(validating: raw, as: UTF8.self) == nil { names.append(raw) }
         }
         return names
     }

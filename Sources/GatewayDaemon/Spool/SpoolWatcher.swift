@@ -103,7 +103,14 @@ public final class SpoolWatcher: @unchecked Sendable {
                 counters.withLock { $0.rescan += 1 }
                 announce(unit, name, true)
             }
-            for raw in unit.outbox.undecodableNames() { undecodable(unit, raw) }
+            for raw in unit.outbox.undecodableNames() {
+                // As for the others: one changed within the last two seconds may be being written.
+                var st = stat()
+                let changedLately = (raw + [0]).withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { fstatat(unit.outbox.fd, $0.baseAddress!, &st, AT_SYMLINK_NOFOLLOW) }
+                } == 0 && (0..<2_000_000_000).contains(now - (Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)))
+                if !changedLately || initial { undecodable(unit, raw) }
+            }
         }
     }
 
