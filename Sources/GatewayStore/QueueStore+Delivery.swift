@@ -274,7 +274,7 @@ extension QueueStore {
     /// expire) or queued (an operator released one to ask once more: it is sent, and held
     /// again if that answer proves nothing either).
     static let expiryCandidates = """
-        m.expires_at IS NOT NULL AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
+        m.expires_at IS NOT NULL AND m.expires_at > ? AND m.expires_at <= ? AND d.state IN ('queued', 'deferred', 'held')
         AND NOT (d.state IN ('held', 'queued') AND EXISTS (\(answeredAttempt)))
         """
 
@@ -295,14 +295,16 @@ extension QueueStore {
 
     /// Expires every queued, deferred or held delivery whose message is past its expiry.
     /// `report` builds the body of the "expired" report for each. Returns how many.
+    /// `since`: only messages that expired after it (a caller that has looked up to a time
+    /// before need not walk every message expired since, up to the retention, every time).
     @discardableResult
-    public func expireDue(now: Millis = Date().millis, limit: Int = 1000, actor: String = "gatewayd",
+    public func expireDue(now: Millis = Date().millis, since: Millis = Int64.min, limit: Int = 1000, actor: String = "gatewayd",
                           report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
         // Look without the write lock first: nearly always nothing is due.
-        let due = try pool.read { db in try Bool.fetchOne(db, sql: Self.anyExpiredSQL, arguments: [now]) ?? false }
+        let due = try pool.read { db in try Bool.fetchOne(db, sql: Self.anyExpiredSQL, arguments: [since, now]) ?? false }
         guard due else { return [] }
         return try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: Self.expiredSQL, arguments: [now, limit])
+            let rows = try Row.fetchAll(db, sql: Self.expiredSQL, arguments: [since, now, limit])
             guard !rows.isEmpty else { return [] }
             var audit = try AuditAppender(db, at: now)
             var expired: [ExpiredDelivery] = []
