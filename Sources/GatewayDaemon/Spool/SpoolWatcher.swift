@@ -150,7 +150,7 @@ public final class SpoolWatcher: @unchecked Sendable {
                 offset += headerSize + length
                 if mask & UInt32(IN_Q_OVERFLOW) != 0 {
                     // Events were lost: look at every outbox, leaving files changed within
-                    // the last second (their own events or the next rescan take them).
+                    // the last two seconds (their own events or the next rescan take them).
                     rescan()
                     continue
                 }
