@@ -12,6 +12,7 @@
 //   a configuration with errors is refused and the running one kept.
 
 import Foundation
+import GatewayCrypto
 import GatewayJSON
 import GatewayModel
 import GatewaySchema
@@ -119,10 +120,17 @@ public final class Gateway: @unchecked Sendable {
         for unit in spool.units.values {
             unit.reports.removeStaleStaging()
             unit.rejected.removeStaleStaging(errorFilesOnly: true)
-            let restored = unit.outbox.restoreHiddenRemovals()
-            if restored > 0 {
-                logger.notice("files a stop caught while they were being removed from the outbox put back (queued ones are found duplicates and removed)",
-                              metadata: ["unit": "\(unit.unit)", "count": "\(restored)"])
+            // Files a stop caught leaving the outbox: removed when queued, else put back.
+            let store = self.store!
+            let (removed, restored) = unit.outbox.restoreHiddenRemovals(maxBytes: config.spool.maxFileSize) { bytes in
+                guard let message = try? JSON.parse(bytes), let id = message["messageId"]?.stringValue,
+                      let canonical = try? message.canonicalBytes(),
+                      let queued = try? store.queuedMessage(sender: unit.unit, messageId: id) else { return false }
+                return queued.digest == SHA256.hex(canonical)
+            }
+            if removed + restored > 0 {
+                logger.notice("files a stop caught leaving the outbox: queued ones removed, others put back", metadata: [
+                    "unit": "\(unit.unit)", "removed": "\(removed)", "putBack": "\(restored)"])
             }
         }
         reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)

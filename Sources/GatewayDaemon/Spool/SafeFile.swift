@@ -259,8 +259,8 @@ public final class DirectoryHandle: @unchecked Sendable {
     /// the one removed (it is put back, and read at the next rescan).
     public func remove(_ name: String, ifStill identity: FileIdentity? = nil) -> Removal {
         guard let identity else { return unlinkat(fd, name, 0) == 0 || errno == ENOENT ? .removed : .failed(errno) }
-        let hidden = Self.removingName(name)
         Self.beforeRemoval.withLock { $0 }?(name)
+        let hidden = Self.removingName(name)
         if gw_renameat_noreplace(fd, name, fd, hidden) != 0 {
             return errno == ENOENT ? .removed : .failed(errno)
         }
@@ -268,8 +268,8 @@ public final class DirectoryHandle: @unchecked Sendable {
             putBack(from: self, hidden, as: name)
             return .replaced
         }
-        // A crash here leaves the hidden name: restoreHiddenRemovals() puts it back at start
-        // (then found a duplicate of its queued message, and removed).
+        // A crash here leaves the hidden name: restoreHiddenRemovals() at start removes it
+        // (its message is queued) or puts it back.
         return unlinkat(fd, hidden, 0) == 0 || errno == ENOENT ? .removed : .failed(errno)
     }
 
@@ -313,16 +313,21 @@ public final class DirectoryHandle: @unchecked Sendable {
         return cut + suffix
     }
 
-    /// At start: files a crash left under a hidden removal name go back under their names
-    /// (a queued one is then recognised as a duplicate and removed; a unit's new one is
-    /// read). Returns how many.
-    public func restoreHiddenRemovals() -> Int {
-        var restored = 0
+    /// At start: files a crash left under a hidden removal name are
+    /// removed when `isQueued` says their content is a message already queued (the removal
+    /// was under way), else put back under their names (a unit's file renamed onto the name
+    /// at that moment: read as any other). Returns how many were removed and put back.
+    public func restoreHiddenRemovals(maxBytes: Int, isQueued: ([UInt8]) -> Bool) -> (removed: Int, restored: Int) {
+        var removed = 0, restored = 0
         for hidden in entries() where hidden.hasPrefix(Self.removingPrefix) {
+            if let bytes = try? readHostileFile(hidden, maxBytes: maxBytes), isQueued(bytes), unlinkat(fd, hidden, 0) == 0 {
+                removed += 1
+                continue
+            }
             putBack(from: self, hidden, as: Self.originalName(ofRemoval: hidden))
             restored += 1
         }
-        return restored
+        return (removed, restored)
     }
 
     /// Flushes the whole file system holding this directory (one call for a batch of files).
