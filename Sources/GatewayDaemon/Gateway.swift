@@ -43,7 +43,9 @@ public protocol DeliveryService: AnyObject, Sendable {
     /// New deliveries were committed for these endpoints: look now rather than at the next tick.
     func wake(endpoints: Set<String>)
     /// The reloaded configuration, and receipt.schema.json as the reload read it (nil: keep).
-    func update(config: GatewayConfig, receiptSchema: Schema?)
+    /// Returns whether it is applied (false: not within a few seconds, or refused).
+    @discardableResult
+    func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool
 }
 
 public final class Gateway: @unchecked Sendable {
@@ -234,8 +236,11 @@ public final class Gateway: @unchecked Sendable {
             // one that ended before is waiting already, and the reconcile below moves or holds
             // it with the rest. (A delivery the engine claims meanwhile on a route that has
             // moved is held by it, and released onto the new route by the reconcile.)
-            delivery?.update(config: current, receiptSchema: receiptSchema)
-            reconcileQueue(with: current)
+            let applied = delivery?.update(config: current, receiptSchema: receiptSchema) ?? true
+            // Not applied yet: the reconcile is done again by the housekeeping until it is
+            // done after the engine took the configuration (an attempt recorded in between
+            // under the old one is waiting then).
+            reconcileQueue(with: current, final: applied)
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
             do {
                 try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [
@@ -262,7 +267,8 @@ public final class Gateway: @unchecked Sendable {
     /// does not read a million waiting deliveries.
     /// A reconcile that fails (the queue busy, the disk full) is tried again by the
     /// housekeeping every ten seconds until it has been done.
-    private func reconcileQueue(with config: GatewayConfig) {
+    /// `final` false: the routing fingerprint is not kept, so that the housekeeping does it again.
+    private func reconcileQueue(with config: GatewayConfig, final: Bool = true) {
         // The routes in force, for gatewayctl (an operator's release or requeue puts
         // deliveries back on them, not on a file gatewayd has not applied): kept first,
         // whatever the reconcile below does, since gatewayd sends on them from now on.
@@ -314,7 +320,7 @@ public final class Gateway: @unchecked Sendable {
                 }
             }
             try releaseGatewayHolds(config)
-            try store.setSetting("routing", fingerprint)
+            if final { try store.setSetting("routing", fingerprint) }
         } catch {
             logger.error("cannot check waiting deliveries against the new configuration", metadata: ["error": "\(error)"])
         }
@@ -390,9 +396,12 @@ public final class Gateway: @unchecked Sendable {
                 lastFullExpiryScan = uptime
                 expiryScannedTo = Int64.min
             }
-            let expired = try store.expireDue(now: now, since: expiryScannedTo) { e in Self.expiredReport(e, gatewayId: gatewayId, now: now) }
-            // Nothing left to expire up to `now`: the next look starts there (else from the same point).
-            if expired.isEmpty { expiryScannedTo = now }
+            var complete = false
+            let expired = try store.expireDue(now: now, since: expiryScannedTo, complete: { complete = $0 }) { e in
+                Self.expiredReport(e, gatewayId: gatewayId, now: now)
+            }
+            // Everything due up to `now` handled: the next look starts there (else from the same point).
+            if complete { expiryScannedTo = now }
             if !expired.isEmpty {
                 logger.notice("deliveries expired", metadata: ["count": "\(expired.count)"])
                 reports.flush()

@@ -298,13 +298,17 @@ extension QueueStore {
     /// `since`: only messages that expired after it (a caller that has looked up to a time
     /// before need not walk every message expired since, up to the retention, every time).
     @discardableResult
+    /// `complete` is told whether every delivery due up to `now` was handled (false: the
+    /// limit was reached, more may be left).
     public func expireDue(now: Millis = Date().millis, since: Millis = Int64.min, limit: Int = 1000, actor: String = "gatewayd",
+                          complete: (Bool) -> Void = { _ in },
                           report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
         // Look without the write lock first: nearly always nothing is due.
         let due = try pool.read { db in try Bool.fetchOne(db, sql: Self.anyExpiredSQL, arguments: [since, now]) ?? false }
-        guard due else { return [] }
+        guard due else { complete(true); return [] }
         return try pool.write { db in
             let rows = try Row.fetchAll(db, sql: Self.expiredSQL, arguments: [since, now, limit])
+            complete(rows.count < limit)
             guard !rows.isEmpty else { return [] }
             var audit = try AuditAppender(db, at: now)
             var expired: [ExpiredDelivery] = []

@@ -509,12 +509,12 @@ struct DeliveryEngineTests {
                             edit: { $0.replacingOccurrences(of: "    classificationCeiling:", with: "    crl: \(late)\n    classificationCeiling:") }) { request in
             (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
         }
-        // Three seconds to live: the next attempt (two hours on) is past it, so the last try
+        // Eight seconds to live: the next attempt (two hours on) is past it, so the last try
         // comes a second before the expiry, and then it is held.
-        try h.enqueue(1, prefix: "undecided", lifetime: 3_000)
+        try h.enqueue(1, prefix: "undecided", lifetime: 8_000)
         h.engine.start()
         defer { h.engine.stop() }
-        #expect(waitUntil(timeout: 10) { (try? h.count(.held)) == 1 })
+        #expect(waitUntil(timeout: 30) { (try? h.count(.held)) == 1 })
         let held = try #require(try h.store.message("undecided-000000", sender: "PL-KGP")?.deliveries.first)
         #expect(held.summary.reason == QueueStore.answeredHoldReason, "\(String(describing: held.summary.reason))")
         #expect(held.attempts.first?.outcome == "receipt-undecided")

@@ -75,7 +75,12 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private var wakeEndpoints = Set<String>()
     private var pendingConfig: (config: GatewayConfig, receiptSchema: Schema?)? = nil
     /// Callers of update(config:) waiting for the scheduler to apply it.
-    private var configWaiters: [DispatchSemaphore] = []
+    private var configWaiters: [ConfigWaiter] = []
+    final class ConfigWaiter: @unchecked Sendable {
+        // `applied` is written before the semaphore is signalled and read after the wait.
+        let done = DispatchSemaphore(value: 0)
+        var applied = false
+    }
     private var running = false
     private var stopping = false
     private var thread: Thread?
@@ -177,17 +182,22 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// engine is not running, which applies it when it starts): what is recorded from then
     /// on is recorded under it.
     /// - Parameter receiptSchema: receipt.schema.json as the reload read it (nil: keep).
-    public func update(config: GatewayConfig, receiptSchema: Schema?) {
-        let applied = DispatchSemaphore(value: 0)
+    /// Returns whether it was applied in that time (false: not yet, or refused).
+    @discardableResult
+    public func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool {
+        let waiter = ConfigWaiter()
         condition.lock()
         pendingConfig = (config, receiptSchema)
         let wait = running && !stopping
-        if wait { configWaiters.append(applied) }
+        if wait { configWaiters.append(waiter) }
         condition.signal()
         condition.unlock()
-        if wait && applied.wait(timeout: .now() + 5) == .timedOut {
+        guard wait else { return true }
+        if waiter.done.wait(timeout: .now() + 5) == .timedOut {
             logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
+            return false
         }
+        return waiter.applied
     }
 
     /// Circuit-breaker states, for tests and the log.
@@ -214,8 +224,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             let isStopping = stopping
             condition.unlock()
 
-            if let newConfig { apply(newConfig.config, receiptSchema: newConfig.receiptSchema ?? receiptSchema) }
-            for waiter in waiters { waiter.signal() }
+            let applied = newConfig.map { apply($0.config, receiptSchema: $0.receiptSchema ?? receiptSchema) } ?? false
+            for waiter in waiters {
+                waiter.applied = applied
+                waiter.done.signal()
+            }
             for name in woken { runtimes[name]?.wanted = true }
             if !done.isEmpty || (!unrecorded.isEmpty && storeTrouble.map { Self.uptime() >= $0.retryAt } ?? true) { record(done) }
 
@@ -250,7 +263,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         flushReports(now: true)
     }
 
-    private func apply(_ next: GatewayConfig, receiptSchema nextSchema: Schema) {
+    private func apply(_ next: GatewayConfig, receiptSchema nextSchema: Schema) -> Bool {
         do {
             runtimes = try Self.makeRuntimes(next, previous: runtimes, receiptSchema: nextSchema)
             config = next
@@ -260,8 +273,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             // connection (libcurl matches a connection by the CA file's path, not its bytes).
             transport.renewConnections()
             for name in runtimes.keys { runtimes[name]!.wanted = true }
+            return true
         } catch {
             logger.error("delivery kept its previous endpoints: \(error)")
+            return false
         }
     }
 
@@ -380,7 +395,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                     continue
                 }
                 // Past its expiry: expired, unless the agency answered for it before (it has the
-                // message; an operator released it to ask for a receipt once more).
+                // message: an operator released it, or a stop returned it to the queue, and it is
+                // asked once more for a receipt; held again if that proves nothing either).
                 if let expires = job.expiresAt, expires <= now, (try? store.wasAnswered(deliveryId: job.deliveryId)) != true {
                     runtimes[request.endpoint] = r
                     record([Finished(job: job, startedAt: now, started: DispatchTime.now().uptimeNanoseconds,

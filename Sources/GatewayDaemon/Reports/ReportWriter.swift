@@ -311,12 +311,6 @@ public final class ReportWriter: Sendable {
         }
     }
 
-    /// At start: writes again the accepted reports a crash may have lost (published but not
-    /// confirmed on disk), then syncs. Returns how many.
-    @discardableResult
-    /// A report that cannot be written now (a full or read-only unit folder) does not stop
-    /// the start: it stays listed and is tried again at the next start (logged, with how
-    /// many). Errors of the queue itself are thrown.
     /// The accepted report of a queued message, as first written (its time and expiry from
     /// the queue), signed now.
     public func signedAccepted(_ r: UnsyncedAcceptedReport) throws -> [UInt8] {
@@ -324,6 +318,12 @@ public final class ReportWriter: Sendable {
                                                         digest: r.contentDigest, at: r.acceptedAt, recipients: r.recipients, expiresAt: r.expiresAt))
     }
 
+    /// At start: writes again the accepted reports a crash may have lost (published but not
+    /// confirmed on disk), then syncs. Returns how many.
+    /// A report that cannot be written now (a full or read-only unit folder) does not stop
+    /// the start: it stays listed and is tried again at the next start (logged, with how
+    /// many). Errors of the queue itself are thrown.
+    @discardableResult
     public func recover() throws -> Int {
         var total = 0
         var failed: [String: (count: Int, error: String)] = [:]
