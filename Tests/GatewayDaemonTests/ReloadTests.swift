@@ -89,6 +89,16 @@ struct ReloadTests {
         let report = fixture.reports("PL-KGP").appendingPathComponent("once.accepted.json")
         #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: report.path) && fixture.files(fixture.outbox("PL-KGP")).isEmpty })
         let original = try Data(contentsOf: report)
+        func payload(_ url: URL) throws -> JSON {
+            try JSON.parse(try #require(try JSON.parse(Data(contentsOf: url))["payload"]?.stringValue.flatMap { Base64URL.decode($0) }))
+        }
+        // Dropped again under another name while the configuration accepts it: a report of its
+        // own, as first accepted.
+        usleep(1_100_000)
+        try fixture.drop(bytes, unit: "PL-KGP", name: "again.json")
+        let againReport = fixture.reports("PL-KGP").appendingPathComponent("again.accepted.json")
+        #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: againReport.path) && fixture.files(fixture.outbox("PL-KGP")).isEmpty })
+        #expect(try payload(againReport)["at"] == payload(report)["at"], "the time it was first accepted")
         // EU-FRONTEX loses its route: a new message to it would be refused.
         try Self.edit(fixture) { $0.replacingOccurrences(of: "  EU-FRONTEX: frontex\n", with: "") }
         daemon.signal(SIGHUP)
@@ -101,9 +111,6 @@ struct ReloadTests {
         try fixture.drop(bytes, unit: "PL-KGP", name: "twice.json")
         let second = fixture.reports("PL-KGP").appendingPathComponent("twice.accepted.json")
         #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: second.path) && fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
-        func payload(_ url: URL) throws -> JSON {
-            try JSON.parse(try #require(try JSON.parse(Data(contentsOf: url))["payload"]?.stringValue.flatMap { Base64URL.decode($0) }))
-        }
         let first = try payload(report), again = try payload(second)
         #expect(again["at"] == first["at"] && again["recipients"] == first["recipients"] && again["file"] == "twice.json", "\(again)")
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)

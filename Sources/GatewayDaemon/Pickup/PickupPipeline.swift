@@ -396,7 +396,18 @@ public final class PickupPipeline: @unchecked Sendable {
                                                            "messageId": "\(message.messageId)", "recipients": "\(message.routes.count)",
                                                            "priority": "\(message.priority.rawValue)"])
                     case .duplicate(let id):
-                        accepted.append(.init(candidate: candidate, report: staged, reportName: prepared.reportName, messageRowId: id,
+                        // Its accepted report for this file as first accepted (the queue's time,
+                        // recipients and expiry), not as this drop would have had it.
+                        var report = staged
+                        do {
+                            if let source = try store.trackAcceptedReport(messageRowId: id, sourceFile: candidate.name) {
+                                report = try candidate.unit.reports.stage(try reports.signedAccepted(source), in: candidate.unit.staging)
+                            }
+                        } catch {
+                            logger.warning("a duplicate's accepted report is written as this drop's (the queue's could not be read or signed)",
+                                           metadata: ["file": "\(candidate.name)", "error": "\(error)"])
+                        }
+                        accepted.append(.init(candidate: candidate, report: report, reportName: prepared.reportName, messageRowId: id,
                                               identity: identity))
                         duplicateEvents.append(AuditEvent("duplicate", actor: "gatewayd", sender: message.sender, messageId: message.messageId,
                                                           details: ["file": .string(candidate.name), "digest": .string(message.contentDigest)]))
