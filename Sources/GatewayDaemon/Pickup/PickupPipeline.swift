@@ -362,8 +362,8 @@ public final class PickupPipeline: @unchecked Sendable {
                   let queued = try? store.queuedMessage(sender: candidate.unit.unit, messageId: messageId), queued.digest == digest else { return false }
             let report: StagedFile
             do {
-                guard let source = try store.trackAcceptedReport(messageRowId: queued.rowId, sourceFile: candidate.name) else { return false }
-                report = try candidate.unit.reports.stage(try reports.signedAccepted(source), in: candidate.unit.staging)
+                guard let staged = try stageQueuedAcceptance(candidate, messageRowId: queued.rowId) else { return false }
+                report = staged
             } catch {
                 // The file stays for the next rescan (nothing refused, nothing removed).
                 logger.error("cannot write the accepted report of a duplicate; the file stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
@@ -400,9 +400,7 @@ public final class PickupPipeline: @unchecked Sendable {
                         // recipients and expiry), not as this drop would have had it.
                         var report = staged
                         do {
-                            if let source = try store.trackAcceptedReport(messageRowId: id, sourceFile: candidate.name) {
-                                report = try candidate.unit.reports.stage(try reports.signedAccepted(source), in: candidate.unit.staging)
-                            }
+                            if let queued = try stageQueuedAcceptance(candidate, messageRowId: id) { report = queued }
                         } catch {
                             logger.warning("a duplicate's accepted report is written as this drop's (the queue's could not be read or signed)",
                                            metadata: ["file": "\(candidate.name)", "error": "\(error)"])
@@ -476,6 +474,14 @@ public final class PickupPipeline: @unchecked Sendable {
         // follow on a finisher thread (reports before files).
         if !endpoints.isEmpty { onCommitted(endpoints) }
         finishing.put(Finish(accepted: accepted, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
+    }
+
+    /// The accepted report of queued message `messageRowId` for this file, as first accepted
+    /// (the queue's time, recipients and expiry), signed and staged, and listed until it is
+    /// on disk like every accepted report; nil when there is no such message.
+    private func stageQueuedAcceptance(_ candidate: Candidate, messageRowId: Int64) throws -> StagedFile? {
+        guard let source = try store.trackAcceptedReport(messageRowId: messageRowId, sourceFile: candidate.name) else { return nil }
+        return try candidate.unit.reports.stage(try reports.signedAccepted(source), in: candidate.unit.staging)
     }
 
     /// Writes NAME.error.json into rejected/ and moves the file beside it, never replacing

@@ -127,18 +127,11 @@ public final class DirectoryHandle: @unchecked Sendable {
 
     /// Names of the entries (not "." or "..").
     public func entries() -> [String] {
-        let dupfd = dup(fd)
-        guard dupfd >= 0, let dir = fdopendir(dupfd) else { return [] }
-        defer { closedir(dir) }
-        rewinddir(dir)
         var names: [String] = []
-        while let entry = readdir(dir) {
-            // A name that is not UTF-8 is left out: decoded with replacement characters it
-            // would name no file, or another one (see undecodableNames()).
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(validating: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if let name, name != "." && name != ".." { names.append(name) }
+        // A name that is not UTF-8 is left out: decoded with replacement characters it
+        // would name no file, or another one (see undecodableNames()).
+        eachName { raw in
+            if let name = String(validating: raw, as: UTF8.self), name != "." && name != ".." { names.append(name) }
         }
         return names
     }
@@ -146,17 +139,23 @@ public final class DirectoryHandle: @unchecked Sendable {
     /// The raw names of entries that are not UTF-8 (temporary ones, with a leading dot or
     /// ending in ".tmp", left out: a unit may still be writing them).
     public func undecodableNames() -> [[UInt8]] {
-        let dupfd = dup(fd)
-        guard dupfd >= 0, let dir = fdopendir(dupfd) else { return [] }
-        defer { closedir(dir) }
-        rewinddir(dir)
         var names: [[UInt8]] = []
-        while let entry = readdir(dir) {
-            let raw = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+        eachName { raw in
             let temporary = raw.first == UInt8(ascii: ".") || raw.suffix(4).elementsEqual(".tmp".utf8)
-            if !temporary, String(validating: raw, as: UTF8.self) == nil { names.append(raw) }
+            if !temporary, String(validating: raw, as: UTF8.self) == nil { names.append(Array(raw)) }
         }
         return names
+    }
+
+    /// Each entry's name as the directory holds it (bytes, "." and ".." included).
+    private func eachName(_ body: (Slice<UnsafeRawBufferPointer>) -> Void) {
+        let dupfd = dup(fd)
+        guard dupfd >= 0, let dir = fdopendir(dupfd) else { return }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        while let entry = readdir(dir) {
+            withUnsafeBytes(of: entry.pointee.d_name) { raw in body(raw.prefix(while: { $0 != 0 })) }
+        }
     }
 
     /// Moves the entry named by the raw bytes `raw` into `target` as `newName`, never

@@ -95,10 +95,7 @@ public final class SpoolWatcher: @unchecked Sendable {
                     // Changed within the last two seconds (to the nanosecond): inotify has it
                     // (a file written in place is announced when it is closed). A modification
                     // time in the future (another machine's clock, `cp -p`) does not hide a file.
-                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                        let age = now - (Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
-                        if age >= 0 && age < 2_000_000_000 { continue }
-                    }
+                    if fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, Self.changedLately(st, now: now) { continue }
                 }
                 counters.withLock { $0.rescan += 1 }
                 announce(unit, name, true)
@@ -106,12 +103,18 @@ public final class SpoolWatcher: @unchecked Sendable {
             for raw in unit.outbox.undecodableNames() {
                 // As for the others: one changed within the last two seconds may be being written.
                 var st = stat()
-                let changedLately = (raw + [0]).withUnsafeBufferPointer { buffer in
+                let found = (raw + [0]).withUnsafeBufferPointer { buffer in
                     buffer.withMemoryRebound(to: CChar.self) { fstatat(unit.outbox.fd, $0.baseAddress!, &st, AT_SYMLINK_NOFOLLOW) }
-                } == 0 && (0..<2_000_000_000).contains(now - (Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)))
-                if !changedLately || initial { undecodable(unit, raw) }
+                } == 0
+                if initial || !(found && Self.changedLately(st, now: now)) { undecodable(unit, raw) }
             }
         }
+    }
+
+    /// Modified within the two seconds before `now` (nanoseconds, wall clock).
+    static func changedLately(_ st: stat, now: Int64) -> Bool {
+        let age = now - (Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+        return age >= 0 && age < 2_000_000_000
     }
 
     private func loop() {
