@@ -46,6 +46,9 @@ public protocol DeliveryService: AnyObject, Sendable {
     /// Returns whether it is applied (false: not within a few seconds, or refused).
     @discardableResult
     func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool
+    /// A stop is coming: an `update` waiting for the engine returns now (false); the engine
+    /// still applies the configuration when it can.
+    func stopWaitingForUpdates()
 }
 
 public final class Gateway: @unchecked Sendable {
@@ -68,6 +71,11 @@ public final class Gateway: @unchecked Sendable {
     private var housekeeping: DispatchSourceTimer?
     private let housekeepingQueue = DispatchQueue(label: "housekeeping")
     private let stopSignal = DispatchSemaphore(value: 0)
+    /// A reload and the shutdown do not overlap: the shutdown waits for a reload under way
+    /// (which stops waiting for the delivery engine once a stop is requested), and a reload
+    /// that comes after the stop request is not applied.
+    private let reloadOrStop = NSLock()
+    private let stopRequested = Locked(false)
     private var lastCheckpoint = Date.distantPast
     private var lastCertificateCheck = Date.distantPast
     private var lastFolderCheck = Date()
@@ -180,11 +188,18 @@ public final class Gateway: @unchecked Sendable {
         shutdown()
     }
 
-    public func requestStop() { stopSignal.signal() }
+    public func requestStop() {
+        stopRequested.withLock { $0 = true }
+        delivery?.stopWaitingForUpdates()
+        stopSignal.signal()
+    }
 
     private func shutdown() {
+        reloadOrStop.lock()
+        defer { reloadOrStop.unlock() }
         logger.notice("stopping: pickup first, then delivery")
         housekeeping?.cancel()
+        housekeepingQueue.sync {}   // a housekeeping pass under way ends first
         watcher?.stop()
         pipeline?.stop()
         delivery?.stop()
@@ -203,6 +218,12 @@ public final class Gateway: @unchecked Sendable {
 
     /// Re-reads the configuration file. Errors keep the running configuration.
     public func reload() {
+        reloadOrStop.lock()
+        defer { reloadOrStop.unlock() }
+        if stopRequested.withLock({ $0 }) {
+            logger.notice("stopping: the reload is not applied")
+            return
+        }
         do {
             // The schemas are read once, for the configuration's check and the new services.
             let schemas = try? SchemaServices.validator()   // nil: makeServices says why

@@ -73,11 +73,12 @@ public enum GatewayMain {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             return fail("gatewayd: cannot start: \(error)", 1)
         }
-        let signals = DispatchQueue(label: "signals")
+        // A reload has a queue of its own, so that a SIGTERM is not queued behind one.
+        let signals = DispatchQueue(label: "signals"), reloads = DispatchQueue(label: "reloads")
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: signals)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: sig == SIGHUP ? reloads : signals)
             source.setEventHandler {
                 if sig == SIGHUP {
                     logger.notice("SIGHUP: reloading the configuration")

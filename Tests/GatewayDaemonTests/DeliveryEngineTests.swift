@@ -659,4 +659,36 @@ struct DeliveryEngineTests {
         #expect(d.summary.reason?.contains("connection refused") == true)
         #expect(d.summary.nextAttemptAt ?? 0 > Date().millis + 5_000)
     }
+    @Test("a reload waiting for a stuck engine stops waiting when a stop is requested; the engine applies it once it can")
+    func stopEndsTheWaitForAReload() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001)
+        }
+        try h.enqueue(1, prefix: "stuck")
+        // Another process holds the queue's write lock: the scheduler's claim waits for it.
+        var lockConfig = Configuration()
+        lockConfig.allowsUnsafeTransactions = true   // the open write transaction is the point
+        let other = try DatabaseQueue(path: h.config.queue.path, configuration: lockConfig)
+        try other.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        h.engine.start()
+        defer { h.engine.stop() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let result = Locked<(applied: Bool, seconds: Double)?>(nil)
+        let started = DispatchTime.now().uptimeNanoseconds
+        Thread.detachNewThread {
+            let applied = h.engine.update(config: h.config, receiptSchema: nil)
+            result.withLock { $0 = (applied, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9) }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(result.withLock { $0 } == nil, "update waits for the engine, which waits for the lock")
+        h.engine.stopWaitingForUpdates()
+        #expect(waitUntil(timeout: 3) { result.withLock { $0 } != nil })
+        let outcome = try #require(result.withLock { $0 })
+        #expect(outcome.applied == false)
+        #expect(outcome.seconds < 4.5, "returned at the stop request, not at the 5 s limit: \(outcome.seconds) s")
+        // The lock goes: the engine goes on (it applies the configuration and delivers).
+        try other.inDatabase { try $0.execute(sql: "ROLLBACK") }
+        #expect(waitUntil(timeout: 20) { (try? h.count(.delivered)) == 1 })
+    }
 }

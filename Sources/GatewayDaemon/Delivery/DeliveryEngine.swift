@@ -80,6 +80,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         // `applied` is written before the semaphore is signalled and read after the wait.
         let done = DispatchSemaphore(value: 0)
         var applied = false
+        var abandoned = false
     }
     private var running = false
     private var stopping = false
@@ -197,7 +198,19 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
             logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
             return false
         }
+        if waiter.abandoned { logger.notice("stopping: not waiting for the delivery engine to apply the new configuration") }
         return waiter.applied
+    }
+
+    public func stopWaitingForUpdates() {
+        condition.lock()
+        let waiters = configWaiters
+        configWaiters.removeAll()
+        condition.unlock()
+        for waiter in waiters {
+            waiter.abandoned = true
+            waiter.done.signal()
+        }
     }
 
     /// Circuit-breaker states, for tests and the log.
