@@ -132,7 +132,7 @@ public final class Gateway: @unchecked Sendable {
             unit.rejected.removeStaleStaging(errorFilesOnly: true)
             // Files a stop caught leaving the outbox: removed when queued, else put back.
             let store = self.store!
-            let (removed, restored) = unit.outbox.restoreHiddenRemovals(maxBytes: config.spool.maxFileSize) { bytes in
+            let (removed, restored, stuck) = unit.outbox.restoreHiddenRemovals(maxBytes: config.spool.maxFileSize) { bytes in
                 guard let message = try? JSON.parse(bytes), let id = message["messageId"]?.stringValue,
                       let canonical = try? message.canonicalBytes(),
                       let queued = try? store.queuedMessage(sender: unit.unit, messageId: id) else { return false }
@@ -141,6 +141,10 @@ public final class Gateway: @unchecked Sendable {
             if removed + restored > 0 {
                 logger.notice("files a stop caught leaving the outbox: queued ones removed, others put back", metadata: [
                     "unit": "\(unit.unit)", "removed": "\(removed)", "putBack": "\(restored)"])
+            }
+            for (hidden, why) in stuck {
+                logger.error("a file a stop caught leaving the outbox could not be put back; it stays hidden (tried again at the next start)",
+                             metadata: ["unit": "\(unit.unit)", "hiddenAs": "\(hidden)", "error": "\(why)"])
             }
         }
         reports = ReportWriter(store: store, spool: spool, signer: services.signer, gatewayId: config.gatewayId, logger: logger)

@@ -125,4 +125,41 @@ struct HostileReadTests {
         let long = String(repeating: "x", count: 250) + ".json"
         #expect(DirectoryHandle.variant(of: long, 12).utf8.count == 255 && DirectoryHandle.variant(of: long, 12).hasSuffix("~12.json"))
     }
+    @Test("a file that cannot be put back (its name and every variant taken) is reported with where it stays, then put back by a start once a name is free")
+    func putBackFailureReported() throws {
+        let (url, dir) = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        func put(_ name: String, _ text: String) throws { try Data(text.utf8).write(to: url.appendingPathComponent(name)) }
+        func text(_ name: String) -> String? { (try? Data(contentsOf: url.appendingPathComponent(name))).map { String(decoding: $0, as: UTF8.self) } }
+        for n in 2...100 { try put(DirectoryHandle.variant(of: "m.json", n), "taken") }
+        try put("m.json", "read")
+        let (_, identity) = try dir.readHostileFileAndIdentity("m.json", maxBytes: 100)
+        // The unit renames a new m.json in right before the removal acts, and drops yet
+        // another one once the removal has hidden it: the new one finds every name taken.
+        try put(".in1.tmp", "new")
+        try put(".in2.tmp", "newer")
+        DirectoryHandle.beforeRemoval.withLock { $0 = { _ in _ = rename(url.appendingPathComponent(".in1.tmp").path, url.appendingPathComponent("m.json").path) } }
+        DirectoryHandle.afterHiding.withLock { $0 = { _ in _ = rename(url.appendingPathComponent(".in2.tmp").path, url.appendingPathComponent("m.json").path) } }
+        defer {
+            DirectoryHandle.beforeRemoval.withLock { $0 = nil }
+            DirectoryHandle.afterHiding.withLock { $0 = nil }
+        }
+        let removal = dir.remove("m.json", ifStill: identity)
+        guard case .replacedNotPutBack(let hidden, let why) = removal else {
+            Issue.record("expected replacedNotPutBack, got \(removal)")
+            return
+        }
+        #expect(why.contains("variants are taken"), "\(why)")
+        #expect(text(hidden) == "new", "the unit's file stays, hidden")
+        #expect(text("m.json") == "newer")
+        // A start finds it and, every name still taken, reports it again; once one is free,
+        // puts it back there.
+        let first = dir.restoreHiddenRemovals(maxBytes: 100) { _ in false }
+        #expect(first.restored == 0 && first.stuck.map(\.hidden) == [hidden], "\(first)")
+        #expect(text(hidden) == "new")
+        try FileManager.default.removeItem(at: url.appendingPathComponent("m~50.json"))
+        let second = dir.restoreHiddenRemovals(maxBytes: 100) { _ in false }
+        #expect(second.restored == 1 && second.stuck.isEmpty)
+        #expect(text("m~50.json") == "new")
+    }
 }

@@ -307,6 +307,9 @@ public final class PickupPipeline: @unchecked Sendable {
                         // read at the next rescan (its announcement came while this was in flight).
                         logger.notice("a queued file was replaced in the outbox before it could be removed; the new one is read at the next rescan",
                                       metadata: ["unit": "\(a.candidate.unit.unit)", "file": "\(a.candidate.name)"])
+                    case .replacedNotPutBack(let hidden, let why):
+                        logger.error("a queued file was replaced in the outbox before it could be removed, and the new one could not be put back under its name; it stays hidden until the next start puts it back",
+                                     metadata: ["unit": "\(a.candidate.unit.unit)", "file": "\(a.candidate.name)", "hiddenAs": "\(hidden)", "error": "\(why)"])
                     case .failed(let e):
                         logger.error("cannot remove a queued file from the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(String(cString: strerror(e)))"])
                     }
@@ -444,6 +447,9 @@ public final class PickupPipeline: @unchecked Sendable {
             } catch let error as SafeFileError where error.reason == .replaced {
                 logger.notice("a refused file was replaced in the outbox before it could be moved; the new one is read at the next rescan",
                               metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
+            } catch let error as SafeFileError where error.reason == .replacedNotPutBack {
+                logger.error("a refused file was replaced in the outbox before it could be moved, and the new one could not be put back: move it back to the outbox",
+                             metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)", "error": "\(error)"])
             } catch let error as SafeFileError where error.reason == .vanished {
                 logger.notice("a refused file disappeared before it could be moved to rejected/", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
             } catch {

@@ -33,6 +33,9 @@ public struct SafeFileError: Error, Sendable, CustomStringConvertible {
         case notWritable
         /// The name now holds another file than the one read (the unit replaced it).
         case replaced
+        /// As `replaced`, and that other file, moved by the gateway, could not be put back
+        /// (the description says where it is).
+        case replacedNotPutBack
         /// The gateway's trouble, not the file's (out of descriptors or memory, an I/O
         /// error, a lease held): the file is tried again later, never refused for it.
         case transient
@@ -97,6 +100,9 @@ public enum Removal: Equatable, Sendable {
     case removed
     /// The name holds another file now: left for the next rescan.
     case replaced
+    /// The name held another file, which the removal had renamed to `hidden` and could not
+    /// put back (`why`): it stays hidden until the next start puts it back.
+    case replacedNotPutBack(hidden: String, why: String)
     case failed(Int32)
 }
 
@@ -246,7 +252,9 @@ public final class DirectoryHandle: @unchecked Sendable {
             throw SafeFileError(reason: e == ENOENT ? .vanished : .unreadable, description: "cannot move \(name) to \(target.path): \(String(cString: strerror(e)))")
         }
         if let identity, target.holdsMoved(newName, identity) == false {
-            putBack(from: target, newName, as: name)
+            if let why = putBack(from: target, newName, as: name) {
+                throw SafeFileError(reason: .replacedNotPutBack, description: "\(name) was replaced by another file since it was read, and that file could not be put back (\(why)): it is in \(target.path) as \(newName)")
+            }
             throw SafeFileError(reason: .replaced, description: "\(name) was replaced by another file since it was read")
         }
         return newName
@@ -263,8 +271,9 @@ public final class DirectoryHandle: @unchecked Sendable {
         if gw_renameat_noreplace(fd, name, fd, hidden) != 0 {
             return errno == ENOENT ? .removed : .failed(errno)
         }
+        Self.afterHiding.withLock { $0 }?(name)
         if holdsMoved(hidden, identity) == false {
-            putBack(from: self, hidden, as: name)
+            if let why = putBack(from: self, hidden, as: name) { return .replacedNotPutBack(hidden: hidden, why: why) }
             return .replaced
         }
         // A crash here leaves the hidden name: restoreHiddenRemovals() at start removes it
@@ -274,6 +283,9 @@ public final class DirectoryHandle: @unchecked Sendable {
 
     /// Tests only: runs right before a removal acts (the moment a unit's rename would race it).
     static let beforeRemoval = Locked<(@Sendable (String) -> Void)?>(nil)
+    /// Tests only: runs once the file is under its hidden name (the unit may drop another
+    /// file under the name it left).
+    static let afterHiding = Locked<(@Sendable (String) -> Void)?>(nil)
 
     /// Names of files being removed: hidden from pickup (a leading dot), unique in the
     /// process, with the unit's name kept when it fits (so that it can be put back).
@@ -293,14 +305,17 @@ public final class DirectoryHandle: @unchecked Sendable {
 
     /// Puts a file moved away by mistake back into this folder under `name`, never over
     /// another file (then under a free variant of it: "NAME~2.json", ...; nothing is lost,
-    /// and the rescan reads it).
-    func putBack(from source: DirectoryHandle, _ moved: String, as name: String) {
+    /// and the rescan reads it). Returns nil when it is back, else why not (it stays as
+    /// `moved`).
+    func putBack(from source: DirectoryHandle, _ moved: String, as name: String) -> String? {
         let original = name.isEmpty || Spool.classify(name) != .message ? "returned.json" : name
-        for n in 1...100 {
+        let tries = 100
+        for n in 1...tries {
             let candidate = n == 1 ? original : Self.variant(of: original, n)
-            if gw_renameat_noreplace(source.fd, moved, fd, candidate) == 0 { return }
-            if errno != EEXIST { return }
+            if gw_renameat_noreplace(source.fd, moved, fd, candidate) == 0 { return nil }
+            if errno != EEXIST { return "cannot rename it to \(candidate): \(String(cString: strerror(errno)))" }
         }
+        return "\(original) and its \(tries - 1) variants are taken"
     }
 
     /// "NAME~N.json", the stem shortened to keep within 255 bytes.
@@ -315,18 +330,24 @@ public final class DirectoryHandle: @unchecked Sendable {
     /// At start: files a crash left under a hidden removal name are
     /// removed when `isQueued` says their content is a message already queued (the removal
     /// was under way), else put back under their names (a unit's file renamed onto the name
-    /// at that moment: read as any other). Returns how many were removed and put back.
-    public func restoreHiddenRemovals(maxBytes: Int, isQueued: ([UInt8]) -> Bool) -> (removed: Int, restored: Int) {
+    /// at that moment: read as any other). Returns how many were removed and put back, and
+    /// the ones that could be neither (hidden name, why: tried again at the next start).
+    public func restoreHiddenRemovals(maxBytes: Int, isQueued: ([UInt8]) -> Bool)
+        -> (removed: Int, restored: Int, stuck: [(hidden: String, why: String)]) {
         var removed = 0, restored = 0
+        var stuck: [(hidden: String, why: String)] = []
         for hidden in entries() where hidden.hasPrefix(Self.removingPrefix) {
             if let bytes = try? readHostileFile(hidden, maxBytes: maxBytes), isQueued(bytes), unlinkat(fd, hidden, 0) == 0 {
                 removed += 1
                 continue
             }
-            putBack(from: self, hidden, as: Self.originalName(ofRemoval: hidden))
-            restored += 1
+            if let why = putBack(from: self, hidden, as: Self.originalName(ofRemoval: hidden)) {
+                stuck.append((hidden, why))
+            } else {
+                restored += 1
+            }
         }
-        return (removed, restored)
+        return (removed, restored, stuck)
     }
 
     /// Flushes the whole file system holding this directory (one call for a batch of files).
