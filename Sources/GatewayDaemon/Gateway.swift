@@ -81,10 +81,8 @@ public final class Gateway: @unchecked Sendable {
     private var lastFolderCheck = Date()
     /// When gatewayd's own holds were last looked at (monotonic seconds).
     private var lastHoldCheck = -Double.infinity
-    /// The housekeeping's expiry has looked at every message that expired up to this time
-    /// (Int64.min: none yet), and last looked at all of them at this uptime.
-    private var expiryScannedTo = Int64.min
-    private var lastFullExpiryScan = -Double.infinity
+    /// Where the housekeeping's expiry look starts (housekeeping queue only).
+    private var expiry = ExpiryWatermark()
     private var reportedFolderProblems = Set<String>()
     /// Housekeeping steps failing now: since when, the error, when it was last logged.
     private var stepFailures: [String: (since: Date, error: String, logged: Date)] = [:]
@@ -413,20 +411,10 @@ public final class Gateway: @unchecked Sendable {
         // the others, backpressure and the reports above all, from running.
         step("expiry") {
             let gatewayId = config.gatewayId
-            // Messages that expired since the last look, and every hour all of them (a
-            // delivery made waiting again after its message expired, by an operator, say):
-            // the expiry index is walked from where it was left, not from the retention.
-            let uptime = DeliveryEngine.uptime()
-            if uptime - lastFullExpiryScan >= 3600 {
-                lastFullExpiryScan = uptime
-                expiryScannedTo = Int64.min
-            }
-            var complete = false
-            let expired = try store.expireDue(now: now, since: expiryScannedTo, complete: { complete = $0 }) { e in
+            // Messages that expired since the last look, and every hour all of them.
+            let expired = try expiry.expireDue(in: store, now: now, uptime: DeliveryEngine.uptime()) { e in
                 Self.expiredReport(e, gatewayId: gatewayId, now: now)
             }
-            // Everything due up to `now` handled: the next look starts there (else from the same point).
-            if complete { expiryScannedTo = now }
             if !expired.isEmpty {
                 logger.notice("deliveries expired", metadata: ["count": "\(expired.count)"])
                 reports.flush()

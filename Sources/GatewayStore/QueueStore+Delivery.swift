@@ -356,3 +356,29 @@ public struct ExpiredDelivery: Sendable, Equatable {
     public var expiresAt: Millis
     public var sourceFile: String?
 }
+
+/// Where the housekeeping's expiry look starts: from where the last complete look ended
+/// (walking the expiry index from the retention every second costs what is kept, not what
+/// is due), and from the beginning once an hour, for deliveries made waiting again after
+/// their message expired (an operator's release, say). A look that hit the batch limit is
+/// taken up again from the same point.
+public struct ExpiryWatermark: Sendable {
+    public static let fullScanInterval: Double = 3600
+    public private(set) var scannedTo = Int64.min
+    private var lastFullScan = -Double.infinity
+
+    public init() {}
+
+    /// One look (`uptime`: monotonic seconds); returns what it expired.
+    public mutating func expireDue(in store: QueueStore, now: Millis, uptime: Double, limit: Int = 1000,
+                                   report: (ExpiredDelivery) -> String? = { _ in nil }) throws -> [ExpiredDelivery] {
+        if uptime - lastFullScan >= Self.fullScanInterval {
+            lastFullScan = uptime
+            scannedTo = .min
+        }
+        var complete = false
+        let expired = try store.expireDue(now: now, since: scannedTo, limit: limit, complete: { complete = $0 }, report: report)
+        if complete { scannedTo = now }
+        return expired
+    }
+}

@@ -35,6 +35,33 @@ struct QueryPlanTests {
         let ranged = try plan(store, QueueStore.anyExpiredSQL, [1_000, 5_000])
         #expect(ranged.contains("expires_at>? AND expires_at<?"), "\(ranged)")
     }
+
+    @Test("the housekeeping's expiry watermark: looks from where a complete look ended, takes an incomplete one up again, and looks at everything once an hour")
+    func expiryWatermark() throws {
+        let (store, _) = try makeStore()
+        var watermark = ExpiryWatermark()
+        _ = try store.enqueue([message("early", expiresAt: 500)])
+        #expect(try watermark.expireDue(in: store, now: 1_000, uptime: 0).map(\.messageId) == ["early"])
+        #expect(watermark.scannedTo == 1_000)
+        // Made waiting with an expiry behind the watermark (as an operator's release of a
+        // delivery whose message had expired): not seen by the looks from the watermark.
+        _ = try store.enqueue([message("behind", expiresAt: 800)])
+        #expect(try watermark.expireDue(in: store, now: 2_000, uptime: 1).isEmpty)
+        #expect(watermark.scannedTo == 2_000)
+        // 2,500 due at once, 1,000 a look: the watermark stays until all of them are done.
+        _ = try store.enqueue((0..<2_500).map { message("m\($0)", expiresAt: 1_000_000 + Int64($0)) })
+        var counts: [Int] = []
+        for uptime in 2...5 {
+            counts.append(try watermark.expireDue(in: store, now: 1_003_000, uptime: Double(uptime)).count)
+            if counts.last! < 1_000 { #expect(watermark.scannedTo == 1_003_000) } else { #expect(watermark.scannedTo == 2_000) }
+        }
+        #expect(counts == [1_000, 1_000, 500, 0], "\(counts)")
+        #expect(try store.message("m2499", sender: "PL-KGP")?.deliveries.first?.summary.state == .expired)
+        // An hour on, a look at everything finds the one behind.
+        #expect(try watermark.expireDue(in: store, now: 1_004_000, uptime: 3_599).isEmpty)
+        #expect(try watermark.expireDue(in: store, now: 1_005_000, uptime: 3_600).map(\.messageId) == ["behind"])
+        #expect(watermark.scannedTo == 1_005_000)
+    }
 }
 
 @Suite("accepted audit details written directly")
