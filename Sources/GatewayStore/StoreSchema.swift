@@ -174,6 +174,16 @@ enum StoreSchema {
             // gatewayctl's look-ups by id (show, hold ID, ...) no scan of every message.
             try db.execute(sql: "CREATE INDEX message_by_id ON message(message_id)")
         }
+        migrator.registerMigration("v9: gatewayd's holds from before their marker carry it") { db in
+            // gatewayd wrote "held: " before its holds were marked (QueueStore.gatewayHoldPrefix);
+            // those are its two phrasings. Marked, gatewayd releases them when a configuration
+            // allows them again, as it does its later holds. An operator's holds stay as they are.
+            try db.execute(sql: """
+                UPDATE delivery SET reason = ? || substr(reason, 7)
+                WHERE state = 'held' AND substr(reason, 1, 6) = 'held: '
+                  AND (reason LIKE '% is no longer routed to endpoint %' OR reason LIKE '% is above the ceiling of endpoint %')
+                """, arguments: [QueueStore.gatewayHoldPrefix])
+        }
         return migrator
     }
 }

@@ -140,7 +140,7 @@ struct ReportDurabilityTests {
     func stagingFallback() throws {
         let (url, _) = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: url) }
-        FileManager.default.createFile(atPath: url.appendingPathComponent(".staging").path, contents: Data("not a folder".utf8))
+        #expect(FileManager.default.createFile(atPath: url.appendingPathComponent(".staging").path, contents: Data("not a folder".utf8)))
         let spool = try Spool(root: url.path, units: ["PL-KGP"])
         #expect(spool.stagingProblem?.contains(".staging") == true, "\(spool.stagingProblem ?? "nil")")
         let unit = try #require(spool.units["PL-KGP"])

@@ -249,6 +249,32 @@ struct QueueStoreTests {
         #expect(try store.apply(.release, filter: f, actor: "dora", chunk: 5) == OperatorResult(changed: 10, skipped: 0))
     }
 
+    @Test("migration v9 marks gatewayd's holds from before the marker as its own; an operator's holds stay as they are")
+    func oldGatewayHoldsMarked() throws {
+        let (store, path) = try makeStore()
+        _ = try store.enqueue([message("route"), message("ceiling"), message("operator"), message("queued")])
+        let reasons = [
+            "route": "held: EU-EUROPOL is no longer routed to endpoint europol",
+            "ceiling": "held: restricted is above the ceiling of endpoint europol (unclassified)",
+            "operator": "held: waiting for the legal officer",
+        ]
+        try store.pool.write { db in
+            for (id, reason) in reasons {
+                try db.execute(sql: "UPDATE delivery SET state = 'held', reason = ? WHERE message = (SELECT id FROM message WHERE message_id = ?)",
+                               arguments: [reason, id])
+            }
+            // As a queue last opened before v9.
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v9:%'")
+        }
+        let reopened = try QueueStore(path: path.path)
+        func reason(_ id: String) throws -> String? { try reopened.message(id, sender: "PL-KGP")?.deliveries.first?.summary.reason }
+        #expect(try reason("route") == QueueStore.gatewayHoldPrefix + "EU-EUROPOL is no longer routed to endpoint europol")
+        #expect(try reason("ceiling") == QueueStore.gatewayHoldPrefix + "restricted is above the ceiling of endpoint europol (unclassified)")
+        #expect(try reason("operator") == "held: waiting for the legal officer")
+        #expect(try reopened.message("queued", sender: "PL-KGP")?.deliveries.first?.summary.state == .queued)
+        #expect(try reopened.gatewayHeldRoutes().map(\.count).reduce(0, +) == 2)
+    }
+
     @Test("deliveries going back to the queue take the route in force; without one they are left as they are")
     func requeueFollowsRoutes() throws {
         let (store, _) = try makeStore()
