@@ -263,11 +263,14 @@ extension QueueStore {
     /// The attempt outcome of a 409 (the agency has it already) without a valid receipt,
     /// where the endpoint requires one.
     public static let unprovenDuplicateOutcome = "duplicate-unproven"
+    /// The attempt outcome of a 2xx whose receipt did not hold, where the endpoint requires
+    /// one: failed (an operator may requeue it), but the agency took the message.
+    public static let invalidReceiptOutcome = "receipt-invalid"
     /// Why a delivery with such an answer is held at the message's expiry rather than
     /// expired ("expired, not delivered" could be false: the agency said it has it).
-    public static let answeredHoldReason = "held at the message's expiry: the agency answered that it has the message, but no receipt proving it could be decided (its signer's revocation unknown, or a 409 without a valid receipt); release to ask once more once that is settled (the agency answers a retry with its receipt; the message is sent past its expiry for that), or cancel"
+    public static let answeredHoldReason = "held at the message's expiry: the agency answered that it has the message, but no receipt proving it could be decided (its signer's revocation unknown, a 409 without a valid receipt, or a receipt that did not hold); release to ask once more once that is settled (the agency answers a retry with its receipt; the message is sent past its expiry for that), or cancel"
     /// An attempt of delivery `d` with such an answer.
-    static let answeredAttempt = "SELECT 1 FROM attempt a WHERE a.delivery = d.id AND a.outcome IN ('\(undecidedOutcome)', '\(unprovenDuplicateOutcome)')"
+    static let answeredAttempt = "SELECT 1 FROM attempt a WHERE a.delivery = d.id AND a.outcome IN ('\(undecidedOutcome)', '\(unprovenDuplicateOutcome)', '\(invalidReceiptOutcome)')"
     /// Whether a delivery had such an answer.
     static let answeredSQL = "SELECT EXISTS (\(answeredAttempt.replacingOccurrences(of: "d.id", with: "?")))"
     /// Deliveries the agency answered for are left alone when held (held so as not to

@@ -174,7 +174,7 @@ enum StoreSchema {
             // gatewayctl's look-ups by id (show, hold ID, ...) no scan of every message.
             try db.execute(sql: "CREATE INDEX message_by_id ON message(message_id)")
         }
-        migrator.registerMigration("v9: gatewayd's holds from before their marker carry it") { db in
+        migrator.registerMigration("v9: holds gatewayd made before its marker carry it") { db in
             // gatewayd wrote "held: " before its holds were marked (QueueStore.gatewayHoldPrefix);
             // those are its two phrasings. Marked, gatewayd releases them when a configuration
             // allows them again, as it does its later holds. An operator's holds stay as they are.

@@ -269,10 +269,11 @@ struct ConsoleTests {
         #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'").status == 0)
         let last = sqlite("SELECT identifier FROM grdb_migrations ORDER BY rowid DESC LIMIT 1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!last.isEmpty)
-        #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = '\(last)'").status == 0)
+        let quoted = "'" + last.replacingOccurrences(of: "'", with: "''") + "'"
+        #expect(sqlite("DELETE FROM grdb_migrations WHERE identifier = \(quoted)").status == 0)
         let older = ctl(["audit", "tail"])
         #expect(older.status == 1 && older.stderr.contains("of an older version"), "\(older.stderr)")
-        let still = sqlite("SELECT count(*) FROM grdb_migrations WHERE identifier = '\(last)'").stdout
+        let still = sqlite("SELECT count(*) FROM grdb_migrations WHERE identifier = \(quoted)").stdout
         #expect(still.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "gatewayctl did not upgrade it")
     }
 

@@ -209,6 +209,37 @@ struct QueueStoreTests {
         #expect(try store.wasAnswered(deliveryId: jobs[0].deliveryId) && !store.wasAnswered(deliveryId: jobs[2].deliveryId))
     }
 
+    @Test("a 2xx whose receipt did not hold, failed and then requeued by an operator, is held at the expiry, never reported expired (the agency took it)")
+    func invalidReceiptRequeuedIsNotExpired() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("took-it", expiresAt: 5_000), message("never-answered", expiresAt: 5_000)])
+        let jobs = try store.claimDue(endpoint: "europol", limit: 5, now: 1_000)
+        #expect(jobs.map(\.messageId) == ["took-it", "never-answered"])
+        _ = try store.resolve([
+            .init(job: jobs[0], attempt: AttemptRecord(startedAt: 1_000, durationMs: 5, endpoint: "europol", httpStatus: 201,
+                                                       outcome: QueueStore.invalidReceiptOutcome, error: "bad signature"),
+                  resolution: .failed(reason: "HTTP 201 without a valid receipt (bad signature)"), report: "{}"),
+            .init(job: jobs[1], attempt: AttemptRecord(startedAt: 1_000, durationMs: 5, endpoint: "europol", httpStatus: 400,
+                                                       outcome: "permanent", error: "bad request"),
+                  resolution: .failed(reason: "HTTP 400"), report: "{}"),
+        ], now: 1_000)
+        // The operator checks with the agency and requeues both; the endpoint is down until past the expiry.
+        var failed = DeliveryFilter()
+        failed.states = [.failed]
+        #expect(try store.apply(.requeue, filter: failed, actor: "operator", now: 2_000).changed == 2)
+        let again = try store.claimDue(endpoint: "europol", limit: 5, now: 3_000)
+        #expect(again.count == 2)
+        _ = try store.resolve(again.map { job in
+            .init(job: job, attempt: AttemptRecord(startedAt: 3_000, durationMs: 5, endpoint: "europol", httpStatus: nil,
+                                                   outcome: "transient", error: "connection refused"),
+                  resolution: .deferred(until: 7_000, reason: "connection refused"))
+        }, now: 3_000)
+        #expect(try store.expireDue(now: 6_000, report: { _ in "{}" }).map(\.messageId) == ["never-answered"])
+        let tookIt = try #require(try store.message("took-it", sender: "PL-KGP")?.deliveries.first)
+        #expect(tookIt.summary.state == .held && tookIt.summary.reason == QueueStore.answeredHoldReason, "\(tookIt.summary)")
+        #expect(try store.wasAnswered(deliveryId: jobs[0].deliveryId) && !store.wasAnswered(deliveryId: jobs[1].deliveryId))
+    }
+
     @Test("operator actions by filter, with counts, audit and refusal of impossible transitions")
     func operatorActions() throws {
         let (store, _) = try makeStore()

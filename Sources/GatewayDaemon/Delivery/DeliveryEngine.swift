@@ -558,7 +558,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                         let reason = "HTTP \(response.status) without a valid receipt (\(why))"
                         logger.error("receipt refused", metadata: ["endpoint": "\(job.endpoint)", "messageId": "\(job.messageId)", "reason": "\(why)"])
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
-                                                    httpStatus: response.status, outcome: "receipt-invalid", error: why)
+                                                    httpStatus: response.status, outcome: QueueStore.invalidReceiptOutcome, error: why)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .failed(reason: reason),
                                                  owing: report(job, kind: "failed", now: now, reason: reason, status: response.status)))
                     }
