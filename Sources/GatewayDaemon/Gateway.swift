@@ -81,6 +81,8 @@ public final class Gateway: @unchecked Sendable {
     private var lastFolderCheck = Date()
     /// When gatewayd's own holds were last looked at (monotonic seconds).
     private var lastHoldCheck = -Double.infinity
+    /// When accepted reports that could not be written were last tried again (monotonic seconds).
+    private var lastLeftoverRetry = -Double.infinity
     /// Where the housekeeping's expiry look starts (housekeeping queue only).
     private var expiry = ExpiryWatermark()
     private var reportedFolderProblems = Set<String>()
@@ -442,6 +444,10 @@ public final class Gateway: @unchecked Sendable {
             // A reconcile that failed at a reload or start is done now (a read when it was done).
             reconcileQueue(with: config)
             step("release holds") { try releaseGatewayHolds(config) }
+        }
+        if reports.hasLeftovers && uptime - lastLeftoverRetry >= 60 {
+            lastLeftoverRetry = uptime
+            step("accepted reports") { try reports.retryLeftovers() }
         }
         checkBackpressure(config)
         if Date().timeIntervalSince(lastFolderCheck) >= 5 {

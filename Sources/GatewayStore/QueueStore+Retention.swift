@@ -2,7 +2,7 @@
 // pruned in small batches (each its own short transaction, so the daemon never stalls).
 // A message goes only when every one of its deliveries is terminal and old enough, and no
 // report about it is still owed to its unit (a delivered report takes its receipt from
-// the queue when it is written).
+// the queue when it is written), nor an accepted report not yet confirmed on disk.
 // Failed deliveries stay until an operator requeues or cancels them. The audit log is
 // never pruned.
 
@@ -21,7 +21,8 @@ extension QueueStore {
                 SELECT EXISTS (SELECT 1 FROM message m WHERE m.accepted_at < ? AND NOT EXISTS (
                                    SELECT 1 FROM delivery d WHERE d.message = m.id
                                    AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?))
-                               AND NOT EXISTS (SELECT 1 FROM report r WHERE r.message = m.id AND r.written_at IS NULL))
+                               AND NOT EXISTS (SELECT 1 FROM report r WHERE r.message = m.id AND r.written_at IS NULL)
+                               AND NOT EXISTS (SELECT 1 FROM accepted_report_unsynced u WHERE u.message = m.id))
                     OR EXISTS (SELECT 1 FROM report WHERE written_at IS NOT NULL AND written_at < ?)
                 """, arguments: [cutoff, cutoff, cutoff]) ?? false
         }
@@ -32,9 +33,14 @@ extension QueueStore {
                     SELECT 1 FROM delivery d WHERE d.message = m.id
                     AND (d.state NOT IN ('delivered', 'cancelled', 'expired') OR d.updated_at >= ?))
                 AND NOT EXISTS (SELECT 1 FROM report r WHERE r.message = m.id AND r.written_at IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM accepted_report_unsynced u WHERE u.message = m.id)
                 ORDER BY m.id LIMIT ?
                 """, arguments: [cutoff, cutoff, batchSize])
-            try db.execute(sql: "DELETE FROM report WHERE written_at IS NOT NULL AND written_at < ?", arguments: [cutoff])
+            // Written reports' rows in bounded batches too (a lowered retention, or a start after
+            // a long stop, can make millions due at once): the rest at the next calls.
+            try db.execute(sql: """
+                DELETE FROM report WHERE id IN (SELECT id FROM report WHERE written_at IS NOT NULL AND written_at < ? LIMIT ?)
+                """, arguments: [cutoff, batchSize * 10])
             guard !ids.isEmpty else { return 0 }
             // The protected headers these messages and their receipts used, deleted after them
             // unless another message or receipt still uses one (by the jws_header indexes).

@@ -298,6 +298,17 @@ public final class QueueStore: Sendable {
         try pool.read { db in try Self.acceptedReports(db, where: "1", arguments: [], limit: limit) }
     }
 
+    /// These accepted reports, those still listed as unsynced.
+    public func unsyncedAcceptedReports(keys: [(messageRowId: Int64, sourceFile: String)]) throws -> [UnsyncedAcceptedReport] {
+        try pool.read { db in
+            var found: [UnsyncedAcceptedReport] = []
+            for key in keys {
+                found += try Self.acceptedReports(db, where: "u.message = ? AND u.source_file = ?", arguments: [key.messageRowId, key.sourceFile], limit: 1)
+            }
+            return found
+        }
+    }
+
     static func acceptedReports(_ db: Database, where condition: String, arguments: StatementArguments, limit: Int) throws -> [UnsyncedAcceptedReport] {
             let rows = try Row.fetchAll(db, sql: """
                 SELECT u.message, u.source_file, m.sender, m.message_id, m.content_digest, m.accepted_at, m.expires_at,

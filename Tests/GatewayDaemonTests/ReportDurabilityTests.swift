@@ -202,6 +202,44 @@ struct ReportDurabilityTests {
         #expect(try writer.recover() == 0)
     }
 
+    @Test("an accepted report the start cannot write (its unit's folder full, or the unit not configured) stays listed and is written by a later try once it can be",
+          .enabled(if: SmallFileSystem.available, "mounts a tmpfs for the spool: needs root or passwordless sudo"))
+    func recoverLeftoversRetried() throws {
+        let fixture = try GatewayFixture()
+        let config = try ConfigLoader.load(path: fixture.configPath)
+        let small = try SmallFileSystem(at: URL(fileURLWithPath: config.spool.directory), megabytes: 2)
+        defer { small.unmount() }
+        let store = try QueueStore(path: config.queue.path)
+        let signer = try GatewayKeys.load(config).messageSigner
+        let spool = try Spool(root: config.spool.directory, units: config.units)
+        let writer = ReportWriter(store: store, spool: spool, signer: signer, gatewayId: config.gatewayId, logger: Logger(label: "test"))
+        var batch: [NewMessage] = []
+        for (id, unit) in [("full-1", "PL-KGP"), ("gone-1", "PL-GONE")] {
+            let canonical = try (["messageId": .string(id), "sender": .string(unit)] as JSON).canonicalBytes()
+            batch.append(NewMessage(sender: unit, messageId: id, type: "alert", priority: .routine, classification: .restricted,
+                                    createdAt: 0, expiresAt: 1_900_000_000_000, contentDigest: SHA256.hex(canonical),
+                                    jws: try signer.sign(payload: canonical), sourceFile: "\(id).json",
+                                    routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                    acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true))
+        }
+        _ = try store.enqueue(batch)
+        let filler = URL(fileURLWithPath: config.spool.directory).appendingPathComponent("filler")
+        try small.fill(filler, leaving: 0)
+        #expect(try writer.recover() == 0)
+        #expect(writer.hasLeftovers)
+        #expect(try store.unsyncedAcceptedReports().count == 2, "both stay listed (the unit not configured too: it was dropped before)")
+        #expect(try writer.retryLeftovers() == 0, "still full")
+        // Space comes back: the next try writes the configured unit's report; the other waits for its unit.
+        try FileManager.default.removeItem(at: filler)
+        #expect(try writer.retryLeftovers() == 1)
+        let file = fixture.reports("PL-KGP").appendingPathComponent("full-1.accepted.json")
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        let report = try JSON.parse(try JWSVerifier().verify([UInt8](Data(contentsOf: file)), trustStore: trust).payload)
+        #expect(report["messageId"] == "full-1" && report["at"] == .string(RFC3339.format(millis: 1_800_000_000_000)))
+        #expect(try store.unsyncedAcceptedReports().map(\.messageId) == ["gone-1"])
+        #expect(writer.hasLeftovers)
+    }
+
     @Test("a unit that reuses a file name keeps every report: another message's is never replaced, the same report written again is")
     func reusedFileNames() throws {
         let installation = try Installation()

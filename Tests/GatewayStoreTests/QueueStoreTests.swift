@@ -367,9 +367,17 @@ struct QueueStoreTests {
         let jobs = try store.claimDue(endpoint: "europol", limit: 4, now: 2_000)
         try store.resolve(jobs.prefix(3).map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 2_000)
         try store.resolve([.init(job: jobs[3], attempt: nil, resolution: .failed(reason: "x"))], now: 2_000)
+        // Every accepted report on disk but m0's (its unit's folder was full, say): its
+        // message stays until it is, whatever the retention.
+        let unsynced = try store.unsyncedAcceptedReports()
+        #expect(unsynced.count == 5)
+        try store.confirmDurable(acceptedReports: unsynced.filter { $0.messageId != "m0" }.map { ($0.messageRowId, $0.sourceFile) }, writtenReports: [])
         let auditBefore = try store.verifyAudit(verifier: nil).records
         #expect(try store.prune(before: 1_500) == 0, "too recent")
         #expect(try store.prune(before: 10_000, batchSize: 2) == 2)
+        #expect(try store.prune(before: 10_000, batchSize: 2) == 0, "m0's accepted report is not on disk yet; failed and queued stay")
+        #expect(try store.message("m0", sender: "PL-KGP") != nil)
+        try store.confirmDurable(acceptedReports: unsynced.filter { $0.messageId == "m0" }.map { ($0.messageRowId, $0.sourceFile) }, writtenReports: [])
         #expect(try store.prune(before: 10_000, batchSize: 2) == 1)
         #expect(try store.prune(before: 10_000, batchSize: 2) == 0, "failed and queued stay")
         #expect(try store.countDeliveries() == 2)

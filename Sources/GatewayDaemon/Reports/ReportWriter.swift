@@ -46,6 +46,15 @@ public final class ReportWriter: Sendable {
     /// Units owed reports but not configured (warned about once each).
     private let unknownUnits = Locked(Set<String>())
     private let syncing = NSLock()
+    /// Accepted reports to write again that could not be written when tried (their unit's
+    /// folder full or unwritable, the unit not configured, a failed sync): tried again by
+    /// the housekeeping (`retryLeftovers`) until written; they stay listed in the queue
+    /// meanwhile, and the message is kept until then.
+    public struct AcceptedKey: Hashable, Sendable {
+        public let messageRowId: Int64
+        public let sourceFile: String
+    }
+    private let leftovers = Locked(Set<AcceptedKey>())
 
     /// Written or published since the last sync, and the highest owed-report id written.
     private struct Unsynced {
@@ -273,8 +282,18 @@ public final class ReportWriter: Sendable {
             return
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        syncFileSystems(units: pending.units)
+        let syncFailures = syncFileSystems(units: pending.units)
         let t1 = DispatchTime.now().uptimeNanoseconds
+        if !syncFailures.isEmpty {
+            // Not known to be on disk, and a sync reports a write-back error once only: nothing
+            // of this round is confirmed; its accepted reports are written again by
+            // `retryLeftovers`, its owed ones by the next flush (the queue still owes them).
+            logger.error("the file system sync of reports failed; they are written again", metadata: [
+                "units": "\(syncFailures.keys.sorted())", "error": "\(syncFailures.values.first ?? "")"])
+            leftovers.withLock { l in for a in pending.accepted { l.insert(AcceptedKey(messageRowId: a.messageRowId, sourceFile: a.sourceFile)) } }
+            unsynced.withLock { $0.highWater = 0 }
+            return
+        }
         defer {
             let ms = { (a: UInt64, b: UInt64) in String(format: "%.1f", Double(b - a) / 1e6) }
             logger.debug("reports synced", metadata: ["accepted": "\(pending.accepted.count)", "written": "\(pending.written.count)",
@@ -301,14 +320,25 @@ public final class ReportWriter: Sendable {
         unsynced.withLock { $0.highWater = 0 }
     }
 
-    private func syncFileSystems(units: Set<String>) {
-        var devices = Set<UInt64>()
+    /// Syncs the file systems holding these units' reports (once each). Returns the units
+    /// whose file system's sync failed, with the error.
+    private func syncFileSystems(units: Set<String>) -> [String: String] {
+        var devices: [UInt64: Int32] = [:]
+        var failures: [String: String] = [:]
         for name in units.sorted() {
             guard let unit = spool.units[name] else { continue }
             var st = stat()
-            if fstat(unit.reports.fd, &st) == 0, !devices.insert(UInt64(st.st_dev)).inserted { continue }
-            unit.reports.syncFileSystem()
+            let device = fstat(unit.reports.fd, &st) == 0 ? UInt64(st.st_dev) : nil
+            let error: Int32
+            if let device, let known = devices[device] {
+                error = known
+            } else {
+                error = unit.reports.syncFileSystem()
+                if let device { devices[device] = error }
+            }
+            if error != 0 { failures[name] = String(cString: strerror(error)) }
         }
+        return failures
     }
 
     /// The accepted report of a queued message, as first written (its time and expiry from
@@ -320,48 +350,87 @@ public final class ReportWriter: Sendable {
 
     /// At start: writes again the accepted reports a crash may have lost (published but not
     /// confirmed on disk), then syncs. Returns how many.
-    /// A report that cannot be written now (a full or read-only unit folder) does not stop
-    /// the start: it stays listed and is tried again at the next start (logged, with how
-    /// many). Errors of the queue itself are thrown.
+    /// A report that cannot be written now (a full or read-only unit folder, a unit no longer
+    /// configured) does not stop the start: it stays listed (and its message kept), and the
+    /// housekeeping tries it again (`retryLeftovers`). Errors of the queue itself are thrown.
     @discardableResult
     public func recover() throws -> Int {
         var total = 0
         var failed: [String: (count: Int, error: String)] = [:]
-        defer {
-            for (unit, f) in failed.sorted(by: { $0.key < $1.key }) {
-                logger.error("accepted reports lost at the last stop could not be written again; tried again at the next start",
-                             metadata: ["unit": "\(unit)", "count": "\(f.count)", "error": "\(f.error)"])
-            }
-        }
+        defer { logFailures(failed, when: "at start") }
         var skipped = 0
         while true {
             let lost = try store.unsyncedAcceptedReports(limit: skipped + 500)
             guard lost.count > skipped else { return total }
-            var done: [(messageRowId: Int64, sourceFile: String)] = []
-            var units: Set<String> = []
-            for r in lost.dropFirst(skipped) {
-                guard let unit = spool.units[r.sender] else {
-                    logger.warning("accepted report for a unit not in the configuration; dropped", metadata: ["unit": "\(r.sender)", "messageId": "\(r.messageId)"])
-                    done.append((r.messageRowId, r.sourceFile))
-                    continue
-                }
-                do {
-                    let signed = try signedAccepted(r)
-                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
-                        Self.nameIfTaken($0, $1, ours: signed)
-                    }
-                } catch {
-                    // Left listed (ahead of the rest in the next read, hence `skipped`).
-                    failed[r.sender, default: (0, "\(error)")].count += 1
-                    skipped += 1
-                    continue
-                }
-                done.append((r.messageRowId, r.sourceFile))
-                units.insert(r.sender)
+            let (done, left) = try rewrite(Array(lost.dropFirst(skipped)), failed: &failed)
+            // Left listed, ahead of the rest in the next read (hence `skipped`).
+            skipped += left.count
+            leftovers.withLock { $0.formUnion(left) }
+            total += done
+        }
+    }
+
+    /// Whether accepted reports wait to be written again (`retryLeftovers`).
+    public var hasLeftovers: Bool { leftovers.withLock { !$0.isEmpty } }
+
+    /// Writes again the accepted reports that could not be written when last tried (the
+    /// housekeeping calls this while `hasLeftovers`). Returns how many were written.
+    @discardableResult
+    public func retryLeftovers() throws -> Int {
+        let keys = leftovers.withLock { $0 }
+        guard !keys.isEmpty else { return 0 }
+        var failed: [String: (count: Int, error: String)] = [:]
+        let listed = try store.unsyncedAcceptedReports(keys: keys.map { ($0.messageRowId, $0.sourceFile) })
+        let (done, left) = try rewrite(listed, failed: &failed)
+        // Those no longer listed were confirmed meanwhile (the unit dropped the file again).
+        leftovers.withLock { $0.subtract(keys); $0.formUnion(left) }
+        if done > 0 { logger.notice("accepted reports written again", metadata: ["count": "\(done)", "left": "\(left.count)"]) }
+        logFailures(failed, when: "again")
+        return done
+    }
+
+    /// Signs, publishes and syncs these accepted reports, then confirms the ones written.
+    /// Returns how many, and those left (not written, or their sync failed).
+    private func rewrite(_ reports: [UnsyncedAcceptedReport], failed: inout [String: (count: Int, error: String)]) throws -> (Int, [AcceptedKey]) {
+        var written: [(key: AcceptedKey, unit: String)] = []
+        var left: [AcceptedKey] = []
+        for r in reports {
+            let key = AcceptedKey(messageRowId: r.messageRowId, sourceFile: r.sourceFile)
+            guard let unit = spool.units[r.sender] else {
+                failed[r.sender, default: (0, "the unit is not in the configuration (kept until it is again)")].count += 1
+                left.append(key)
+                continue
             }
-            syncFileSystems(units: units)
-            try store.confirmDurable(acceptedReports: done, writtenReports: [])
-            total += done.count
+            do {
+                let signed = try signedAccepted(r)
+                try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
+                    Self.nameIfTaken($0, $1, ours: signed)
+                }
+            } catch {
+                failed[r.sender, default: (0, "\(error)")].count += 1
+                left.append(key)
+                continue
+            }
+            written.append((key, r.sender))
+        }
+        let syncFailures = syncFileSystems(units: Set(written.map(\.unit)))
+        var done: [(messageRowId: Int64, sourceFile: String)] = []
+        for w in written {
+            if let error = syncFailures[w.unit] {
+                failed[w.unit, default: (0, "sync: \(error)")].count += 1
+                left.append(w.key)
+            } else {
+                done.append((w.key.messageRowId, w.key.sourceFile))
+            }
+        }
+        try store.confirmDurable(acceptedReports: done, writtenReports: [])
+        return (done.count, left)
+    }
+
+    private func logFailures(_ failed: [String: (count: Int, error: String)], when: String) {
+        for (unit, f) in failed.sorted(by: { $0.key < $1.key }) {
+            logger.error("accepted reports lost at the last stop could not be written \(when); tried again every minute", metadata: [
+                "unit": "\(unit)", "count": "\(f.count)", "error": "\(f.error)"])
         }
     }
 

@@ -351,7 +351,9 @@ public final class DirectoryHandle: @unchecked Sendable {
     }
 
     /// Flushes the whole file system holding this directory (one call for a batch of files).
-    public func syncFileSystem() {
-        _ = gw_syncfs(fd)
+    /// Returns 0, or the error (a write-back error since the last sync is reported once).
+    @discardableResult
+    public func syncFileSystem() -> Int32 {
+        gw_syncfs(fd) == 0 ? 0 : errno
     }
 }
