@@ -211,7 +211,7 @@ public final class Gateway: @unchecked Sendable {
         reports?.sync()
         do {
             try store?.audit([AuditEvent("stopped", actor: "gatewayd")])
-            try store?.checkpointAudit(signer: services.auditSigner)
+            if let anchor = try store?.checkpointAudit(signer: services.auditSigner) { logCheckpoint(anchor) }
         } catch {
             logger.error("cannot checkpoint the audit log at stop", metadata: ["error": "\(error)"])
         }
@@ -388,6 +388,13 @@ public final class Gateway: @unchecked Sendable {
         return try? body.canonicalString()
     }
 
+    /// Each signed checkpoint goes to the log too: kept off the machine, it is the anchor
+    /// that shows a chain cut back or rewritten with its checkpoints (`gatewayctl audit
+    /// verify --anchor SEQ:HASH`), which nothing inside the queue can.
+    private func logCheckpoint(_ anchor: AuditAnchor) {
+        logger.notice("audit checkpoint signed", metadata: ["anchor": "\(anchor.seq):\(anchor.hash)"])
+    }
+
     // MARK: housekeeping
 
     private func startHousekeeping() {
@@ -434,7 +441,7 @@ public final class Gateway: @unchecked Sendable {
         }
         if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
             step("audit checkpoint") {
-                try store.checkpointAudit(signer: services.auditSigner)
+                if let anchor = try store.checkpointAudit(signer: services.auditSigner) { logCheckpoint(anchor) }
                 lastCheckpoint = Date()
             }
         }

@@ -78,6 +78,17 @@ public struct AuditRecord: Sendable, Equatable {
 }
 
 /// What `verify` found.
+/// A record's hash known from outside the queue (gatewayd logs each checkpoint it signs):
+/// a chain cut back before it, or rewritten up to it, no longer has it.
+public struct AuditAnchor: Sendable, Equatable {
+    public var seq: Int64
+    public var hash: String
+    public init(seq: Int64, hash: String) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
 public struct AuditVerification: Sendable {
     public struct Problem: Sendable, Equatable, CustomStringConvertible {
         public var seq: Int64
@@ -189,14 +200,14 @@ struct AuditAppender {
 
 extension AuditLog {
     /// Verifies the whole chain and every checkpoint. Streams the records: constant memory.
-    static func verify(_ db: Database, verifier: (any AuditVerifier)?) throws -> AuditVerification {
+    static func verify(_ db: Database, verifier: (any AuditVerifier)?, anchors: [AuditAnchor] = []) throws -> AuditVerification {
         var problems: [AuditVerification.Problem] = []
         var count = 0
         var expectedSeq: Int64 = 1
         var previousHash = AuditChain.genesis
         var storedHashes: [Int64: String] = [:]
         let checkpoints = try Row.fetchAll(db, sql: "SELECT seq, hash, at, signature FROM audit_checkpoint ORDER BY seq")
-        let checkpointSeqs = Set(checkpoints.map { $0["seq"] as Int64 })
+        let checkpointSeqs = Set(checkpoints.map { $0["seq"] as Int64 } + anchors.map(\.seq))
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
         var headSeq: Int64? = nil
         while let row = try cursor.next() {
@@ -245,6 +256,15 @@ extension AuditLog {
             }
             if stored != hash {
                 problems.append(.init(seq: seq, message: "chain differs from the signed checkpoint (chain rewritten)"))
+            }
+        }
+        for anchor in anchors {
+            guard let stored = storedHashes[anchor.seq] else {
+                problems.append(.init(seq: anchor.seq, message: "the anchored record is missing (the log was cut back before it)"))
+                continue
+            }
+            if stored != anchor.hash.lowercased() {
+                problems.append(.init(seq: anchor.seq, message: "chain differs from the anchor (chain rewritten up to it)"))
             }
         }
         return AuditVerification(records: count, checkpoints: checkpoints.count, checkpointsVerified: verified,

@@ -364,13 +364,15 @@ public final class QueueStore: Sendable {
     // MARK: audit
 
     /// Verifies the audit chain and its signed checkpoints.
-    public func verifyAudit(verifier: (any AuditVerifier)?) throws -> AuditVerification {
-        try pool.read { db in try AuditLog.verify(db, verifier: verifier) }
+    /// `anchors`: record hashes known from outside the queue (gatewayd's log of its checkpoints).
+    public func verifyAudit(verifier: (any AuditVerifier)?, anchors: [AuditAnchor] = []) throws -> AuditVerification {
+        try pool.read { db in try AuditLog.verify(db, verifier: verifier, anchors: anchors) }
     }
 
     /// Signs the current head of the audit log, if it moved since the last checkpoint.
+    /// Returns what it signed (an anchor to keep outside the queue), nil when nothing moved.
     @discardableResult
-    public func checkpointAudit(signer: any AuditSigner, now: Millis = Date().millis) throws -> Int64? {
+    public func checkpointAudit(signer: any AuditSigner, now: Millis = Date().millis) throws -> AuditAnchor? {
         try pool.write { db in
             guard let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else { return nil }
             let seq: Int64 = head["seq"]
@@ -379,7 +381,7 @@ public final class QueueStore: Sendable {
             let signature = try signer.sign(AuditChain.checkpointPayload(seq: seq, hash: hash, at: now))
             try db.execute(sql: "INSERT INTO audit_checkpoint (seq, hash, at, signature) VALUES (?, ?, ?, ?)",
                            arguments: [seq, hash, now, signature])
-            return seq
+            return AuditAnchor(seq: seq, hash: hash)
         }
     }
 

@@ -186,6 +186,15 @@ struct ConsoleTests {
         #expect(report["gateway"] != nil && report["digest"] != nil)
         #expect(g.ctl("verify", cancellation.path).status == 0)
         #expect(g.ctl("audit", "verify").status == 0)
+        // gatewayd logs each checkpoint it signs: the anchor an operator keeps off the machine.
+        #expect(waitUntil(timeout: 10) { g.daemon.log.contains("audit checkpoint signed") }, "\(g.daemon.log)")
+        let logged = try #require(g.daemon.log.firstMatch(of: /anchor="?([0-9]+:[0-9a-f]{64})/)?.1)
+        let anchored = g.ctl("audit", "verify", "--anchor", String(logged))
+        #expect(anchored.status == 0 && anchored.stdout.contains("1 anchor held"), "\(anchored.stdout)\(anchored.stderr)")
+        let seq = logged.split(separator: ":")[0]
+        let wrong = g.ctl("audit", "verify", "--anchor", "\(seq):" + String(repeating: "0", count: 64))
+        #expect(wrong.status == 1 && wrong.stdout.contains("differs from the anchor"), "\(wrong.stdout)\(wrong.stderr)")
+        #expect(g.ctl("audit", "verify", "--anchor", "12:nothex").status != 0)
         // Checkpoints that cannot be checked (no certificate to check them with) fail it.
         #expect(waitUntil(timeout: 10) { ((try? store.verifyAudit(verifier: nil))?.checkpoints ?? 0) > 0 })
         let junk = g.fixture.root.appendingPathComponent("not-a-certificate.pem")
@@ -197,6 +206,11 @@ struct ConsoleTests {
         try config.write(to: blind, atomically: true, encoding: .utf8)
         let unchecked = g.fixture.ctl(["audit", "verify", "--config", blind.path])
         #expect(unchecked.status == 1 && unchecked.stdout.contains("could not be checked"), "\(unchecked.stdout)\(unchecked.stderr)")
+        // Nor does a chain whose checkpoints were all deleted (gatewayd stopped first: it would sign another).
+        #expect(g.daemon.stop() == 0)
+        #expect(ProcessRunner.run("/usr/bin/env", ["sqlite3", g.fixture.queuePath, "DELETE FROM audit_checkpoint"]).status == 0)
+        let none = g.ctl("audit", "verify")
+        #expect(none.status == 1 && none.stdout.contains("no signed checkpoint"), "\(none.stdout)\(none.stderr)")
     }
 
     @Test("release puts deliveries back on the routes gatewayd applied last, not on a file it has not applied yet (with a warning)")

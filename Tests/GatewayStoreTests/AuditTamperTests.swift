@@ -117,4 +117,32 @@ struct AuditTamperTests {
         try sqlite(copy, "UPDATE audit_checkpoint SET signature = '\(try other.sign(AuditChain.checkpointPayload(seq: 12, hash: prev, at: 4_000)))';")
         #expect(try problems(store).contains { $0.message.contains("checkpoint signature invalid") })
     }
+    @Test("a chain rewritten with its checkpoints deleted, or cut back, is caught by an anchor kept outside the queue")
+    func anchors() throws {
+        let (copy, store) = try tamperableCopy()
+        let head = try #require(try store.auditTail(limit: 1).last)
+        let anchor = AuditAnchor(seq: head.seq, hash: head.hash)
+        #expect(try store.verifyAudit(verifier: Self.signer, anchors: [anchor]).isValid)
+        // The intruder deletes the checkpoints and rewrites the chain from record 2: the
+        // queue alone has nothing left to tell (a chain anyone can recompute).
+        var records = try store.auditTail(limit: 1_000)
+        records[1].actor = "intruder"
+        var prev = AuditChain.genesis
+        var sql = "DELETE FROM audit_checkpoint;\n"
+        for i in records.indices {
+            records[i].prevHash = prev
+            records[i].hash = records[i].computedHash
+            prev = records[i].hash
+            sql += "UPDATE audit SET actor = '\(records[i].actor)', prev_hash = '\(records[i].prevHash)', hash = '\(records[i].hash)' WHERE seq = \(records[i].seq);\n"
+        }
+        try sqlite(copy, sql)
+        let alone = try store.verifyAudit(verifier: Self.signer)
+        #expect(alone.isValid && alone.checkpoints == 0, "the queue alone cannot tell (gatewayctl refuses a chain without checkpoints)")
+        let anchored = try store.verifyAudit(verifier: Self.signer, anchors: [anchor]).problems
+        #expect(anchored.contains { $0.seq == head.seq && $0.message.contains("differs from the anchor") }, "\(anchored)")
+        // Cut back before the anchor: the anchored record is missing.
+        try sqlite(copy, "DELETE FROM audit WHERE seq >= \(head.seq - 2);")
+        let cut = try store.verifyAudit(verifier: Self.signer, anchors: [anchor]).problems
+        #expect(cut.contains { $0.seq == head.seq && $0.message.contains("missing") }, "\(cut)")
+    }
 }
