@@ -153,12 +153,24 @@ struct ConfigReader {
         s.hasPrefix("/") ? s : URL(fileURLWithPath: base).appendingPathComponent(s).standardized.path
     }
 
+    /// The longest duration taken (100 years): times are kept as milliseconds in 64 bits,
+    /// and "keep forever" written as a huge number must not overflow one.
+    static let maxDuration: Double = 100 * 365.25 * 86_400
+
     mutating func duration(_ key: [String], default fallback: Double) -> Double {
         guard let v = value(key) else { return fallback }
-        if let d = v.doubleValue, d >= 0 { return d }
-        if let s = v.stringValue, let d = Quantity.seconds(s) { return d }
-        problem(key, "must be a duration such as 500ms, 5s, 10m, 2h or 30d")
-        return fallback
+        var seconds: Double? = nil
+        if let d = v.doubleValue, d >= 0 { seconds = d }
+        if let s = v.stringValue, let d = Quantity.seconds(s) { seconds = d }
+        guard let seconds else {
+            problem(key, "must be a duration such as 500ms, 5s, 10m, 2h or 30d")
+            return fallback
+        }
+        guard seconds <= Self.maxDuration else {
+            problem(key, "must be at most 100 years (36525d)")
+            return fallback
+        }
+        return seconds
     }
 
     mutating func size(_ key: [String], default fallback: Int) -> Int {

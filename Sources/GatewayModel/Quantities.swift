@@ -25,7 +25,7 @@ public enum Quantity {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-            guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+            guard let value = Double(number), value >= 0, value.isFinite, value * factor < 9.0e18 else { return nil }
             return Int(value * factor)
         }
         return Int(trimmed)

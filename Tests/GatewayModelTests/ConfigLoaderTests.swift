@@ -139,6 +139,20 @@ struct ConfigLoaderTests {
         #expect(message.contains("spool.colour: unknown key"))
     }
 
+    @Test("durations and sizes too large for the gateway's 64-bit times and counts are refused with the key, not a crash")
+    func hugeQuantities() throws {
+        var text = Self.valid.replacingOccurrences(of: "retention: 30d", with: "retention: 1e18\n  maxLifetime: 100000000d")
+        text = text.replacingOccurrences(of: "maxFileSize: 10MB", with: "maxFileSize: 1e30GB")
+        let message = try problems(text)
+        #expect(message.contains("queue.retention: must be at most 100 years"), "\(message)")
+        #expect(message.contains("queue.maxLifetime: must be at most 100 years"), "\(message)")
+        #expect(message.contains("spool.maxFileSize: must be a size"), "\(message)")
+        #expect(Quantity.bytes("1e30GB") == nil && Quantity.bytes("9GB") == 9_000_000_000)
+        // A century is taken.
+        let century = Self.valid.replacingOccurrences(of: "retention: 30d", with: "retention: 36525d")
+        #expect(try ConfigLoader.load(path: try write(century)).queue.retention == 36_525 * 86_400)
+    }
+
     @Test("not YAML, missing file, empty file")
     func unreadable() throws {
         #expect(try problems("gateway: [unclosed").contains("not valid YAML"))
