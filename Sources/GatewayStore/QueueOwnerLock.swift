@@ -18,7 +18,9 @@ public final class QueueOwnerLock: @unchecked Sendable {
     public let path: String
 
     public init(queuePath: String) throws {
-        path = queuePath + ".lock"
+        // Named after the queue's real path: two configurations reaching one queue through
+        // a symbolic link (of the file or of a folder above it) take the same lock.
+        path = Self.resolved(queuePath) + ".lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw QueueStoreError(.io, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
@@ -33,6 +35,19 @@ public final class QueueOwnerLock: @unchecked Sendable {
         let text = "\(getpid())\n"
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         self.fd = fd
+    }
+
+    /// `path` with every symbolic link resolved: the file's own when it exists, else its
+    /// folder's (a queue not made yet).
+    static func resolved(_ path: String) -> String {
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let url = URL(fileURLWithPath: path)
+        guard let folder = realpath(url.deletingLastPathComponent().path, nil) else { return path }
+        defer { free(folder) }
+        return URL(fileURLWithPath: String(cString: folder)).appendingPathComponent(url.lastPathComponent).path
     }
 
     private static func readOwner(_ fd: Int32) -> Int? {

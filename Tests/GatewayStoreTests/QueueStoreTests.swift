@@ -396,6 +396,19 @@ struct QueueStoreTests {
         } catch {
             #expect("\(error)".contains("in use by another gatewayd (pid \(getpid()))"))
         }
+        // The same queue through a link to the file, or to a folder above it, is the same queue.
+        let dir = path.deletingLastPathComponent()
+        let fileLink = dir.appendingPathComponent("other-name.sqlite")
+        let folderLink = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + "-link")
+        try FileManager.default.createSymbolicLink(at: fileLink, withDestinationURL: path)
+        try FileManager.default.createSymbolicLink(at: folderLink, withDestinationURL: dir)
+        defer { try? FileManager.default.removeItem(at: folderLink) }
+        for other in [fileLink, folderLink.appendingPathComponent(path.lastPathComponent)] {
+            #expect(throws: QueueStoreError.self, "\(other.path)") { _ = try QueueOwnerLock(queuePath: other.path) }
+        }
+        // A queue not made yet is locked by its folder's real path.
+        let fresh = try QueueOwnerLock(queuePath: folderLink.appendingPathComponent("new.sqlite").path)
+        #expect(fresh.path == dir.resolvingSymlinksInPath().appendingPathComponent("new.sqlite.lock").path)
         _ = lock
     }
 }
