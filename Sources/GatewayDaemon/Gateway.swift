@@ -368,6 +368,7 @@ public final class Gateway: @unchecked Sendable {
                 after = last
                 var filter = DeliveryFilter()
                 filter.deliveryIds = ids
+                filter.reasonPrefix = QueueStore.gatewayHoldPrefix   // still gatewayd's hold when released
                 released += try store.apply(.release, filter: filter, actor: "gatewayd", reason: "the configuration allows it again", routes: config.routes).changed
             }
             if released > 0 {

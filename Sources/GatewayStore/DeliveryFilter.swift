@@ -20,6 +20,9 @@ public struct DeliveryFilter: Sendable, Equatable {
     /// Deliveries made up to this one only: an operator's action applies to what was
     /// counted and confirmed, not to messages accepted while the operator read the count.
     public var upToDeliveryId: Int64? = nil
+    /// Deliveries whose reason starts so (gatewayd releasing its own holds checks, in the
+    /// same transaction, that an operator has not held one since with a reason of theirs).
+    public var reasonPrefix: String? = nil
 
     public init() {}
 
@@ -53,6 +56,10 @@ public struct DeliveryFilter: Sendable, Equatable {
         if let upToDeliveryId {
             parts.append("d.id <= ?")
             _ = args.append(contentsOf: [upToDeliveryId])
+        }
+        if let reasonPrefix {
+            parts.append("substr(d.reason, 1, ?) = ?")
+            _ = args.append(contentsOf: [reasonPrefix.count, reasonPrefix])
         }
         return (parts.isEmpty ? "1" : parts.joined(separator: " AND "), args)
     }

@@ -306,6 +306,28 @@ struct QueueStoreTests {
         #expect(try reopened.gatewayHeldRoutes().map(\.count).reduce(0, +) == 2)
     }
 
+    @Test("gatewayd releasing its own holds by id leaves one an operator has held since with a reason of theirs")
+    func gatewayReleaseLeavesOperatorHolds() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("ours"), message("theirs")])
+        var both = DeliveryFilter()
+        both.messageIds = ["ours", "theirs"]
+        #expect(try store.apply(.hold, filter: both, actor: "gatewayd", reason: QueueStore.gatewayHoldPrefix + "EU-EUROPOL is no longer routed").changed == 2)
+        let ids = try store.list(both, limit: 10).map(\.deliveryId)
+        // Between gatewayd's read of its holds and its release, an operator releases one and holds it again.
+        var theirs = DeliveryFilter()
+        theirs.messageIds = ["theirs"]
+        #expect(try store.apply(.release, filter: theirs, actor: "alice").changed == 1)
+        #expect(try store.apply(.hold, filter: theirs, actor: "alice", reason: "waiting for the legal officer").changed == 1)
+        var release = DeliveryFilter()
+        release.deliveryIds = ids
+        release.reasonPrefix = QueueStore.gatewayHoldPrefix
+        #expect(try store.apply(.release, filter: release, actor: "gatewayd", routes: ["EU-EUROPOL": "europol"]).changed == 1)
+        #expect(try store.message("theirs", sender: "PL-KGP")?.deliveries.first?.summary.reason == "waiting for the legal officer")
+        #expect(try store.message("theirs", sender: "PL-KGP")?.deliveries.first?.summary.state == .held)
+        #expect(try store.message("ours", sender: "PL-KGP")?.deliveries.first?.summary.state == .queued)
+    }
+
     @Test("deliveries going back to the queue take the route in force; without one they are left as they are")
     func requeueFollowsRoutes() throws {
         let (store, _) = try makeStore()
