@@ -98,4 +98,17 @@ struct HeaderIds {
         previous = (bytes, id)
         return id
     }
+
+    /// The message `id` was split for was not stored (a duplicate, a conflict): the header
+    /// goes too unless a message or a receipt uses it (else a re-dropped file left one
+    /// ~3 KB row that nothing would ever prune).
+    mutating func release(_ id: Int64, in db: Database) throws {
+        try db.execute(sql: """
+            DELETE FROM jws_header WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE jws_header = ?)
+              AND NOT EXISTS (SELECT 1 FROM receipt WHERE jws_header = ?)
+            """, arguments: [id, id, id])
+        guard db.changesCount > 0 else { return }
+        known = known.filter { $0.value != id }
+        if previous?.id == id { previous = nil }
+    }
 }

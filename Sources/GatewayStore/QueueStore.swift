@@ -166,6 +166,7 @@ public final class QueueStore: Sendable {
                     .text(message.classification.rawValue), .text(message.subject), .text(message.caseReference), .int(message.createdAt),
                     .int(acceptedAt), .int(message.expiresAt), .text(message.contentDigest), .text(message.sourceFile), .blob(stored), .int(header))
                 if db.changesCount == 0 {
+                    if let header { try headers.release(header, in: db) }
                     guard let existing = try Row.fetchOne(find, arguments: [message.sender, message.messageId]) else {
                         throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "message \(message.messageId) neither inserted nor found")
                     }

@@ -87,6 +87,36 @@ extension CompactJWSTests {
 
 @Suite("protected headers pruned with their messages")
 struct HeaderPruningTests {
+    @Test("a duplicate or conflicting drop signed in another second leaves no header behind; one a stored message shares stays")
+    func duplicatesLeaveNoHeader() throws {
+        let (store, _) = try makeStore()
+        let signer = try JWSSigner(key: try PrivateKey.generate(.ec(.p256)))
+        func jws(_ n: Int, second: Double) throws -> [UInt8] {
+            try signer.sign(payload: Array("{\"n\":\(n)}".utf8), at: Date(timeIntervalSince1970: 1_767_225_600 + second)).flattenedJSON
+        }
+        func headers() throws -> Int { try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jws_header")! } }
+        let first = try jws(0, second: 0)
+        _ = try store.enqueue([message("d-0", digest: "d0", jws: first)])
+        #expect(try headers() == 1)
+        // The unit drops the same file again, and then another under the same id: each signed anew.
+        #expect(try store.enqueue([message("d-0", digest: "d0", jws: try jws(0, second: 100))]) == [.duplicate(id: 1)])
+        if case .conflict = try store.enqueue([message("d-0", digest: "other", jws: try jws(1, second: 200))])[0] {} else { Issue.record("not a conflict") }
+        #expect(try headers() == 1, "no header left by the duplicate or the conflict")
+        // In one batch: a new message and a duplicate signed in the same second share a header, kept;
+        // then one more new message in that second still finds it.
+        let outcomes = try store.enqueue([message("d-1", digest: "d1", jws: try jws(2, second: 300)),
+                                          message("d-0", digest: "d0", jws: try jws(0, second: 300)),
+                                          message("d-2", digest: "d2", jws: try jws(3, second: 300))])
+        #expect(outcomes.count == 3)
+        #expect(try headers() == 2)
+        // A duplicate signed in a second of its own, then a new message in that same second, in one batch.
+        let third = try jws(4, second: 400)
+        _ = try store.enqueue([message("d-0", digest: "d0", jws: try jws(0, second: 400)), message("d-3", digest: "d3", jws: third)])
+        #expect(try headers() == 3)
+        #expect(try store.message("d-0")?.jws == first)
+        #expect(try store.message("d-3")?.jws == third, "the header deleted by the duplicate is made again for it")
+    }
+
     @Test("retention removes the headers no remaining message uses, keeps the others, and the messages still read back")
     func headersPruned() throws {
         let (store, _) = try makeStore()
@@ -104,6 +134,7 @@ struct HeaderPruningTests {
         let jobs = try store.claimDue(endpoint: "europol", limit: 6, now: 2_000)
         #expect(jobs.map(\.messageId) == (0..<6).map { "h-\($0)" })
         try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 2_000)
+        try confirmAcceptedReports(store)
         #expect(try store.prune(before: 5_000, now: 6_000) == 6)
         #expect(try headers() == 4, "the six pruned messages' headers are gone")
         for n in 6..<10 { #expect(try store.message("h-\(n)")?.jws == originals["h-\(n)"], "h-\(n) reads back whole") }
@@ -161,6 +192,7 @@ struct HeaderPruningTests {
         let stray = try #require(try store.owedReports().first { $0.fileName == "stray.delivered.json" })
         #expect(stray.receiptOf == other.deliveryId && stray.receipt == nil)
         try store.confirmDurable(acceptedReports: [], writtenReports: [stray.id], now: 3_000)
+        try confirmAcceptedReports(store)
         // A message stays while its report is owed (the report takes the receipt from here)...
         #expect(try store.prune(before: 5_000, now: 6_000) == 0)
         // ...and goes once the report is written; so does the agency's header, no receipt using it.

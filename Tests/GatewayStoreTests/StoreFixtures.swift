@@ -47,3 +47,9 @@ enum Base64URLText {
     static func encode(_ b: [UInt8]) -> String { Base64URL.encode(b) }
     static func decode(_ s: String) -> [UInt8]? { Base64URL.decode(s) }
 }
+
+/// Confirms every accepted report listed as unsynced (as the daemon's sync does once they are
+/// on disk): retention keeps a message until then.
+func confirmAcceptedReports(_ store: QueueStore) throws {
+    try store.confirmDurable(acceptedReports: try store.unsyncedAcceptedReports(limit: 100_000).map { ($0.messageRowId, $0.sourceFile) }, writtenReports: [])
+}
