@@ -324,6 +324,12 @@ public final class Gateway: @unchecked Sendable {
                 // group (moved or held), so the next read gets the next ones.
                 var changed = 0
                 while true {
+                    // A stop requested meanwhile ends it here (the fingerprint unkept: the next
+                    // start does the rest).
+                    if stopRequested.withLock({ $0 }) {
+                        logger.notice("stopping: the check of waiting deliveries against the configuration is finished at the next start")
+                        return
+                    }
                     let ids = try store.pendingIds(group, limit: 5_000)
                     if ids.isEmpty { break }
                     if let target = action.reroute {
@@ -449,9 +455,15 @@ public final class Gateway: @unchecked Sendable {
         let uptime = DeliveryEngine.uptime()
         if uptime - lastHoldCheck >= 10 {
             lastHoldCheck = uptime
-            // A reconcile that failed at a reload or start is done now (a read when it was done).
-            reconcileQueue(with: config)
-            step("release holds") { try releaseGatewayHolds(config) }
+            // A reconcile that failed at a reload or start is done now (a read when it was
+            // done). Never beside a reload's (which holds the lock for its whole run), and
+            // with the configuration in force now, not the one this tick began with.
+            if reloadOrStop.try() {
+                defer { reloadOrStop.unlock() }
+                let current = lock.withLock { self.config }
+                reconcileQueue(with: current)
+                step("release holds") { try releaseGatewayHolds(current) }
+            }
         }
         if reports.hasLeftovers && uptime - lastLeftoverRetry >= 60 {
             lastLeftoverRetry = uptime

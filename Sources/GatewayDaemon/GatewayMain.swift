@@ -21,8 +21,20 @@ public enum GatewayMain {
 
     public static func run(arguments: [String]) -> Int32 {
         // A reload asked for while starting would otherwise end the process (SIGHUP's
-        // default); the start reads the file as it is then, and reloads work once started.
+        // default). One that comes after the file was read is remembered and done once the
+        // start is over (the operator's change would be missed otherwise); reloads have a
+        // queue of their own, so that a SIGTERM is not queued behind one.
         signal(SIGHUP, SIG_IGN)
+        let reloads = DispatchQueue(label: "reloads")
+        let started = Locked<(gateway: Gateway?, wanted: Bool)>((nil, false))
+        let hangups = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
+        hangups.setEventHandler {
+            guard let gateway = started.withLock({ s -> Gateway? in if s.gateway == nil { s.wanted = true }; return s.gateway }) else { return }
+            Logger(label: "gatewayd").notice("SIGHUP: reloading the configuration")
+            gateway.reload()
+        }
+        hangups.resume()
+        defer { hangups.cancel() }
         var configPath = ProcessInfo.processInfo.environment["GATEWAY_CONFIG"]
         var checkOnly = false
         var i = 0
@@ -74,22 +86,23 @@ public enum GatewayMain {
             return fail("gatewayd: cannot start: \(error)", 1)
         }
         // A reload has a queue of its own, so that a SIGTERM is not queued behind one.
-        let signals = DispatchQueue(label: "signals"), reloads = DispatchQueue(label: "reloads")
+        let signals = DispatchQueue(label: "signals")
         var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
+        for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: sig == SIGHUP ? reloads : signals)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signals)
             source.setEventHandler {
-                if sig == SIGHUP {
-                    logger.notice("SIGHUP: reloading the configuration")
-                    gateway.reload()
-                } else {
-                    logger.notice("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
-                    gateway.requestStop()
-                }
+                logger.notice("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                gateway.requestStop()
             }
             source.resume()
             sources.append(source)
+        }
+        if started.withLock({ s -> Bool in s.gateway = gateway; return s.wanted }) {
+            reloads.async {
+                logger.notice("SIGHUP while starting: reloading the configuration now")
+                gateway.reload()
+            }
         }
         gateway.runUntilStopped()
         sources.forEach { $0.cancel() }
