@@ -207,7 +207,7 @@ public final class Gateway: @unchecked Sendable {
         watcher?.stop()
         pipeline?.stop()
         delivery?.stop()
-        reports?.flush()
+        reports?.flush(wait: true)
         reports?.sync()
         do {
             try store?.audit([AuditEvent("stopped", actor: "gatewayd")])

@@ -704,7 +704,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// Writes owed reports off the scheduler thread, coalescing bursts.
     private func flushReports(now: Bool = false) {
         if now {
-            reports.flush()
+            // At stop: a delayed flush still queued or under way goes first, then everything
+            // recorded since is written (waiting for a flush another thread runs).
+            reportQueue.sync {}
+            reports.flush(wait: true)
             return
         }
         let schedule = reportPending.withLock { p -> Bool in if p { return false }; p = true; return true }

@@ -35,7 +35,7 @@ public final class ReportWriter: Sendable {
     let signers: [any GatewaySigning]
     let gatewayId: String
     let logger: Logger
-    private let busy = Locked(false)
+    private let flushing = NSLock()
     /// Units whose reports/ took no reports (no space, read-only…): blocked now, since when,
     /// when that was last logged, and whether this time was (so is its end).
     private let blockedUnits = Locked<[String: (blocked: Bool, since: Date, logged: Date, announced: Bool)]>([:])
@@ -134,11 +134,12 @@ public final class ReportWriter: Sendable {
     }
 
     /// Writes everything owed now (without waiting for the disk: see `sync`). Returns how
-    /// many reports were written. Concurrent calls collapse into one (the second returns 0).
+    /// many reports were written. Concurrent calls collapse into one (the second returns 0),
+    /// unless `wait` (at stop: everything owed so far is written before the last sync).
     @discardableResult
-    public func flush() -> Int {
-        guard busy.withLock({ b -> Bool in if b { return false }; b = true; return true }) else { return 0 }
-        defer { busy.withLock { $0 = false } }
+    public func flush(wait: Bool = false) -> Int {
+        if wait { flushing.lock() } else if !flushing.try() { return 0 }
+        defer { flushing.unlock() }
         var total = 0
         // Units whose reports/ cannot be written (no space left, read-only, no permission):
         // their reports stay owed (tried again after the next sync) and are not even signed
