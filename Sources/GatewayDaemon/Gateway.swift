@@ -121,6 +121,10 @@ public final class Gateway: @unchecked Sendable {
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
         spool = try Spool(root: config.spool.directory, units: config.units)
+        for (unit, problem) in spool.unusableUnits.sorted(by: { $0.key < $1.key }) {
+            logger.error("a unit's spool folders cannot be used: its files are not picked up and its reports wait until they are fixed and gatewayd restarted",
+                         metadata: ["unit": "\(unit)", "problem": "\(problem)"])
+        }
         for warning in Self.fileSystemWarnings(config) {
             logger.warning("file system", metadata: ["detail": "\(warning)"])
         }

@@ -1,6 +1,7 @@
 // A reload (SIGHUP) applies new routes and ceilings to the deliveries already waiting, and
 // lets transfers to an endpoint it removes finish and be recorded.
 import Foundation
+import GatewayDaemon
 import GatewayJSON
 import GatewayStore
 import GatewayTestSupport
@@ -180,6 +181,35 @@ extension ReloadTests {
         daemon = try DaemonProcess.start(fixture)
         #expect(waitUntil(timeout: 20) { fixture.files(outbox).isEmpty }, "\(daemon.log)")
         #expect(try QueueStore(path: fixture.queuePath).stats().messages == 1)
+    }
+
+    @Test("a unit whose reports/ was replaced by a link: gatewayd starts, says which unit is left out and why, and the other units run")
+    func unusableUnitLeftOut() throws {
+        let fixture = try GatewayFixture(rescan: "1s")
+        let reports = fixture.reports("PL-CBA")
+        try FileManager.default.createDirectory(at: reports.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: reports, withDestinationURL: fixture.root)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("gatewayd started") }, "\(daemon.log)")
+        #expect(daemon.log.contains("a unit's spool folders cannot be used") && daemon.log.contains("unit=PL-CBA"), "\(daemon.log)")
+        try fixture.drop(try Self.message("other-unit", to: "EU-EUROPOL"), unit: "PL-KGP", name: "ok.json")
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        try fixture.drop(try Self.message("left-out", to: "EU-EUROPOL").replacingUnit("PL-CBA"), unit: "PL-CBA", name: "x.json")
+        usleep(2_500_000)   // two rescans
+        #expect(fixture.files(fixture.outbox("PL-CBA")) == ["x.json"], "not picked up")
+        #expect(try QueueStore(path: fixture.queuePath).stats().messages == 1)
+        // A unit folder gatewayd makes is not the unit's group's to change (its subfolders are).
+        let fresh = fixture.root.appendingPathComponent("fresh-spool")
+        let spool = try Spool(root: fresh.path, units: ["PL-NEW"])
+        #expect(spool.unusableUnits.isEmpty && spool.units["PL-NEW"] != nil)
+        let mask = umask(0)
+        umask(mask)
+        for (path, mode) in [("PL-NEW", 0o750), ("PL-NEW/outbox", 0o770), ("PL-NEW/reports", 0o770)] as [(String, mode_t)] {
+            var st = stat()
+            #expect(lstat(fresh.appendingPathComponent(path).path, &st) == 0)
+            #expect(st.st_mode & 0o777 == mode & ~mask, "\(path): \(String(st.st_mode & 0o777, radix: 8))")
+        }
     }
 }
 

@@ -228,7 +228,7 @@ public final class ReportWriter: Sendable {
         guard spool.units[report.unit] != nil else {
             // Tried at every sync until the unit is configured again: said once per unit.
             if unknownUnits.withLock({ $0.insert(report.unit).inserted }) {
-                logger.warning("reports owed to a unit not in the configuration; kept until it is", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
+                logger.warning("reports owed to a unit not in the configuration (or whose folders cannot be used); kept until it is", metadata: ["unit": "\(report.unit)", "report": "\(report.id)"])
             }
             return nil
         }
@@ -398,7 +398,7 @@ public final class ReportWriter: Sendable {
         for r in reports {
             let key = AcceptedKey(messageRowId: r.messageRowId, sourceFile: r.sourceFile)
             guard let unit = spool.units[r.sender] else {
-                failed[r.sender, default: (0, "the unit is not in the configuration (kept until it is again)")].count += 1
+                failed[r.sender, default: (0, "the unit is not in the configuration, or its folders cannot be used (kept until it is again)")].count += 1
                 left.append(key)
                 continue
             }

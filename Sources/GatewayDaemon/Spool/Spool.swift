@@ -3,8 +3,10 @@
 //
 // DESCRIPTION
 //   SPOOL/<UNIT>/outbox, rejected, reports, inbox. Created at start when missing (mode
-//   0770: the deployment gives each unit's folder to that unit's group). Every folder is
-//   held open by descriptor and checked to be a real directory, not a link.
+//   0770: the deployment gives each unit's folder to that unit's group; SPOOL/<UNIT> itself
+//   0750, so that a unit cannot replace its folders). Every folder is held open by
+//   descriptor and checked to be a real directory, not a link; a unit whose folders are
+//   not is left out (`unusableUnits`), the others run.
 //   SPOOL/.staging/run-* (mode 0700, the gateway's own, new at each start): reports are
 //   written there as unnamed files (O_TMPFILE) and linked into a unit's reports/ when
 //   they are due. The folder is made under a "top directory" (chattr +T), so ext4 places
@@ -29,7 +31,7 @@ public final class SpoolUnit: Sendable {
         self.unit = unit
         let base = root + "/" + unit
         for sub in ["", "/outbox", "/rejected", "/reports", "/inbox"] {
-            try Spool.ensureDirectory(base + sub)
+            try Spool.ensureDirectory(base + sub, mode: sub.isEmpty ? 0o750 : 0o770)
         }
         outbox = try DirectoryHandle(path: base + "/outbox")
         rejected = try DirectoryHandle(path: base + "/rejected")
@@ -67,6 +69,10 @@ public final class Spool: Sendable {
 
     public let root: String
     public let units: [String: SpoolUnit]
+    /// Configured units left out, and why (a folder of theirs replaced by a link or a file):
+    /// their files are not picked up, and their reports stay owed, until it is fixed and
+    /// gatewayd restarted. One unit's folder does not stop the others'.
+    public let unusableUnits: [String: String]
     /// Why reports are staged in reports/ itself rather than SPOOL/.staging (nil: they are not).
     public let stagingProblem: String?
 
@@ -82,8 +88,16 @@ public final class Spool: Sendable {
             stagingProblem = "\(error)"
         }
         var map: [String: SpoolUnit] = [:]
-        for unit in units { map[unit] = try SpoolUnit(root: root, unit: unit, staging: staging) }
+        var unusable: [String: String] = [:]
+        for unit in units {
+            do {
+                map[unit] = try SpoolUnit(root: root, unit: unit, staging: staging)
+            } catch {
+                unusable[unit] = "\(error)"
+            }
+        }
         self.units = map
+        unusableUnits = unusable
     }
 
     /// A new SPOOL/.staging/run-<pid>-<random> for this run, made under a top directory;
@@ -116,7 +130,7 @@ public final class Spool: Sendable {
         return try DirectoryHandle(path: top + "/" + name)
     }
 
-    static func ensureDirectory(_ path: String) throws {
+    static func ensureDirectory(_ path: String, mode: mode_t = 0o770) throws {
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -124,7 +138,7 @@ public final class Spool: Sendable {
             }
             return
         }
-        guard mkdir(path, 0o770) == 0 || errno == EEXIST else {
+        guard mkdir(path, mode) == 0 || errno == EEXIST else {
             throw SafeFileError(reason: .unreadable, description: "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
