@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <linux/fs.h>
 #include "CGatewaySys.h"
 
@@ -37,6 +38,10 @@ int gw_link_tmpfile(int fd, int dirfd, const char *name) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
+int gw_has_default_acl(int fd) {
+    return fgetxattr(fd, "system.posix_acl_default", NULL, 0) > 0 ? 1 : 0;
 }
 
 int gw_set_topdir(int fd) {

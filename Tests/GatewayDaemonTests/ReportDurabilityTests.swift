@@ -136,6 +136,29 @@ struct ReportDurabilityTests {
         #expect(names(url.appendingPathComponent(".staging")) == ["run-1-7", URL(fileURLWithPath: secondStaging).lastPathComponent].sorted())
     }
 
+    @Test("a reports/ folder that gives its files its group (set-group-ID) has them staged in it, so a report is the unit's group's to read")
+    func setgidReportsStagedInPlace() throws {
+        let (url, _) = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let reports = url.appendingPathComponent("PL-KGP/reports")
+        try FileManager.default.createDirectory(at: reports, withIntermediateDirectories: true)
+        // The deployment gives reports/ to the unit's group, set-group-ID (a group other than ours).
+        let unitGroup: gid_t = getegid() == 4321 ? 4322 : 4321
+        let canChown = chown(reports.path, getuid(), unitGroup) == 0
+        #expect(chmod(reports.path, 0o2770) == 0)
+        let spool = try Spool(root: url.path, units: ["PL-KGP"])
+        let unit = try #require(spool.units["PL-KGP"])
+        #expect(unit.staging === unit.reports, "staged in reports/ itself")
+        try unit.reports.stage(Array("r".utf8), in: unit.staging).publish(as: "r.json")
+        var st = stat()
+        #expect(stat(reports.appendingPathComponent("r.json").path, &st) == 0)
+        if canChown { #expect(st.st_gid == unitGroup, "the report has the unit's group") }
+        // Without the bit, the spool's staging folder is used.
+        #expect(chmod(reports.path, 0o770) == 0)
+        let plain = try Spool(root: url.path, units: ["PL-KGP"])
+        #expect(plain.units["PL-KGP"]!.staging !== plain.units["PL-KGP"]!.reports)
+    }
+
     @Test("without a staging folder, reports are staged in reports/ itself and the reason is kept")
     func stagingFallback() throws {
         let (url, _) = try temporaryDirectory()

@@ -16,6 +16,8 @@ int gw_open_tmpfile(int dirfd, unsigned int mode);
 int gw_link_tmpfile(int fd, int dirfd, const char *name);
 /* Sets FS_TOPDIR_FL (chattr +T) on the directory `fd`: ext4 then spreads the directories
    made in it over the file system as it does top-level ones. 0, or -1 with errno. */
+/// 1 when the directory `fd` has a default POSIX ACL (its new files take it), else 0.
+int gw_has_default_acl(int fd);
 int gw_set_topdir(int fd);
 /* Names the calling thread (15 characters at most are kept): top -H and perf show it. */
 void gw_set_thread_name(const char *name);

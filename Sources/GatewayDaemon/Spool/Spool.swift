@@ -24,7 +24,9 @@ public final class SpoolUnit: Sendable {
     public let reports: DirectoryHandle
     public let inbox: DirectoryHandle
     /// Where this unit's reports are staged: the spool's staging folder when it is on the
-    /// same file system as reports/, else reports/ itself.
+    /// same file system as reports/ and reports/ gives its files nothing of its own (a
+    /// set-group-ID bit or a default ACL, which a file takes from the folder it is made in,
+    /// so that the unit's group can read it), else reports/ itself.
     public let staging: DirectoryHandle
 
     init(root: String, unit: String, staging: DirectoryHandle?) throws {
@@ -38,7 +40,8 @@ public final class SpoolUnit: Sendable {
         reports = try DirectoryHandle(path: base + "/reports")
         inbox = try DirectoryHandle(path: base + "/inbox")
         var a = stat(), b = stat()
-        if let staging, fstat(staging.fd, &a) == 0, fstat(reports.fd, &b) == 0, a.st_dev == b.st_dev {
+        if let staging, fstat(staging.fd, &a) == 0, fstat(reports.fd, &b) == 0, a.st_dev == b.st_dev,
+           b.st_mode & S_ISGID == 0, gw_has_default_acl(reports.fd) == 0 {
             self.staging = staging
         } else {
             self.staging = reports
