@@ -129,7 +129,8 @@ public final class QueueStore: Sendable {
     /// Commits a batch of accepted messages in ONE transaction (one fsync), each with one
     /// delivery per route and its audit record. Idempotent per (sender, messageId): the
     /// same content again is a no-op, other content a conflict; a messageId another sender
-    /// has in the queue is refused (endpoints de-duplicate by message id). A message that
+    /// has in the queue is refused (endpoints de-duplicate by message id), and so is one this
+    /// sender had accepted before and retention pruned (its audit record stays). A message that
     /// `tracksAcceptedReport` (accepted or duplicate) is listed until `confirmDurable`.
     public func enqueue(_ batch: [NewMessage], actor: String = "gatewayd", now: Millis = Date().millis) throws -> [EnqueueOutcome] {
         try pool.write { db in
@@ -149,6 +150,8 @@ public final class QueueStore: Sendable {
                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, 'accepted')
                 """)
             let trackReport = try db.cachedStatement(sql: "INSERT OR IGNORE INTO accepted_report_unsynced (message, source_file) VALUES (?, ?)")
+            let acceptedBefore = try db.cachedStatement(sql: "SELECT at FROM audit WHERE sender = ? AND message_id = ? AND event = 'accepted' LIMIT 1")
+            let unInsert = try db.cachedStatement(sql: "DELETE FROM message WHERE id = ?")
             // The protected headers of this batch (one per signing second).
             var headers = HeaderIds()
             for message in batch {
@@ -181,6 +184,13 @@ public final class QueueStore: Sendable {
                     continue
                 }
                 let id = db.lastInsertedRowID
+                // New to the queue; if the audit log has it accepted, retention pruned it.
+                if let at = try Int64.fetchOne(acceptedBefore, arguments: [message.sender, message.messageId]) {
+                    try unInsert.execute(arguments: [id])
+                    if let header { try headers.release(header, in: db) }
+                    outcomes.append(.acceptedBefore(at: at))
+                    continue
+                }
                 for route in message.routes {
                     try insertDelivery.run(.int(id), .text(route.recipient), .text(route.endpoint), .int(Int64(message.priority.rank)),
                                               .int(acceptedAt), .int(now), .int(now))

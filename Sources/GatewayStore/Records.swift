@@ -81,6 +81,10 @@ public enum EnqueueOutcome: Sendable, Equatable {
     /// The messageId is another unit's (agencies de-duplicate by message id, so it would be
     /// taken as that unit's message): refused.
     case usedByOtherSender(sender: String)
+    /// Accepted from this sender before (at this time) and pruned since (retention): the
+    /// idempotency key outlives the message in the audit log, so it is refused, never sent
+    /// again as new.
+    case acceptedBefore(at: Millis)
 }
 
 /// A delivery handed to the sender: everything needed to POST it.

@@ -408,6 +408,24 @@ struct QueueStoreTests {
         #expect(after.records == auditBefore + 2)
     }
 
+    @Test("a message id pruned by retention is refused when its sender uses it again (the audit log keeps the key), same content or other; another sender's pruned id is not this sender's")
+    func prunedIdsStayUsed() throws {
+        let (store, _) = try makeStore()
+        _ = try store.enqueue([message("old")], now: 1_000)
+        let jobs = try store.claimDue(endpoint: "europol", limit: 1, now: 2_000)
+        try store.resolve(jobs.map { .init(job: $0, attempt: nil, resolution: .delivered(receipt: nil, duplicate: false)) }, now: 2_000)
+        try confirmAcceptedReports(store)
+        #expect(try store.prune(before: 10_000, now: 11_000) == 1)
+        #expect(try store.message("old", sender: "PL-KGP") == nil)
+        #expect(try store.enqueue([message("old")], now: 20_000) == [.acceptedBefore(at: 1_000)])
+        #expect(try store.enqueue([message("old", digest: "other")], now: 20_000) == [.acceptedBefore(at: 1_000)])
+        #expect(try store.message("old", sender: "PL-KGP") == nil, "nothing kept of the refused ones")
+        #expect(try store.countDeliveries() == 0)
+        let outcomes = try store.enqueue([message("new"), message("old", sender: "PL-CBA")], now: 20_000)
+        if case .accepted = outcomes[0], case .accepted = outcomes[1] {} else { Issue.record("\(outcomes)") }
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+    }
+
     @Test("one owner per queue: a second lock is refused with the owner's pid")
     func ownerLock() throws {
         let (_, path) = try makeStore()

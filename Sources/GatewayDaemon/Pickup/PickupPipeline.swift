@@ -416,6 +416,9 @@ public final class PickupPipeline: @unchecked Sendable {
                     case .conflict(_, let existing):
                         refused.append((candidate, Refusal(.duplicate, "messageId \"\(message.messageId)\" was already accepted from \(message.sender) with different content (digest \(existing)); a messageId may not be reused: give the new message a new id",
                                                            at: "/messageId", messageId: message.messageId), identity))
+                    case .acceptedBefore(let at):
+                        refused.append((candidate, Refusal(.duplicate, "messageId \"\(message.messageId)\" was accepted from \(message.sender) on \(RFC3339.format(millis: at)) and pruned from the queue since (queue.retention); a message id is used once: give the message a new id",
+                                                           at: "/messageId", messageId: message.messageId), identity))
                     case .usedByOtherSender(let other):
                         // The other unit is named in the gateway's log, not to this unit.
                         logger.notice("messageId already used by another unit", metadata: ["unit": "\(message.sender)", "file": "\(candidate.name)",
