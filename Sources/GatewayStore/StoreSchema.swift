@@ -175,14 +175,21 @@ enum StoreSchema {
             try db.execute(sql: "CREATE INDEX message_by_id ON message(message_id)")
         }
         migrator.registerMigration("v9: holds gatewayd made before its marker carry it") { db in
-            // gatewayd wrote "held: " before its holds were marked (QueueStore.gatewayHoldPrefix);
-            // those are its two phrasings. Marked, gatewayd releases them when a configuration
-            // allows them again, as it does its later holds. An operator's holds stay as they are.
-            try db.execute(sql: """
-                UPDATE delivery SET reason = ? || substr(reason, 7)
-                WHERE state = 'held' AND substr(reason, 1, 6) = 'held: '
-                  AND (reason LIKE '% is no longer routed to endpoint %' OR reason LIKE '% is above the ceiling of endpoint %')
-                """, arguments: [QueueStore.gatewayHoldPrefix])
+            // gatewayd wrote "held at reload: " and then "held: " before its holds were marked
+            // (QueueStore.gatewayHoldPrefix); these are its phrasings (a route gone, a ceiling
+            // lowered). Marked, gatewayd releases them when a configuration allows them again,
+            // as it does its later holds. An operator's holds stay as they are.
+            for (prefix, phrasings) in [
+                ("held: ", ["% is no longer routed to endpoint %", "% is above the ceiling of endpoint %", "held: no route to % in the configuration%"]),
+                ("held at reload: ", ["% is above the ceiling of endpoint %", "held at reload: no route to % in the configuration%"]),
+            ] {
+                try db.execute(sql: """
+                    UPDATE delivery SET reason = ? || substr(reason, ?)
+                    WHERE state = 'held' AND substr(reason, 1, ?) = ?
+                      AND (\(phrasings.map { _ in "reason LIKE ?" }.joined(separator: " OR ")))
+                    """, arguments: StatementArguments([QueueStore.gatewayHoldPrefix, prefix.count + 1, prefix.count, prefix] as [any DatabaseValueConvertible]
+                                                       + phrasings.map { $0 as any DatabaseValueConvertible }))
+            }
         }
         return migrator
     }

@@ -283,10 +283,13 @@ struct QueueStoreTests {
     @Test("migration v9 marks gatewayd's holds from before the marker as its own; an operator's holds stay as they are")
     func oldGatewayHoldsMarked() throws {
         let (store, path) = try makeStore()
-        _ = try store.enqueue([message("route"), message("ceiling"), message("operator"), message("queued")])
+        _ = try store.enqueue(["route", "ceiling", "gone", "reload-gone", "reload-ceiling", "operator", "queued"].map { message($0) })
         let reasons = [
             "route": "held: EU-EUROPOL is no longer routed to endpoint europol",
             "ceiling": "held: restricted is above the ceiling of endpoint europol (unclassified)",
+            "gone": "held: no route to EU-EUROPOL in the configuration",
+            "reload-gone": "held at reload: no route to EU-EUROPOL in the configuration (endpoint europol is gone)",
+            "reload-ceiling": "held at reload: restricted is above the ceiling of endpoint europol (unclassified)",
             "operator": "held: waiting for the legal officer",
         ]
         try store.pool.write { db in
@@ -301,9 +304,12 @@ struct QueueStoreTests {
         func reason(_ id: String) throws -> String? { try reopened.message(id, sender: "PL-KGP")?.deliveries.first?.summary.reason }
         #expect(try reason("route") == QueueStore.gatewayHoldPrefix + "EU-EUROPOL is no longer routed to endpoint europol")
         #expect(try reason("ceiling") == QueueStore.gatewayHoldPrefix + "restricted is above the ceiling of endpoint europol (unclassified)")
+        #expect(try reason("gone") == QueueStore.gatewayHoldPrefix + "no route to EU-EUROPOL in the configuration")
+        #expect(try reason("reload-gone") == QueueStore.gatewayHoldPrefix + "no route to EU-EUROPOL in the configuration (endpoint europol is gone)")
+        #expect(try reason("reload-ceiling") == QueueStore.gatewayHoldPrefix + "restricted is above the ceiling of endpoint europol (unclassified)")
         #expect(try reason("operator") == "held: waiting for the legal officer")
         #expect(try reopened.message("queued", sender: "PL-KGP")?.deliveries.first?.summary.state == .queued)
-        #expect(try reopened.gatewayHeldRoutes().map(\.count).reduce(0, +) == 2)
+        #expect(try reopened.gatewayHeldRoutes().map(\.count).reduce(0, +) == 5)
     }
 
     @Test("gatewayd releasing its own holds by id leaves one an operator has held since with a reason of theirs")
