@@ -263,6 +263,30 @@ struct ReportDurabilityTests {
         #expect(writer.hasLeftovers)
     }
 
+    @Test("a crash rewrite of an accepted report that took one of the message's own names keeps it there, even once the first name is free again")
+    func rewriteFindsOwnName() throws {
+        let installation = try Installation()
+        let (fixture, store, signer, writer) = (installation.fixture, installation.store, installation.signer, installation.writer)
+        let reports = fixture.reports("PL-KGP")
+        for id in ["a-1", "b-1"] {
+            let canonical = try (["messageId": .string(id), "sender": "PL-KGP"] as JSON).canonicalBytes()
+            _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: id, type: "alert", priority: .routine, classification: .restricted,
+                                              createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                              sourceFile: "request.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                              acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true)])
+        }
+        // Both written (b-1's under its own name, a-1's has the first), then b-1's sync lost in a crash.
+        #expect(try writer.recover() == 2)
+        #expect(names(reports) == ["request.accepted.json", "request.b-1.accepted.json"])
+        let b = try #require(try store.message("b-1", sender: "PL-KGP"))
+        #expect(try store.trackAcceptedReport(messageRowId: b.deliveries[0].summary.messageRowId, sourceFile: "request.json") != nil)
+        // The unit takes a-1's report away; the start writes b-1's again: kept where it is.
+        try FileManager.default.removeItem(at: reports.appendingPathComponent("request.accepted.json"))
+        #expect(try writer.recover() == 1)
+        #expect(names(reports) == ["request.b-1.accepted.json"], "one accepted report for b-1, not a second under the free first name")
+        #expect(try store.unsyncedAcceptedReports().isEmpty)
+    }
+
     @Test("a unit that reuses a file name keeps every report: another message's is never replaced, the same report written again is")
     func reusedFileNames() throws {
         let installation = try Installation()

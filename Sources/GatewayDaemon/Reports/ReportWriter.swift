@@ -404,8 +404,15 @@ public final class ReportWriter: Sendable {
             }
             do {
                 let signed = try signedAccepted(r)
-                try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
-                    Self.nameIfTaken($0, $1, ours: signed)
+                // Published before under one of the message's own names (its first name was
+                // another report's then): kept there. Else written from the first name on
+                // (the unit may have taken the report that had it since).
+                if !Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId).contains(where: { name in
+                    (try? unit.reports.readHostileFile(name, maxBytes: 1 << 20)).flatMap(Self.subject(ofReport:)) == Self.subject(ofReport: signed)
+                }) {
+                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
+                        Self.nameIfTaken($0, $1, ours: signed)
+                    }
                 }
             } catch {
                 failed[r.sender, default: (0, "\(error)")].count += 1
@@ -500,13 +507,15 @@ public final class ReportWriter: Sendable {
             // same delivery (failed again after a requeue) is news: a name of its own.
             if mine.kind == "accepted" || payloadText(existing) == payloadText(ours) { return .keep }
         }
-        func own(_ qualifier: String) -> String {
-            name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: qualifier)
-        }
-        let names = (1...8).map { n in own(n == 1 ? mine.messageId : "\(mine.messageId)~\(n)") }
+        let names = ownNames(file: mine.file, kind: mine.kind, recipient: mine.recipient, messageId: mine.messageId)
         guard let i = names.firstIndex(of: taken) else { return .use(names[0]) }
         if i + 1 < names.count { return .use(names[i + 1]) }
-        return .use(own("\(mine.messageId)~\(UInt32.random(in: 0...UInt32.max))"))
+        return .use(name(file: mine.file, kind: mine.kind, recipient: mine.recipient, qualifier: "\(mine.messageId)~\(UInt32.random(in: 0...UInt32.max))"))
+    }
+
+    /// A report's names after its first: the stem with the message's id, then "~2"…"~8".
+    static func ownNames(file: String, kind: String, recipient: String? = nil, messageId: String) -> [String] {
+        (1...8).map { n in name(file: file, kind: kind, recipient: recipient, qualifier: n == 1 ? messageId : "\(messageId)~\(n)") }
     }
 
     /// A whole file name recorded with an owed report (made by `name`, whose parts are
