@@ -287,6 +287,47 @@ struct ReportDurabilityTests {
         #expect(try store.unsyncedAcceptedReports().isEmpty)
     }
 
+    @Test("a failed sync confirms nothing, and the reports it covered are written again as new files (the failed one is not kept), then confirmed")
+    func failedSyncRewritesFresh() throws {
+        let installation = try Installation()
+        let (fixture, store, signer, writer) = (installation.fixture, installation.store, installation.signer, installation.writer)
+        let reports = fixture.reports("PL-KGP")
+        let canonical = try (["messageId": "s-1", "sender": "PL-KGP"] as JSON).canonicalBytes()
+        _ = try store.enqueue([NewMessage(sender: "PL-KGP", messageId: "s-1", type: "alert", priority: .routine, classification: .restricted,
+                                          createdAt: 0, contentDigest: SHA256.hex(canonical), jws: try signer.sign(payload: canonical),
+                                          sourceFile: "s.json", routes: [Route(recipient: "EU-EUROPOL", endpoint: "europol")],
+                                          acceptedAt: 1_800_000_000_000, tracksAcceptedReport: true)])
+        func inode(_ name: String) -> ino_t? {
+            var st = stat()
+            return stat(reports.appendingPathComponent(name).path, &st) == 0 ? st.st_ino : nil
+        }
+        writer.syncFailure.withLock { $0 = EIO }
+        // The accepted report: written, its sync fails: not confirmed.
+        #expect(try writer.recover() == 0)
+        #expect(try store.unsyncedAcceptedReports().count == 1 && writer.hasLeftovers)
+        let acceptedBefore = try #require(inode("s.accepted.json"))
+        // An owed report: written, its sync fails: still owed.
+        let job = try #require(try store.claimDue(endpoint: "europol", limit: 1).first)
+        let body: JSON = ["kind": "failed", "messageId": "s-1", "sender": "PL-KGP", "recipient": "EU-EUROPOL", "file": "s.json", "reason": "HTTP 422"]
+        try store.resolve([.init(job: job, attempt: nil, resolution: .failed(reason: "HTTP 422"), report: try body.canonicalString())])
+        #expect(writer.flush() == 1)
+        writer.sync()
+        #expect(try store.owedReports().count == 1, "not confirmed")
+        let failedBefore = try #require(inode("s.failed.EU-EUROPOL.json"))
+        // The disk works again: each is written as a new file under its name, and confirmed.
+        writer.syncFailure.withLock { $0 = nil }
+        #expect(try writer.retryLeftovers() == 1)
+        #expect(writer.flush() == 1)
+        writer.sync()
+        #expect(try store.unsyncedAcceptedReports().isEmpty && !writer.hasLeftovers)
+        #expect(try store.owedReports().isEmpty)
+        #expect(inode("s.accepted.json") != nil && inode("s.accepted.json") != acceptedBefore, "a new file, not the one whose sync failed")
+        #expect(inode("s.failed.EU-EUROPOL.json") != nil && inode("s.failed.EU-EUROPOL.json") != failedBefore)
+        #expect(names(reports) == ["s.accepted.json", "s.failed.EU-EUROPOL.json"], "one of each, nothing under another name")
+        // Once written fresh, a later rewrite keeps the file as usual.
+        #expect(writer.flush() == 0)
+    }
+
     @Test("a unit that reuses a file name keeps every report: another message's is never replaced, the same report written again is")
     func reusedFileNames() throws {
         let installation = try Installation()

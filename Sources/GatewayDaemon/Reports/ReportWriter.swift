@@ -55,6 +55,13 @@ public final class ReportWriter: Sendable {
         public let sourceFile: String
     }
     private let leftovers = Locked(Set<AcceptedKey>())
+    /// Reports whose sync failed: the file there may not be on disk (a write-back error is
+    /// reported once, so the next sync would pass over it), so the rewrite replaces it with
+    /// a new file rather than keep it.
+    private let rewriteFresh = Locked((accepted: Set<AcceptedKey>(), owed: Set<Int64>()))
+
+    /// Tests only: the error this writer's file system syncs report (nil: the real one).
+    let syncFailure = Locked<Int32?>(nil)
 
     /// Written or published since the last sync, and the highest owed-report id written.
     private struct Unsynced {
@@ -177,7 +184,11 @@ public final class ReportWriter: Sendable {
                 let report = owed[i]
                 guard fullUnits[report.unit] == nil, let unit = spool.units[report.unit] else { continue }
                 do {
-                    try unit.reports.stage(bytes, in: unit.staging).publish(as: name) { Self.nameIfTaken($0, $1, ours: bytes) }
+                    let fresh = rewriteFresh.withLock { $0.owed.contains(report.id) }
+                    try unit.reports.stage(bytes, in: unit.staging).publish(as: name) { taken, existing in
+                        fresh && existing.flatMap(Self.payloadText) == Self.payloadText(bytes) ? .replace : Self.nameIfTaken(taken, existing, ours: bytes)
+                    }
+                    if fresh { rewriteFresh.withLock { _ = $0.owed.remove(report.id) } }
                     written.append(report.id)
                     units.insert(report.unit)
                 } catch let error as SafeFileError where error.reason == .noSpace || error.reason == .notWritable {
@@ -291,7 +302,9 @@ public final class ReportWriter: Sendable {
             // `retryLeftovers`, its owed ones by the next flush (the queue still owes them).
             logger.error("the file system sync of reports failed; they are written again", metadata: [
                 "units": "\(syncFailures.keys.sorted())", "error": "\(syncFailures.values.first ?? "")"])
-            leftovers.withLock { l in for a in pending.accepted { l.insert(AcceptedKey(messageRowId: a.messageRowId, sourceFile: a.sourceFile)) } }
+            let keys = pending.accepted.map { AcceptedKey(messageRowId: $0.messageRowId, sourceFile: $0.sourceFile) }
+            leftovers.withLock { $0.formUnion(keys) }
+            rewriteFresh.withLock { $0.accepted.formUnion(keys); $0.owed.formUnion(pending.written) }
             unsynced.withLock { $0.highWater = 0 }
             return
         }
@@ -334,7 +347,7 @@ public final class ReportWriter: Sendable {
             if let device, let known = devices[device] {
                 error = known
             } else {
-                error = unit.reports.syncFileSystem()
+                error = syncFailure.withLock { $0 } ?? unit.reports.syncFileSystem()
                 if let device { devices[device] = error }
             }
             if error != 0 { failures[name] = String(cString: strerror(error)) }
@@ -404,14 +417,19 @@ public final class ReportWriter: Sendable {
             }
             do {
                 let signed = try signedAccepted(r)
+                let mine = Self.subject(ofReport: signed)
+                let fresh = rewriteFresh.withLock { $0.accepted.contains(key) }
                 // Published before under one of the message's own names (its first name was
                 // another report's then): kept there. Else written from the first name on
-                // (the unit may have taken the report that had it since).
-                if !Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId).contains(where: { name in
-                    (try? unit.reports.readHostileFile(name, maxBytes: 1 << 20)).flatMap(Self.subject(ofReport:)) == Self.subject(ofReport: signed)
-                }) {
-                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) {
-                        Self.nameIfTaken($0, $1, ours: signed)
+                // (the unit may have taken the report that had it since). After a failed sync,
+                // a new file in the place of ours.
+                let ownNames = Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId)
+                let keptUnder = fresh ? nil : ownNames.first { name in
+                    (try? unit.reports.readHostileFile(name, maxBytes: 1 << 20)).flatMap(Self.subject(ofReport:)) == mine
+                }
+                if keptUnder == nil {
+                    try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) { taken, existing in
+                        fresh && existing.flatMap(Self.subject(ofReport:)) == mine ? .replace : Self.nameIfTaken(taken, existing, ours: signed)
                     }
                 }
             } catch {
@@ -427,8 +445,10 @@ public final class ReportWriter: Sendable {
             if let error = syncFailures[w.unit] {
                 failed[w.unit, default: (0, "sync: \(error)")].count += 1
                 left.append(w.key)
+                rewriteFresh.withLock { _ = $0.accepted.insert(w.key) }
             } else {
                 done.append((w.key.messageRowId, w.key.sourceFile))
+                rewriteFresh.withLock { _ = $0.accepted.remove(w.key) }
             }
         }
         try store.confirmDurable(acceptedReports: done, writtenReports: [])
