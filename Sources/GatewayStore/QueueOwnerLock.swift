@@ -40,9 +40,20 @@ public final class QueueOwnerLock: @unchecked Sendable {
     /// `path` with every symbolic link resolved: the file's own when it exists, else its
     /// folder's (a queue not made yet).
     static func resolved(_ path: String) -> String {
-        if let real = realpath(path, nil) {
-            defer { free(real) }
-            return String(cString: real)
+        var path = path
+        // A link to a queue not made yet: followed by hand (realpath needs the target).
+        for _ in 0..<40 {
+            if let real = realpath(path, nil) {
+                defer { free(real) }
+                return String(cString: real)
+            }
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { break }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(path, &buffer, buffer.count - 1)
+            guard n > 0 else { break }
+            let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            path = target.hasPrefix("/") ? target : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(target).path
         }
         let url = URL(fileURLWithPath: path)
         guard let folder = realpath(url.deletingLastPathComponent().path, nil) else { return path }

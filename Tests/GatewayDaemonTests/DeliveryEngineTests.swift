@@ -687,6 +687,10 @@ struct DeliveryEngineTests {
         let outcome = try #require(result.withLock { $0 })
         #expect(outcome.applied == false)
         #expect(outcome.seconds < 4.5, "returned at the stop request, not at the 5 s limit: \(outcome.seconds) s")
+        // An update that comes after the stop request (a reload that was loading files then) does not wait either.
+        let late = DispatchTime.now().uptimeNanoseconds
+        #expect(h.engine.update(config: h.config, receiptSchema: nil) == false)
+        #expect(Double(DispatchTime.now().uptimeNanoseconds - late) / 1e9 < 4.5, "no wait after the stop request")
         // The lock goes: the engine goes on (it applies the configuration and delivers).
         try other.inDatabase { try $0.execute(sql: "ROLLBACK") }
         #expect(waitUntil(timeout: 20) { (try? h.count(.delivered)) == 1 })

@@ -452,6 +452,13 @@ struct QueueStoreTests {
         for other in [fileLink, folderLink.appendingPathComponent(path.lastPathComponent)] {
             #expect(throws: QueueStoreError.self, "\(other.path)") { _ = try QueueOwnerLock(queuePath: other.path) }
         }
+        // A link to a queue not made yet, in another folder: the link's target is locked.
+        let elsewhere = try TestPaths.temporaryDirectory("queue-target")
+        let dangling = dir.appendingPathComponent("dangling.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: elsewhere.appendingPathComponent("q.sqlite").path)
+        let viaLink = try QueueOwnerLock(queuePath: dangling.path)
+        #expect(viaLink.path == elsewhere.resolvingSymlinksInPath().appendingPathComponent("q.sqlite.lock").path, "\(viaLink.path)")
+        #expect(throws: QueueStoreError.self) { _ = try QueueOwnerLock(queuePath: elsewhere.appendingPathComponent("q.sqlite").path) }
         // A queue not made yet is locked by its folder's real path.
         let fresh = try QueueOwnerLock(queuePath: folderLink.appendingPathComponent("new.sqlite").path)
         #expect(fresh.path == dir.resolvingSymlinksInPath().appendingPathComponent("new.sqlite.lock").path)

@@ -76,6 +76,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private var pendingConfig: (config: GatewayConfig, receiptSchema: Schema?)? = nil
     /// Callers of update(config:) waiting for the scheduler to apply it.
     private var configWaiters: [ConfigWaiter] = []
+    /// A stop is coming (`stopWaitingForUpdates`): an update from then on does not wait.
+    private var updatesAbandoned = false
     final class ConfigWaiter: @unchecked Sendable {
         // `applied` is written before the semaphore is signalled and read after the wait.
         let done = DispatchSemaphore(value: 0)
@@ -90,6 +92,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     private var config: GatewayConfig
     private let reportQueue = DispatchQueue(label: "delivery-reports")
     private let reportPending = Locked(false)
+    /// A delayed report flush scheduled and not run yet (waited for at stop).
+    private let reportScheduled = DispatchGroup()
     /// Monotonic seconds of the last look at every endpoint.
     private var lastFullScan = -Double.infinity
     private var passes = 0
@@ -189,11 +193,13 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         let waiter = ConfigWaiter()
         condition.lock()
         pendingConfig = (config, receiptSchema)
-        let wait = running && !stopping
+        let abandoned = updatesAbandoned
+        let wait = running && !stopping && !abandoned
         if wait { configWaiters.append(waiter) }
         condition.signal()
         condition.unlock()
-        guard wait else { return true }
+        // Not running: applied when it starts; a stop coming: not waited for (not applied yet).
+        guard wait else { return !abandoned }
         if waiter.done.wait(timeout: .now() + 5) == .timedOut {
             logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
             return false
@@ -204,6 +210,7 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
 
     public func stopWaitingForUpdates() {
         condition.lock()
+        updatesAbandoned = true
         let waiters = configWaiters
         configWaiters.removeAll()
         condition.unlock()
@@ -704,9 +711,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// Writes owed reports off the scheduler thread, coalescing bursts.
     private func flushReports(now: Bool = false) {
         if now {
-            // At stop: a delayed flush still queued or under way goes first, then everything
-            // recorded since is written (waiting for a flush another thread runs).
-            reportQueue.sync {}
+            // At stop: a delayed flush still to come or under way goes first (at most its
+            // delay), then everything recorded since is written (waiting for a flush another
+            // thread runs).
+            reportScheduled.wait()
             reports.flush(wait: true)
             return
         }
@@ -714,9 +722,11 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         guard schedule else { return }
         // A short delay gathers the reports of several passes into one flush (one syncfs,
         // one transaction) under load.
-        reportQueue.asyncAfter(deadline: .now() + .milliseconds(20)) { [reports, reportPending] in
+        reportScheduled.enter()
+        reportQueue.asyncAfter(deadline: .now() + .milliseconds(20)) { [reports, reportPending, reportScheduled] in
             reportPending.withLock { $0 = false }
             reports.flush()
+            reportScheduled.leave()
         }
     }
 

@@ -296,6 +296,7 @@ public final class PickupPipeline: @unchecked Sendable {
                         // Queued, but the unit has no report yet: the file stays, and the
                         // next rescan finds it a duplicate and writes the report again.
                         logger.error("cannot write an accepted report; the file stays in the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(error)"])
+                        reports.retryLater(messageRowId: a.messageRowId, sourceFile: a.candidate.name)
                         continue
                     }
                     published.append((a.messageRowId, a.candidate.name))

@@ -384,6 +384,13 @@ public final class ReportWriter: Sendable {
         }
     }
 
+    /// The pickup could not publish this accepted report: tried again with the others (the
+    /// file stays in the outbox too, and its next read writes it; this covers a unit that
+    /// takes the file away meanwhile).
+    public func retryLater(messageRowId: Int64, sourceFile: String) {
+        leftovers.withLock { _ = $0.insert(AcceptedKey(messageRowId: messageRowId, sourceFile: sourceFile)) }
+    }
+
     /// Whether accepted reports wait to be written again (`retryLeftovers`).
     public var hasLeftovers: Bool { leftovers.withLock { !$0.isEmpty } }
 
@@ -395,9 +402,15 @@ public final class ReportWriter: Sendable {
         guard !keys.isEmpty else { return 0 }
         var failed: [String: (count: Int, error: String)] = [:]
         let listed = try store.unsyncedAcceptedReports(keys: keys.map { ($0.messageRowId, $0.sourceFile) })
-        let (done, left) = try rewrite(listed, failed: &failed)
+        // A unit left out waits for a restart (said at start), not tried and said every minute.
+        let (known, unknown) = (listed.filter { spool.units[$0.sender] != nil }, listed.filter { spool.units[$0.sender] == nil })
+        let (done, left) = try rewrite(known, failed: &failed)
         // Those no longer listed were confirmed meanwhile (the unit dropped the file again).
-        leftovers.withLock { $0.subtract(keys); $0.formUnion(left) }
+        leftovers.withLock {
+            $0.subtract(keys)
+            $0.formUnion(left)
+            $0.formUnion(unknown.map { AcceptedKey(messageRowId: $0.messageRowId, sourceFile: $0.sourceFile) })
+        }
         if done > 0 { logger.notice("accepted reports written again", metadata: ["count": "\(done)", "left": "\(left.count)"]) }
         logFailures(failed, when: "again")
         return done
