@@ -119,8 +119,10 @@ public final class TrustStore: @unchecked Sendable {
         if revocation != .ignoringTime { X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down))) }
         switch revocation {
         case .none: break
-        case .current: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK))
-        case .ignoringTime: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_NO_CHECK_TIME))
+        // Every CA of the chain, not the leaf alone (as TLS does through libcurl): a revoked
+        // intermediate's certificates are refused too, so each CA needs a current CRL.
+        case .current: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+        case .ignoringTime: X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_NO_CHECK_TIME))
         }
         switch usage {
         case .tlsClient: X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_CLIENT)

@@ -113,6 +113,19 @@ import Testing
         #expect(error.depth >= 1)
     }
 
+    @Test("revocation is checked for every CA of the chain, not the leaf alone: without the root's CRL the issuing CA's status is unknown")
+    func revocationOfIntermediates() throws {
+        let anchors = try DevPKI.path("trust/gateway-signing.pem")
+        let good = try DevPKI.certificates("gateway/signing-chain.pem")
+        let leafOnly = try TrustStore.load(anchorsPath: anchors, crlPaths: [DevPKI.path("ca/issuing-ca.crl.pem")])
+        let error = try #require(throws: ChainVerificationError.self) {
+            try leafOnly.verify(leaf: good[0], intermediates: [good[1]], usage: .signing)
+        }
+        #expect(error.reason == .revocationUnknown && error.depth == 1, "\(error)")
+        let both = try TrustStore.load(anchorsPath: anchors, crlPaths: [DevPKI.path("ca/crls.pem")])
+        #expect(throws: Never.self) { try both.verify(leaf: good[0], intermediates: [good[1]], usage: .signing) }
+    }
+
     @Test("revocation as of a past time uses the CRLs as they are, whatever their dates; now, they must be current")
     func revocationAtOtherTimes() throws {
         let anchors = try DevPKI.path("trust/gateway-signing.pem")

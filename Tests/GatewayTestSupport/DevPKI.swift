@@ -17,9 +17,9 @@ public enum DevPKI {
         try PrivateKey.load(path: path(relative))
     }
 
-    /// The dev root as the only anchor, with the issuing CA's CRL unless `crl` is false.
+    /// The dev root as the only anchor, with the CRLs of both CAs unless `crl` is false.
     public static func trustStore(crl: Bool = true) throws -> TrustStore {
-        try TrustStore.load(anchorsPath: path("trust/gateway-signing.pem"), crlPaths: crl ? [path("ca/issuing-ca.crl.pem")] : [])
+        try TrustStore.load(anchorsPath: path("trust/gateway-signing.pem"), crlPaths: crl ? [path("ca/crls.pem")] : [])
     }
 
     /// A new CRL of the issuing CA (listing what it revoked) valid from `from` to `until`
