@@ -18,11 +18,12 @@ enum ConsoleServices {
                 throw ExitCode(1)
             }
         }
-        let key = (try? Certificate.load(path: config.signing.chain))?.first.flatMap { try? $0.publicKey() }
+        let certificate = (try? Certificate.load(path: config.signing.chain))?.first
+        let key = certificate.flatMap { try? $0.publicKey() }
         if trust == nil && key == nil {
             Console.error("cannot read the signing certificate \(config.signing.chain): checkpoint signatures will not be checked")
             return nil
         }
-        return JWSAuditVerifier(trust: trust, key: key)
+        return JWSAuditVerifier(trust: trust, key: key, signerSubject: certificate?.subject)
     }
 }

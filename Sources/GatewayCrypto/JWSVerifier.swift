@@ -215,6 +215,9 @@ public struct JWSVerifier: Sendable {
                            serialization: jws.serialization)
     }
 
+    /// 9999-12-31T23:59:59Z.
+    public static let maxNumericDate: Double = 253_402_300_799
+
     /// `sigT` (RFC 3339, JAdES) if present, else `iat` (NumericDate).
     static func signingTime(_ header: [String: JSON]) throws(JWSError) -> Date? {
         if let sigT = header["sigT"] {
@@ -224,8 +227,10 @@ public struct JWSVerifier: Sendable {
             return date
         }
         if let iat = header["iat"] {
-            guard let seconds = iat.doubleValue, seconds.isFinite, seconds >= 0 else {
-                throw JWSError(.malformed, "\"iat\" must be a non-negative number of seconds")
+            // Up to the end of year 9999 (RFC 3339's range): a signer's huge value must not
+            // trap a conversion of the time further on.
+            guard let seconds = iat.doubleValue, seconds.isFinite, seconds >= 0, seconds <= maxNumericDate else {
+                throw JWSError(.malformed, "\"iat\" must be a number of seconds from 0 to \(Int(maxNumericDate)) (the end of year 9999)")
             }
             return Date(timeIntervalSince1970: seconds)
         }
@@ -253,8 +258,12 @@ enum RFC3339 {
               (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
         var fraction = 0.0
         if bytes.count > 20 {
-            guard bytes[19] == UInt8(ascii: "."), bytes.count > 21, let digits = number(20..<(bytes.count - 1)) else { return nil }
-            fraction = Double(digits) / pow(10, Double(bytes.count - 21))
+            // Any number of digits, read to the nanosecond (more would overflow the value).
+            guard bytes[19] == UInt8(ascii: "."), bytes.count > 21,
+                  bytes[20..<(bytes.count - 1)].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            let kept = min(bytes.count - 21, 9)
+            guard let digits = number(20..<(20 + kept)) else { return nil }
+            fraction = Double(digits) / pow(10, Double(kept))
         } else if bytes.count != 20 { return nil }
         var parts = tm()
         parts.tm_year = Int32(year - 1900); parts.tm_mon = Int32(month - 1); parts.tm_mday = Int32(day)

@@ -116,7 +116,14 @@ public final class TrustStore: @unchecked Sendable {
         let parameters = X509_STORE_CTX_get0_param(context)
         // A set time takes precedence over NO_CHECK_TIME in OpenSSL: none is set for the
         // revocation-only pass.
-        if revocation != .ignoringTime { X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down))) }
+        if revocation != .ignoringTime {
+            // A time from outside (a signer's claim) out of any certificate's range is refused, not trapped on.
+            let seconds = date.timeIntervalSince1970.rounded(.down)
+            guard seconds.isFinite, abs(seconds) <= 253_402_300_799 else {
+                throw ChainVerificationError(code: X509_V_ERR_UNSPECIFIED, depth: 0, subject: leaf.subject)
+            }
+            X509_VERIFY_PARAM_set_time(parameters, time_t(seconds))
+        }
         switch revocation {
         case .none: break
         // Every CA of the chain, not the leaf alone (as TLS does through libcurl): a revoked

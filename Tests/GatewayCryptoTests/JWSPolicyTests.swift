@@ -131,6 +131,30 @@ import Testing
         #expect(error.reason == .unknownCriticalHeader)
     }
 
+    @Test("hostile signing times are read or refused, never trapped on: a long sigT fraction, an iat past year 9999")
+    func hostileSigningTimes() throws {
+        let key = try PrivateKey.generate(.ec(.p256))
+        let signer = try JWSSigner(key: key)
+        func signed(_ header: String) throws -> [UInt8] {
+            let h = Base64URL.encode(Array(header.utf8)), p = Base64URL.encode(Array("{}".utf8))
+            let signature = try signer.signature(over: Array("\(h).\(p)".utf8))
+            return Array("\(h).\(p).\(Base64URL.encode(signature))".utf8)
+        }
+        let long = try JWSVerifier().verify(try signed(#"{"alg":"ES256","crit":["sigT"],"sigT":"2026-01-01T00:00:00.99999999999999999999999Z"}"#), key: key.publicKey)
+        let seconds = try #require(long.signingTime?.timeIntervalSince1970)
+        #expect(seconds > 1_767_225_600.99 && seconds <= 1_767_225_601)
+        for iat in ["1e300", "253402300800", "-1"] {
+            let error = try #require(throws: JWSError.self, "iat \(iat)") { try JWSVerifier().verify(try signed(#"{"alg":"ES256","iat":\#(iat)}"#), key: key.publicKey) }
+            #expect(error.reason == .malformed)
+        }
+        #expect(try JWSVerifier().verify(try signed(#"{"alg":"ES256","iat":253402300799}"#), key: key.publicKey).signingTime != nil)
+        // A chain checked as of a time out of any range is refused.
+        let chain = try DevPKI.certificates("gateway/signing-chain.pem")
+        #expect(throws: ChainVerificationError.self) {
+            try DevPKI.trustStore(crl: false).verify(leaf: chain[0], intermediates: [chain[1]], at: Date(timeIntervalSince1970: 1e300))
+        }
+    }
+
     @Test("alg none is refused")
     func algNone() throws {
         let key = try PrivateKey.generate(.ec(.p256))

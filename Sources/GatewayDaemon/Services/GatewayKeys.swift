@@ -114,7 +114,7 @@ public struct GatewayKeys: Sendable {
     /// Checkpoints are verified against the anchors when configured, else against the
     /// signing certificate's key.
     public var auditVerifier: JWSAuditVerifier {
-        JWSAuditVerifier(trust: trust, key: try? chain.first?.publicKey())
+        JWSAuditVerifier(trust: trust, key: try? chain.first?.publicKey(), signerSubject: chain.first?.subject)
     }
 }
 
@@ -140,10 +140,15 @@ public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
 public struct JWSAuditVerifier: AuditVerifier {
     let trust: TrustStore?
     let key: PublicKey?
+    /// The gateway's signing certificate's subject: with anchors, a checkpoint must be signed
+    /// by a certificate of this subject (any other certificate under the anchors, a TLS
+    /// certificate or an agency's, is not the gateway's signer). Kept across a renewal.
+    let signerSubject: String?
 
-    public init(trust: TrustStore?, key: PublicKey?) {
+    public init(trust: TrustStore?, key: PublicKey?, signerSubject: String? = nil) {
         self.trust = trust
         self.key = key
+        self.signerSubject = signerSubject
     }
 
     public func verify(_ signature: String) throws -> [UInt8] {
@@ -154,10 +159,21 @@ public struct JWSAuditVerifier: AuditVerifier {
             // The time used is the signed `iat`: the verification fails if it was altered.
             let jws = try JWS.parse(bytes)
             let header = Base64URL.decode(jws.protectedHeaderBase64URL).flatMap { try? JSON.parse($0) }
-            let iat = header?["iat"]?.doubleValue.map { Date(timeIntervalSince1970: $0) }
+            guard let iat = header?["iat"]?.doubleValue, iat.isFinite, iat >= 0, iat <= JWSVerifier.maxNumericDate else {
+                throw GatewayKeysError(description: "checkpoint signature: no signing time (iat) within 1970-9999")
+            }
             // The gateway's own checkpoints: as of their signing time, revocation against the
             // CRLs as they are now (see TrustStore.verify).
-            return try JWSVerifier().verify(jws, trustStore: trust, at: iat ?? Date(), freshCRLs: false).payload
+            let verified = try JWSVerifier().verify(jws, trustStore: trust, at: Date(timeIntervalSince1970: iat), freshCRLs: false)
+            if let signerSubject, let leaf = verified.chain?.leaf, leaf.subject != signerSubject {
+                throw GatewayKeysError(description: "checkpoint signed by \(leaf.subject), not the gateway's signing certificate (\(signerSubject))")
+            }
+            // Signed when it says: the signing time is the checkpoint's own (a key valid at
+            // another time cannot sign it with a time of its choosing).
+            if let at = (try? JSON.parse(verified.payload))?["at"]?.doubleValue, abs(at / 1000 - iat) > 5 {
+                throw GatewayKeysError(description: "checkpoint signed at \(Int(iat)), not at its own time \(Int(at / 1000))")
+            }
+            return verified.payload
         }
         guard let key else { throw GatewayKeysError(description: "no key to verify audit checkpoints with") }
         return try JWSVerifier().verify(bytes, key: key).payload
