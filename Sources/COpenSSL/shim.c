@@ -25,3 +25,16 @@ int gw_selection_keypair(void) { return EVP_PKEY_KEYPAIR; }
 int gw_X509_NAME_print_rfc2253(BIO *bio, const X509_NAME *name) {
     return X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
 }
+
+int gw_eku_tls_only(X509 *cert) {
+    int critical = 0;
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, NULL);
+    if (eku == NULL) return critical == -1 ? 0 : -1;   /* -1: absent; -2: more than one */
+    int tlsOnly = sk_ASN1_OBJECT_num(eku) > 0;
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+        int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+        if (nid != NID_server_auth && nid != NID_client_auth) { tlsOnly = 0; break; }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+    return tlsOnly;
+}

@@ -151,6 +151,11 @@ public final class TrustStore: @unchecked Sendable {
             guard let keyUsage = leaf.keyUsage, keyUsage.contains(.digitalSignature) else {
                 throw ChainVerificationError(code: X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE, depth: 0, subject: leaf.subject)
             }
+            // Nor a TLS certificate (its extendedKeyUsage serverAuth or clientAuth only: the key
+            // of a TLS front end is not a signer's) or a CA's.
+            guard gw_eku_tls_only(leaf.pointer) == 0, X509_check_ca(leaf.pointer) == 0 else {
+                throw ChainVerificationError(code: X509_V_ERR_INVALID_PURPOSE, depth: 0, subject: leaf.subject)
+            }
         }
 
         var chain: [Certificate] = []

@@ -86,6 +86,24 @@ import Testing
         #expect(refused.chainError?.reason == reason)
     }
 
+    @Test("a TLS certificate (extendedKeyUsage serverAuth or clientAuth only) is no signer, though it chains to the anchors and may sign")
+    func tlsCertificatesDoNotSign() throws {
+        let store = try DevPKI.trustStore()
+        for base in ["agencies/europol/tls-server", "gateway/tls-client"] {
+            let chain = try DevPKI.certificates("\(base)-chain.pem")
+            #expect(chain[0].keyUsage?.contains(.digitalSignature) == true, "it has the key usage to sign")
+            let error = try #require(throws: ChainVerificationError.self, "\(base)") {
+                try store.verify(leaf: chain[0], intermediates: [chain[1]], usage: .signing)
+            }
+            #expect(error.reason == .wrongKeyUsage, "\(error)")
+        }
+        // The signing certificates (no extendedKeyUsage) sign.
+        for base in ["gateway/signing", "agencies/europol/receipt"] {
+            let chain = try DevPKI.certificates("\(base)-chain.pem")
+            #expect(throws: Never.self) { try store.verify(leaf: chain[0], intermediates: [chain[1]], usage: .signing) }
+        }
+    }
+
     @Test("wrong key usage is refused for TLS too; a server certificate is not a client certificate")
     func tlsPurposes() throws {
         let store = try DevPKI.trustStore()

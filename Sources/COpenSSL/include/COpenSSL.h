@@ -44,5 +44,9 @@ int gw_selection_keypair(void);
 
 /// X509_NAME_print_ex with XN_FLAG_RFC2253 (a composed unsigned long macro).
 int gw_X509_NAME_print_rfc2253(BIO *bio, const X509_NAME *name);
+/// 1 when the certificate has an extendedKeyUsage extension that names TLS purposes only
+/// (serverAuth, clientAuth): a TLS certificate, not a signer's. 0 otherwise (no extension,
+/// or another purpose listed), -1 when the extension cannot be read.
+int gw_eku_tls_only(X509 *cert);
 
 #endif
