@@ -29,6 +29,7 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "PEM file of trust anchors.") var anchors: String?
+    @Option(help: "PEM file of CRLs for --anchors (every CA of the chain); without it revocation is not checked, and the output says so.") var crl: String?
     @Option(help: "Verify against this endpoint's receipt anchors (from the configuration).") var endpoint: String?
     @Flag(help: "Print the payload.") var payload = false
     @Option(help: "Check the chain as of this time instead of now (RFC 3339 or a date), e.g. for an audit.") var at: String?
@@ -38,12 +39,13 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file") }
+        if crl != nil && anchors == nil { throw ValidationError("--crl goes with --anchors (the configuration names its own CRLs)") }
         if let at { _ = try FilterOptions.time(at, option: "--at") }
     }
 
     /// The anchors, and the CRLs that go with them (the configuration's).
     func anchorsPath() throws -> (anchors: String, crl: String?)? {
-        if let anchors { return (anchors, nil) }
+        if let anchors { return (anchors, crl) }
         guard global.config != nil || ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] != nil else { return nil }
         let config = try global.loadConfig()
         if let endpoint {
@@ -58,7 +60,9 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         var trust: TrustStore? = nil
+        var revocationChecked = false
         if let (path, crl) = try anchorsPath() {
+            revocationChecked = crl != nil
             do { trust = try TrustStore.load(anchorsPath: path, crlPaths: crl.map { [$0] } ?? []) } catch {
                 Console.error("trust anchors \(path)\(crl.map { " with CRLs \($0)" } ?? ""): \(error)")
                 throw ExitCode(1)
@@ -92,6 +96,7 @@ struct VerifyCommand: ParsableCommand {
                 var j = inspection.json.objectValue ?? [:]
                 j["file"] = .string(file)
                 j["valid"] = .bool(valid)
+                if trust != nil { j["revocationChecked"] = .bool(revocationChecked) }
                 if let asOfSigning { j["chainCheckedAt"] = .string(RFC3339.format(millis: Int64(asOfSigning.timeIntervalSince1970 * 1000))) }
                 if let conformance {
                     j["schema"] = conformance.schema.map { .string($0) } ?? .null
@@ -106,6 +111,7 @@ struct VerifyCommand: ParsableCommand {
             if let i = inspection.signerIssuer { Console.out("  issuer        \(i)") }
             Console.out("  chain         \(trust == nil ? "not checked: no trust anchors (give --anchors or --config)" : inspection.chainStatus.text)"
                         + (asOfSigning != nil ? " as of its signing time (a certificate has expired since; --strict-time refuses it)" : ""))
+            if trust != nil { Console.out("  revocation    \(revocationChecked ? "checked against the CRLs" : "not checked: no CRLs (give --crl, or signing.crl / the endpoint's crl in the configuration)")") }
             if let t = inspection.signingTime { Console.out("  signed at     \(RFC3339.format(millis: Int64(t.timeIntervalSince1970 * 1000)))") }
             if let p = inspection.payloadJSON {
                 let summary = ["kind", "type", "messageId", "receiptFor", "sender", "recipient", "status"].compactMap { k in

@@ -334,6 +334,18 @@ struct ConsoleTests {
         let verified = g.ctl("verify", report.path)
         #expect(verified.status == 0 && verified.stdout.contains("VALID") && verified.stdout.contains("chain         verified"))
         #expect(verified.stdout.contains("schema        follows report.schema.json"), "\(verified.stdout)")
+        // With --anchors alone revocation is not checked, and said; --crl checks it: a revoked signer fails.
+        let anchorsOnly = g.ctl("verify", "--anchors", try DevPKIFixture.path("trust/gateway-signing.pem"), report.path)
+        #expect(anchorsOnly.status == 0 && anchorsOnly.stdout.contains("revocation    not checked"), "\(anchorsOnly.stdout)")
+        let revokedSigner = try JWSSigner(key: try PrivateKey.load(path: DevPKIFixture.path("bad/revoked.key")),
+                                          chain: try Certificate.load(path: DevPKIFixture.path("bad/revoked-chain.pem")))
+        let byRevoked = g.fixture.root.appendingPathComponent("by-revoked.json")
+        try Data(try revokedSigner.sign(["kind": "note"]).flattenedJSON).write(to: byRevoked)
+        let unknown = g.ctl("verify", "--anchors", try DevPKIFixture.path("trust/gateway-signing.pem"), byRevoked.path)
+        #expect(unknown.stdout.contains("revocation    not checked"), "\(unknown.stdout)")
+        let checked = g.ctl("verify", "--anchors", try DevPKIFixture.path("trust/gateway-signing.pem"), "--crl", try DevPKIFixture.path("ca/crls.pem"), byRevoked.path)
+        #expect(checked.status == 1 && checked.stdout.contains("revoked"), "\(checked.stdout)\(checked.stderr)")
+        #expect(g.ctl("verify", "--crl", try DevPKIFixture.path("ca/crls.pem"), report.path).status != 0, "--crl without --anchors")
         // A receipt with a good signature whose payload breaks receipt.schema.json is no evidence.
         let agency = try JWSSigner(key: try PrivateKey.load(path: DevPKIFixture.path("agencies/europol/receipt.key")),
                                    chain: try Certificate.load(path: DevPKIFixture.path("agencies/europol/receipt-chain.pem")))
