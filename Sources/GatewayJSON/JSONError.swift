@@ -9,6 +9,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case trailingContent
         case duplicateMember
         case loneSurrogate
+        /// A Unicode noncharacter (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF): I-JSON forbids them.
+        case noncharacter
         case invalidEscape
         case controlCharacterInString
         case numberOutOfRange

@@ -17,9 +17,14 @@ public struct JSONParser: Sendable {
     public struct Limits: Sendable {
         public var maxDepth: Int
         public var maxBytes: Int
-        public init(maxDepth: Int = 256, maxBytes: Int = 64 << 20) {
+        /// I-JSON's interoperability rules for values (RFC 7493 §2.1–2.2): no noncharacters,
+        /// no integer beyond what a double holds exactly. Off only to read documents that are
+        /// not I-JSON on purpose (the JSON Schema test suite's).
+        public var interoperableValues: Bool
+        public init(maxDepth: Int = 256, maxBytes: Int = 64 << 20, interoperableValues: Bool = true) {
             self.maxDepth = maxDepth
             self.maxBytes = maxBytes
+            self.interoperableValues = interoperableValues
         }
     }
 
@@ -305,6 +310,9 @@ private struct Reader {
             } else if (0xDC00...0xDFFF).contains(unit) {
                 throw fail(.loneSurrogate, "lone low surrogate \\u\(hex(unit)); I-JSON forbids unpaired surrogates", at: escapeStart)
             }
+            if limits.interoperableValues && Self.isNoncharacter(scalarValue) {
+                throw fail(.noncharacter, "\\u escape of the noncharacter U+\(String(scalarValue, radix: 16, uppercase: true)); I-JSON forbids noncharacters", at: escapeStart)
+            }
             let scalar = Unicode.Scalar(scalarValue)!
             bytes.append(contentsOf: UTF8.encode(scalar)!)
         default:
@@ -361,7 +369,20 @@ private struct Reader {
             let b = buffer[position + i]
             if b < 0x80 || b > 0xBF { throw fail(.invalidUTF8, "invalid UTF-8 continuation byte") }
         }
+        // Noncharacters are in EF B7 90–AF, EF BF BE–BF, and xF xF BF BE–BF (4 bytes).
+        if length >= 3 && buffer[position + length - 1] >= 0x90 && limits.interoperableValues {
+            var value = UInt32(b0 & (length == 3 ? 0x0F : 0x07))
+            for i in 1..<length { value = value << 6 | UInt32(buffer[position + i] & 0x3F) }
+            if Self.isNoncharacter(value) {
+                throw fail(.noncharacter, "the noncharacter U+\(String(value, radix: 16, uppercase: true)); I-JSON forbids noncharacters")
+            }
+        }
         position += length
+    }
+
+    /// U+FDD0–U+FDEF, and the last two code points of every plane (RFC 7493 §2.1).
+    static func isNoncharacter(_ v: UInt32) -> Bool {
+        (0xFDD0...0xFDEF).contains(v) || v & 0xFFFE == 0xFFFE
     }
 
     // MARK: numbers
@@ -419,6 +440,11 @@ private struct Reader {
         if simple && integerDigits <= 15 {
             let v = Double(mantissa)
             return negative ? -v : v
+        }
+        // An integer an IEEE double cannot hold exactly would be signed, compared and sent as
+        // another number (…567 as …568): refused, as I-JSON advises (RFC 7493 §2.2).
+        if simple && limits.interoperableValues && (integerDigits > 19 || mantissa > 9_007_199_254_740_991) {
+            throw fail(.numberOutOfRange, "integer \(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<min(position, start + 40)]), as: UTF8.self)) is beyond ±9007199254740991 (2^53 − 1), which an IEEE double holds exactly; send it as a string", at: start)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
         guard let value = Double(text) else {

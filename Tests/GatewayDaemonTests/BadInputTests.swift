@@ -51,6 +51,10 @@ struct BadInputTests {
         inputs.append(bytes([0x22, 0xC0, 0xAF, 0x22], "utf8-overlong.json", stage: "json", mentions: "UTF-8"))
         inputs.append(bytes([0x22, 0xED, 0xA0, 0x80, 0x22], "utf8-surrogate.json", stage: "json", mentions: "surrogate"))
         inputs.append(bytes([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], "utf8-too-high.json", stage: "json", mentions: "UTF-8"))
+        // I-JSON's value rules: no noncharacters, no integer a double cannot hold exactly.
+        inputs.append(bytes(Array("{\"a\":\"".utf8) + [0xEF, 0xBF, 0xBE] + Array("\"}".utf8), "noncharacter-raw.json", stage: "json", mentions: "noncharacter"))
+        inputs.append(text("{\"a\":\"\\uFDD0\"}", "noncharacter-escaped.json", mentions: "noncharacter"))
+        inputs.append(text("{\"quantity\":12345678901234567}", "integer-inexact.json", mentions: "2^53"))
         inputs.append(bytes([0x22, 0xFF, 0x22], "utf8-ff.json", stage: "json", mentions: "UTF-8"))
         inputs.append(bytes([0x7B, 0x00, 0x7D], "nul-outside.json", stage: "json"))
         inputs.append(bytes(Array("{\"a\":\"".utf8) + [0x00] + Array("\"}".utf8), "nul-inside.json", stage: "json", mentions: "control character"))

@@ -118,7 +118,32 @@ struct ParserTests {
         #expect(try JSON.parse("5e-324") == .number(5e-324))
         #expect(try JSON.parse("-0") == .number(0))
         #expect(try JSON.parse("0e10") == .number(0))
-        #expect(try JSON.parse("123456789012345678901234567890") == .number(1.2345678901234568e29))
+        #expect(try JSON.parse("1.2345678901234568e29") == .number(1.2345678901234568e29))
+        // Integers: exact up to 2^53 − 1; beyond, a double would hold another number, so refused
+        // (as I-JSON advises), unless the reader asks for non-I-JSON values on purpose.
+        #expect(try JSON.parse("9007199254740991") == .number(9_007_199_254_740_991))
+        #expect(try JSON.parse("-9007199254740991") == .number(-9_007_199_254_740_991))
+        for text in ["9007199254740992", "12345678901234567", "-12345678901234567", "123456789012345678901234567890"] {
+            let error = try #require(throws: JSONParseError.self, "\(text)") { try JSON.parse(text) }
+            #expect(error.reason == .numberOutOfRange && "\(error)".contains("2^53"), "\(error)")
+        }
+        #expect(try JSONParser(limits: .init(interoperableValues: false)).parse(Array("123456789012345678901234567890".utf8)) == .number(1.2345678901234568e29))
+    }
+
+    @Test("noncharacters are refused, escaped or raw (RFC 7493 §2.1); the characters next to them are not")
+    func noncharacters() throws {
+        for text in [#""\uFFFE""#, #""\uFDD0""#, #""\uFDEF""#, #""\uD83F\uDFFF""#, #"{"\uFFFF":1}"#] {
+            let error = try #require(throws: JSONParseError.self, "\(text)") { try JSON.parse(text) }
+            #expect(error.reason == .noncharacter, "\(text): \(error)")
+        }
+        // Raw UTF-8: U+FFFF, U+FDD5, U+1FFFE, U+10FFFF.
+        for raw: [UInt8] in [[0xEF, 0xBF, 0xBF], [0xEF, 0xB7, 0x95], [0xF0, 0x9F, 0xBF, 0xBE], [0xF4, 0x8F, 0xBF, 0xBF]] {
+            let error = try #require(throws: JSONParseError.self, "\(raw)") { try JSONParser().parse([0x22] + raw + [0x22]) }
+            #expect(error.reason == .noncharacter, "\(raw): \(error)")
+        }
+        for (text, value) in [(#""\uFDCF""#, "\u{FDCF}"), (#""\uFDF0""#, "\u{FDF0}"), (#""\uFFFD""#, "\u{FFFD}"), ("\"\u{1FFFD}\"", "\u{1FFFD}"), ("\"\u{EFBF}\"", "\u{EFBF}")] {
+            #expect(try JSON.parse(text) == .string(value), "\(text)")
+        }
     }
 
     @Test("canonical output round-trips through the parser")

@@ -29,7 +29,7 @@ struct SuiteRunner {
         for case let url as URL in enumerator where url.pathExtension == "json" { files.append(url) }
         for url in files.sorted(by: { $0.path < $1.path }) {
             let relative = String(url.standardizedFileURL.path.dropFirst(remotes.path.count + 1))
-            let json = try JSON.parse(Data(contentsOf: url))
+            let json = try JSONParser(limits: .init(interoperableValues: false)).parse(Data(contentsOf: url))
             try registry.add(json, uri: "http://localhost:1234/" + relative)
         }
         return registry
@@ -40,7 +40,7 @@ struct SuiteRunner {
         let names = try files ?? FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
         var tally = Tally()
         for name in names {
-            let cases = try JSON.parse(Data(contentsOf: folder.appendingPathComponent(name))).arrayValue ?? []
+            let cases = try JSONParser(limits: .init(interoperableValues: false)).parse(Data(contentsOf: folder.appendingPathComponent(name))).arrayValue ?? []
             for testCase in cases {
                 let description = testCase["description"]?.stringValue ?? "?"
                 let tests = testCase["tests"]?.arrayValue ?? []
