@@ -20,6 +20,10 @@ public enum GatewayMain {
         """
 
     public static func run(arguments: [String]) -> Int32 {
+        // libcurl's OpenSSL backend would write every delivery's TLS secrets to this file:
+        // never from the daemon (said in the log once it is set up).
+        let keyLog = ProcessInfo.processInfo.environment["SSLKEYLOGFILE"]
+        unsetenv("SSLKEYLOGFILE")
         // A reload asked for while starting would otherwise end the process (SIGHUP's
         // default). One that comes after the file was read is remembered and done once the
         // start is over (the operator's change would be missed otherwise); reloads have a
@@ -65,6 +69,7 @@ public enum GatewayMain {
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in LogfmtHandler(label: label, level: level) }
         let logger = Logger(label: "gatewayd")
+        if keyLog != nil { logger.warning("SSLKEYLOGFILE is set in gatewayd's environment: ignored (gatewayd never writes TLS secrets)") }
         let services: GatewayServices
         do {
             services = try DefaultServices.make(config, validator: schemas)

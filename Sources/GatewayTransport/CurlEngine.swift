@@ -36,6 +36,8 @@ final class CurlEngine: @unchecked Sendable {
     private let multi: CurlMulti
     // Engine thread only.
     private var active: [UInt64: Transfer] = [:]
+    /// The multi handle's failures in a row (engine thread only): the next try backs off.
+    private var multiFailures = 0
     private var idleHandles: [CurlEasy] = []
     private static let maxIdleHandles = 64
     /// Origins whose last answer came on HTTP/2: their requests wait for a connection being
@@ -161,7 +163,12 @@ final class CurlEngine: @unchecked Sendable {
                 // flight can be trusted to progress, so fail it all and keep serving.
                 let failure = TransportError(kind: .network, message: "libcurl multi interface failed: \(error)")
                 for transfer in active.values { finish(transfer, .failure(failure)) }
+                // Not at once again: a handle that keeps failing would spin this thread.
+                multiFailures += 1
+                usleep(useconds_t(min(1_000_000, 10_000 << min(multiFailures - 1, 7))))
+                continue
             }
+            multiFailures = 0
         }
         for transfer in active.values { finish(transfer, .failure(Self.shutdownError)) }
         // enqueue refuses new work once `stopping` is set, and the batch taken with the flag

@@ -72,6 +72,12 @@ extension Transfer {
         try easy.set(CURLOPT_PROXY, request.proxy ?? "")
         if request.proxy != nil {
             try easy.set(CURLOPT_HTTPPROXYTUNNEL, 1)
+            // The configured proxy for every host: libcurl would otherwise read no_proxy from
+            // the environment and go around it.
+            try easy.set(CURLOPT_NOPROXY, "")
+            // The proxy's "200 Connection established" is not the endpoint's answer (it made a
+            // refused client certificate look like a response had started).
+            try easy.set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         }
 
         try configureMethodAndBody(easy)

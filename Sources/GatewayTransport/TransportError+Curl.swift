@@ -42,7 +42,10 @@ extension TransportError {
     ]
 
     init(curl error: CurlError, context: FailureContext) {
-        let kind = Self.kind(forCurlCode: error.code, detail: error.description, context: context)
+        // A multi-interface code (CURLMcode) is not a CURLcode: the same numbers mean other
+        // things; the multi handle failing is the gateway's trouble, tried again.
+        let kind = error.interface == .easy ? Self.kind(forCurlCode: error.code, detail: error.description, context: context)
+            : (context.cancelled ? .cancelled : .network)
         var message = error.description
         switch kind {
         case .clientCertificateRejected:

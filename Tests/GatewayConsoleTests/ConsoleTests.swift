@@ -26,7 +26,8 @@ struct ConsoleTests {
             let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
                 .replacingOccurrences(of: "    classificationCeiling:", with: "    breaker: { failureThreshold: 5, openFor: 200ms }\n    classificationCeiling:")
             try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-            daemon = try DaemonProcess.start(fixture)
+            // A TLS key log asked for in the environment is never written by gatewayd.
+            daemon = try DaemonProcess.start(fixture, environment: ["SSLKEYLOGFILE": fixture.root.appendingPathComponent("tls-keys.log").path])
             let samples = try Samples.valid()
             for i in 0..<12 {
                 let id = String(format: "ctl-%05d", i)
@@ -55,6 +56,9 @@ struct ConsoleTests {
     @Test("queue list, show and stats (human and --json) while the daemon runs")
     func inspect() throws {
         let g = try Running()
+        // Twelve deliveries over TLS, and no key log written (said in the log).
+        #expect(!FileManager.default.fileExists(atPath: g.fixture.root.appendingPathComponent("tls-keys.log").path))
+        #expect(g.daemon.log.contains("SSLKEYLOGFILE is set in gatewayd's environment: ignored"), "\(g.daemon.log)")
         let list = g.ctl("queue", "list", "--state", "delivered")
         #expect(list.status == 0)
         #expect(list.stdout.contains("DELIVERY") && list.stdout.contains("ctl-00011") && list.stdout.contains("EU-EUROPOL"))
