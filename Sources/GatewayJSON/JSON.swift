@@ -30,7 +30,9 @@ extension JSON {
         case let (.object(x), .object(y)):
             guard x.count == y.count else { return false }
             for (key, value) in x {
-                guard let other = y[key], other == value else { return false }
+                // The dictionary finds a canonically equivalent name ("\u{212A}" for "K"): the
+                // names must be the same code points too.
+                guard let i = y.index(forKey: key), y[i].key.utf8.elementsEqual(key.utf8), y[i].value == value else { return false }
             }
             return true
         default: return false

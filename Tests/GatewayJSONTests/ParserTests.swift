@@ -112,6 +112,13 @@ struct ParserTests {
         }
     }
 
+    @Test("objects compare member names by code points: a name canonically equivalent to another is another name")
+    func objectNamesByCodePoints() throws {
+        #expect(try JSON.parse(#"{"\u212A":1}"#) != JSON.parse(#"{"K":1}"#), "KELVIN SIGN is not K")
+        #expect(try JSON.parse(#"{"e\u0301":1}"#) != JSON.parse(#"{"\u00E9":1}"#))
+        #expect(try JSON.parse(#"{"K":1,"a":[1]}"#) == JSON.parse(#"{"a":[1.0],"K":1}"#))
+    }
+
     @Test("numbers at the limits of a double")
     func numberEdges() throws {
         #expect(try JSON.parse("1.7976931348623157e308") == .number(.greatestFiniteMagnitude))
