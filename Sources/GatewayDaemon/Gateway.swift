@@ -35,6 +35,24 @@ public struct GatewayServices: Sendable {
     }
 }
 
+/// What became of a configuration handed to the delivery engine.
+public enum ConfigUpdate: Sendable, Equatable {
+    case applied
+    /// Not within the wait (the engine busy, or a stop coming): applied when it gets to it.
+    case pending
+    /// The engine could not take it (a file changed since the reload checked it): it keeps
+    /// the configuration it had.
+    case refused
+}
+
+extension DeliveryService {
+    /// Whether the configuration was applied (`reconfigure`).
+    @discardableResult
+    public func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool {
+        reconfigure(config: config, receiptSchema: receiptSchema) == .applied
+    }
+}
+
 /// The delivery side as the daemon sees it (GatewayDaemon/Delivery).
 public protocol DeliveryService: AnyObject, Sendable {
     func start()
@@ -43,9 +61,8 @@ public protocol DeliveryService: AnyObject, Sendable {
     /// New deliveries were committed for these endpoints: look now rather than at the next tick.
     func wake(endpoints: Set<String>)
     /// The reloaded configuration, and receipt.schema.json as the reload read it (nil: keep).
-    /// Returns whether it is applied (false: not within a few seconds, or refused).
-    @discardableResult
-    func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool
+    /// Says whether it is applied, not yet (applied later), or refused (the old one stays).
+    func reconfigure(config: GatewayConfig, receiptSchema: Schema?) -> ConfigUpdate
     /// A stop is coming: an `update` waiting for the engine returns now (false); the engine
     /// still applies the configuration when it can.
     func stopWaitingForUpdates()
@@ -248,6 +265,7 @@ public final class Gateway: @unchecked Sendable {
                 logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")
             }
             lock.lock()
+            let previous = (config: config, validator: services.validator)
             config.routes = next.routes
             config.endpoints = next.endpoints
             config.queue.maxLifetime = next.queue.maxLifetime
@@ -265,11 +283,22 @@ public final class Gateway: @unchecked Sendable {
             // one that ended before is waiting already, and the reconcile below moves or holds
             // it with the rest. (A delivery the engine claims meanwhile on a route that has
             // moved is held by it, and released onto the new route by the reconcile.)
-            let applied = delivery?.update(config: current, receiptSchema: receiptSchema) ?? true
+            let update = delivery?.reconfigure(config: current, receiptSchema: receiptSchema) ?? .applied
+            if update == .refused {
+                // A file changed since the check above: the engine keeps its endpoints, so the
+                // rest goes back to the configuration it has (never half of each).
+                lock.withLock {
+                    config = previous.config
+                    services.validator = previous.validator
+                }
+                pipeline.update(processor: PickupProcessor(config: previous.config, validator: previous.validator, signer: services.signer))
+                logger.error("configuration reload refused by the delivery engine (see its error above); the running configuration stays")
+                return
+            }
             // Not applied yet: the reconcile is done again by the housekeeping until it is
             // done after the engine took the configuration (an attempt recorded in between
             // under the old one is waiting then).
-            reconcileQueue(with: current, final: applied)
+            reconcileQueue(with: current, final: update == .applied)
             logger.notice("configuration reloaded", metadata: ["endpoints": "\(current.endpoints.count)", "routes": "\(current.routes.count)"])
             do {
                 try store.audit([AuditEvent("config-reloaded", actor: "gatewayd", details: [

@@ -351,6 +351,21 @@ struct DeliveryEngineTests {
         #expect(held.attempts.count == 1 && held.attempts.first?.httpStatus == 503)
     }
 
+    @Test("a configuration the engine cannot take (a receipt anchor file gone) is refused and said so; the engine keeps delivering on the one it had")
+    func refusedConfiguration() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in (.success(DeliveryResponse(status: 201, body: receipts.receipt(for: request, agency: "EU-EUROPOL"))), 0.001) }
+        h.engine.start()
+        defer { h.engine.stop() }
+        var broken = h.config
+        broken.endpoints["europol"]?.receiptTrustAnchors = h.fixture.root.appendingPathComponent("gone.pem").path
+        #expect(h.engine.reconfigure(config: broken, receiptSchema: nil) == .refused)
+        #expect(h.engine.reconfigure(config: h.config, receiptSchema: nil) == .applied)
+        #expect(h.engine.reconfigure(config: broken, receiptSchema: nil) == .refused)
+        try h.enqueue(2, prefix: "kept")
+        #expect(waitUntil(timeout: 15) { (try? h.count(.delivered)) == 2 }, "on the configuration it had")
+    }
+
     @Test("an endpoint removed and added back while its transfers are in flight is scheduled again")
     func endpointRemovedAndRestored() throws {
         let receipts = try ReceiptFactory()

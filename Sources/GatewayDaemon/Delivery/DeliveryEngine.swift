@@ -187,9 +187,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// engine is not running, which applies it when it starts): what is recorded from then
     /// on is recorded under it.
     /// - Parameter receiptSchema: receipt.schema.json as the reload read it (nil: keep).
-    /// Returns whether it was applied in that time (false: not yet, or refused).
-    @discardableResult
-    public func update(config: GatewayConfig, receiptSchema: Schema?) -> Bool {
+    /// Says whether it was applied in that time, not yet, or refused.
+    public func reconfigure(config: GatewayConfig, receiptSchema: Schema?) -> ConfigUpdate {
         let waiter = ConfigWaiter()
         condition.lock()
         pendingConfig = (config, receiptSchema)
@@ -199,13 +198,16 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         condition.signal()
         condition.unlock()
         // Not running: applied when it starts; a stop coming: not waited for (not applied yet).
-        guard wait else { return !abandoned }
+        guard wait else { return abandoned ? .pending : .applied }
         if waiter.done.wait(timeout: .now() + 5) == .timedOut {
             logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
-            return false
+            return .pending
         }
-        if waiter.abandoned { logger.notice("stopping: not waiting for the delivery engine to apply the new configuration") }
-        return waiter.applied
+        if waiter.abandoned {
+            logger.notice("stopping: not waiting for the delivery engine to apply the new configuration")
+            return .pending
+        }
+        return waiter.applied ? .applied : .refused
     }
 
     public func stopWaitingForUpdates() {
