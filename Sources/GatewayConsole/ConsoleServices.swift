@@ -20,6 +20,11 @@ enum ConsoleServices {
         }
         let certificate = (try? Certificate.load(path: config.signing.chain))?.first
         let key = certificate.flatMap { try? $0.publicKey() }
+        if trust != nil && certificate == nil {
+            // Without it, any certificate under the anchors would pass for the gateway's.
+            Console.error("cannot read the signing certificate \(config.signing.chain): it says whose signatures checkpoints must be")
+            throw ExitCode(1)
+        }
         if trust == nil && key == nil {
             Console.error("cannot read the signing certificate \(config.signing.chain): checkpoint signatures will not be checked")
             return nil

@@ -456,6 +456,12 @@ private struct Reader {
         if value == 0 && significant {
             throw fail(.numberOutOfRange, "number \(text.prefix(40)) is too small for an IEEE double (it would become 0)", at: start)
         }
+        // However it is spelled (1e17, 9007199254740993.0), a value from 2^53 up to 1e21 is
+        // an integer that JCS writes out in digits: one a double does not hold exactly, signed
+        // as another number, and refused by a strict reader of what the gateway sends.
+        if limits.interoperableValues && value.magnitude >= 9_007_199_254_740_992 && value.magnitude < 1e21 {
+            throw fail(.numberOutOfRange, "number \(text.prefix(40)) is an integer beyond ±9007199254740991 (2^53 − 1), which an IEEE double holds exactly; send it as a string", at: start)
+        }
         return value
     }
 

@@ -22,7 +22,9 @@ import GatewayJSON
 
 /// Signs an audit checkpoint (the gateway key, through JWS in production).
 public protocol AuditSigner: Sendable {
-    func sign(_ payload: [UInt8]) throws -> String
+    /// Signs a checkpoint made at `at`: the signature says that same time (its verifier
+    /// holds the two together).
+    func sign(_ payload: [UInt8], at: Millis) throws -> String
 }
 
 /// Checks a checkpoint signature and returns the payload it signs.

@@ -383,13 +383,16 @@ public final class QueueStore: Sendable {
     /// Signs the current head of the audit log, if it moved since the last checkpoint.
     /// Returns what it signed (an anchor to keep outside the queue), nil when nothing moved.
     @discardableResult
-    public func checkpointAudit(signer: any AuditSigner, now: Millis = Date().millis) throws -> AuditAnchor? {
+    /// `now`: the checkpoint's time (default: when the write lock is held, so that the time
+    /// signed is the time it is made, however long the lock took).
+    public func checkpointAudit(signer: any AuditSigner, now fixed: Millis? = nil) throws -> AuditAnchor? {
         try pool.write { db in
+            let now = fixed ?? Date().millis
             guard let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else { return nil }
             let seq: Int64 = head["seq"]
             let hash: String = head["hash"]
             if let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint"), last >= seq { return nil }
-            let signature = try signer.sign(AuditChain.checkpointPayload(seq: seq, hash: hash, at: now))
+            let signature = try signer.sign(AuditChain.checkpointPayload(seq: seq, hash: hash, at: now), at: now)
             try db.execute(sql: "INSERT INTO audit_checkpoint (seq, hash, at, signature) VALUES (?, ?, ?, ?)",
                            arguments: [seq, hash, now, signature])
             return AuditAnchor(seq: seq, hash: hash)

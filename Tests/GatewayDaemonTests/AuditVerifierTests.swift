@@ -26,11 +26,14 @@ struct AuditVerifierTests {
         let at = (now.timeIntervalSince1970 * 1000).rounded(.down)
         let good = try Self.signer("gateway/signing").sign(payload: try Self.payload(at: at), at: now).compact
         #expect(try verifier.verify(good) == (try Self.payload(at: at)))
-        // An agency's receipt key (and the gateway's TLS client key) chain to the same anchors.
-        for other in ["agencies/europol/receipt", "gateway/tls-client"] {
-            let forged = try Self.signer(other).sign(payload: try Self.payload(at: at), at: now).compact
-            #expect(throws: (any Error).self, "\(other)") { try verifier.verify(forged) }
-        }
+        // An agency's receipt key chains to the same anchors and may sign: not the gateway's.
+        let byAgency = try Self.signer("agencies/europol/receipt").sign(payload: try Self.payload(at: at), at: now).compact
+        let agencyError = try #require(throws: (any Error).self) { try verifier.verify(byAgency) }
+        #expect("\(agencyError)".contains("not the gateway's signing certificate"), "\(agencyError)")
+        // The gateway's TLS client key chains there too: a TLS certificate is no signer at all.
+        let byTLS = try Self.signer("gateway/tls-client").sign(payload: try Self.payload(at: at), at: now).compact
+        let tlsError = try #require(throws: (any Error).self) { try verifier.verify(byTLS) }
+        #expect("\(tlsError)".contains("wrong key usage"), "\(tlsError)")
         // The gateway's key, but a signing time a minute off the checkpoint's.
         let offTime = try Self.signer("gateway/signing").sign(payload: try Self.payload(at: at), at: now.addingTimeInterval(60)).compact
         let error = try #require(throws: (any Error).self) { try verifier.verify(offTime) }

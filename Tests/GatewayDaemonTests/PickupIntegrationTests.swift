@@ -76,6 +76,12 @@ struct PickupIntegrationTests {
         #expect(fd >= 0)
         _ = "{}".withCString { write(fd, $0, 2) }
         close(fd)
+        // "odd\u{FFFE}.json": UTF-8, but with a noncharacter, which no report or error file
+        // (I-JSON) may carry: refused the same way.
+        let odd = Array(fixture.outbox("PL-KGP").path.utf8) + [UInt8(ascii: "/")] + Array("odd".utf8) + [0xEF, 0xBF, 0xBE] + Array(".json".utf8) + [0]
+        let ofd = odd.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
+        #expect(ofd >= 0)
+        close(ofd)
         // A temporary name that is not UTF-8 either: the unit may still be writing it; left alone.
         let temporary = Array(fixture.outbox("PL-KGP").path.utf8) + [UInt8(ascii: "/")] + raw + Array(".tmp".utf8) + [0]
         let tfd = temporary.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
@@ -90,10 +96,14 @@ struct PickupIntegrationTests {
         #expect(error["stage"] == "file" && error["file"] == "bad_.json")
         #expect(error["errors"]?[0]?["message"]?.stringValue?.contains("62 61 64 ff 2e 6a 73 6f 6e") == true, "\(error)")
         #expect(try Data(contentsOf: rejected.appendingPathComponent("bad_.json")) == Data("{}".utf8))
+        #expect(waitUntil(timeout: 20) { fixture.files(rejected).contains("odd_.error.json") && fixture.files(rejected).contains("odd_.json") },
+                "\(fixture.files(rejected))")
+        let oddError = try JSON.parse(Data(contentsOf: rejected.appendingPathComponent("odd_.error.json")))
+        #expect(oddError["errors"]?[0]?["message"]?.stringValue?.contains("6f 64 64 ef bf be") == true, "\(oddError)")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).contains("bad\u{FFFD}.accepted.json") },
                 "the file really named so is a message of its own: \(fixture.files(fixture.reports("PL-KGP")))")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).count == 1 }, "only the temporary file is left: \(fixture.files(fixture.outbox("PL-KGP")))")
-        #expect(fixture.files(rejected).count == 2, "\(fixture.files(rejected))")
+        #expect(fixture.files(rejected).count == 4, "\(fixture.files(rejected))")
         #expect(daemon.process.isRunning)
     }
 

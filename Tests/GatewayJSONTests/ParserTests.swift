@@ -130,11 +130,17 @@ struct ParserTests {
         // (as I-JSON advises), unless the reader asks for non-I-JSON values on purpose.
         #expect(try JSON.parse("9007199254740991") == .number(9_007_199_254_740_991))
         #expect(try JSON.parse("-9007199254740991") == .number(-9_007_199_254_740_991))
-        for text in ["9007199254740992", "12345678901234567", "-12345678901234567", "123456789012345678901234567890"] {
+        for text in ["9007199254740992", "12345678901234567", "-12345678901234567", "123456789012345678901234567890",
+                     "1e17", "9007199254740993.0", "1.5e16", "-9.007199254740992e15", "9.99e20"] {
             let error = try #require(throws: JSONParseError.self, "\(text)") { try JSON.parse(text) }
             #expect(error.reason == .numberOutOfRange && "\(error)".contains("2^53"), "\(error)")
         }
         #expect(try JSONParser(limits: .init(interoperableValues: false)).parse(Array("123456789012345678901234567890".utf8)) == .number(1.2345678901234568e29))
+        // What is taken reads back the same from its canonical form (JCS writes 1e21 and up with an exponent).
+        for text in ["9007199254740991.0", "1e21", "-1.5e300", "0.1", "1e-7", "123456.789"] {
+            let value = try JSON.parse(text)
+            #expect(try JSON.parse(value.canonicalBytes()) == value, "\(text)")
+        }
     }
 
     @Test("noncharacters are refused, escaped or raw (RFC 7493 §2.1); the characters next to them are not")

@@ -30,7 +30,7 @@ func message(_ id: String, digest: String, jws: [UInt8]) -> NewMessage {
 /// made with the key from one made without it.
 struct KeyedDigestSigner: AuditSigner, AuditVerifier {
     var key: String
-    func sign(_ payload: [UInt8]) throws -> String {
+    func sign(_ payload: [UInt8], at: Millis = 0) throws -> String {
         Base64URLText.encode(payload) + "." + SHA256.hex(Array(key.utf8) + payload)
     }
     func verify(_ signature: String) throws -> [UInt8] {

@@ -535,7 +535,9 @@ public final class PickupPipeline: @unchecked Sendable {
     /// UTF-8 an underscore), with an error file that says why. On the watcher's thread,
     /// at a rescan (such files are rare).
     public func refuseUndecodable(unit: SpoolUnit, raw: [UInt8]) {
-        let readable = String(String(decoding: raw, as: UTF8.self).map { $0 == "\u{FFFD}" ? "_" : $0 })
+        let readable = String(String(String(decoding: raw, as: UTF8.self).unicodeScalars.map { scalar -> Character in
+            scalar == "\u{FFFD}" || (0xFDD0...0xFDEF).contains(scalar.value) || scalar.value & 0xFFFE == 0xFFFE ? "_" : Character(scalar)
+        }))
         let hex = raw.prefix(64).map { String(format: "%02x", $0) }.joined(separator: " ")
         do {
             for n in 1...1_000 {
@@ -543,7 +545,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 var st = stat()
                 if fstatat(unit.rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(unit.rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0 { continue }
                 // Named after the name the file is given here.
-                let refusal = Refusal(.file, "the file's name is not valid UTF-8 (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(target)\"; name files in UTF-8 and drop it again")
+                let refusal = Refusal(.file, "the file's name is not valid UTF-8, or holds a Unicode noncharacter (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(target)\"; name files in UTF-8 without noncharacters and drop it again")
                 let document = refusal.document(file: target, unit: unit.unit, refusedAt: Date().millis)
                 guard try unit.rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publishIfFree(as: errorName) else { continue }
                 do {

@@ -186,7 +186,7 @@ public final class ReportWriter: Sendable {
                 do {
                     let fresh = rewriteFresh.withLock { $0.owed.contains(report.id) }
                     try unit.reports.stage(bytes, in: unit.staging).publish(as: name) { taken, existing in
-                        fresh && existing.flatMap(Self.payloadText) == Self.payloadText(bytes) ? .replace : Self.nameIfTaken(taken, existing, ours: bytes)
+                        fresh && Self.payloadText(bytes) != nil && existing.flatMap(Self.payloadText) == Self.payloadText(bytes) ? .replace : Self.nameIfTaken(taken, existing, ours: bytes)
                     }
                     if fresh { rewriteFresh.withLock { _ = $0.owed.remove(report.id) } }
                     written.append(report.id)
@@ -437,12 +437,12 @@ public final class ReportWriter: Sendable {
                 // (the unit may have taken the report that had it since). After a failed sync,
                 // a new file in the place of ours.
                 let ownNames = Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId)
-                let keptUnder = fresh ? nil : ownNames.first { name in
+                let keptUnder = fresh || mine == nil ? nil : ownNames.first { name in
                     (try? unit.reports.readHostileFile(name, maxBytes: 1 << 20)).flatMap(Self.subject(ofReport:)) == mine
                 }
                 if keptUnder == nil {
                     try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) { taken, existing in
-                        fresh && existing.flatMap(Self.subject(ofReport:)) == mine ? .replace : Self.nameIfTaken(taken, existing, ours: signed)
+                        fresh && mine != nil && existing.flatMap(Self.subject(ofReport:)) == mine ? .replace : Self.nameIfTaken(taken, existing, ours: signed)
                     }
                 }
             } catch {

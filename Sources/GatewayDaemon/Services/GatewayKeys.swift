@@ -132,8 +132,8 @@ public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
     }
 
     /// AuditSigner: a compact JWS (one text column in the checkpoint table).
-    public func sign(_ payload: [UInt8]) throws -> String {
-        try signer.sign(payload: payload).compact
+    public func sign(_ payload: [UInt8], at: Millis) throws -> String {
+        try signer.sign(payload: payload, at: Date(timeIntervalSince1970: Double(at) / 1000)).compact
     }
 }
 

@@ -137,18 +137,27 @@ public final class DirectoryHandle: @unchecked Sendable {
         // A name that is not UTF-8 is left out: decoded with replacement characters it
         // would name no file, or another one (see undecodableNames()).
         eachName { raw in
-            if let name = String(validating: raw, as: UTF8.self), name != "." && name != ".." { names.append(name) }
+            if let name = Self.usableName(raw), name != "." && name != ".." { names.append(name) }
         }
         return names
     }
 
-    /// The raw names of entries that are not UTF-8 (temporary ones, with a leading dot or
-    /// ending in ".tmp", left out: a unit may still be writing them).
+    /// The name, when it can name a file in the gateway's JSON (reports, error files,
+    /// the queue): UTF-8 without noncharacters (I-JSON forbids them); else nil.
+    public static func usableName(_ raw: some Collection<UInt8>) -> String? {
+        guard let name = String(validating: raw, as: UTF8.self) else { return nil }
+        if raw.allSatisfy({ $0 < 0x80 }) { return name }
+        return name.unicodeScalars.contains { (0xFDD0...0xFDEF).contains($0.value) || $0.value & 0xFFFE == 0xFFFE } ? nil : name
+    }
+
+    /// The raw names of entries that are not usable names (`usableName`: not UTF-8, or with
+    /// a noncharacter); temporary ones, with a leading dot or ending in ".tmp", left out: a
+    /// unit may still be writing them.
     public func undecodableNames() -> [[UInt8]] {
         var names: [[UInt8]] = []
         eachName { raw in
             let temporary = raw.first == UInt8(ascii: ".") || raw.suffix(4).elementsEqual(".tmp".utf8)
-            if !temporary, String(validating: raw, as: UTF8.self) == nil { names.append(Array(raw)) }
+            if !temporary, Self.usableName(raw) == nil { names.append(Array(raw)) }
         }
         return names
     }

@@ -148,8 +148,8 @@ public final class SpoolWatcher: @unchecked Sendable {
                     return (event.wd, event.mask, Int(event.len))
                 }
                 let nameBytes = buffer[(offset + headerSize)..<min(n, offset + headerSize + length)]
-                // A name that is not UTF-8 is left to the rescan (undecodable).
-                let name = String(validating: nameBytes.prefix { $0 != 0 }, as: UTF8.self) ?? ""
+                // A name that is not UTF-8 (or has a noncharacter) is left to the rescan (undecodable).
+                let name = DirectoryHandle.usableName(nameBytes.prefix { $0 != 0 }) ?? ""
                 offset += headerSize + length
                 if mask & UInt32(IN_Q_OVERFLOW) != 0 {
                     // Events were lost: look at every outbox, leaving files changed within
