@@ -44,14 +44,28 @@ extension JSON {
         case .null: hasher.combine(0)
         case .bool(let b): hasher.combine(b)
         case .number(let d): hasher.combine(d == 0 ? 0.0 : d)  // 0 == -0
-        case .string(let s): hasher.combine(s)  // coarser than ==, so consistent with it
+        case .string(let s): Self.hashBytes(s, into: &hasher)
         case .array(let a): hasher.combine(a)
         case .object(let o):
             hasher.combine(o.count)
             // Order-independent.
             var combined = 0
-            for (k, v) in o { combined ^= k.hashValue &+ v.hashValue &* 31 }
+            for (k, v) in o {
+                var h = Hasher()
+                Self.hashBytes(k, into: &h)
+                combined ^= h.finalize() &+ v.hashValue &* 31
+            }
             hasher.combine(combined)
+        }
+    }
+
+    /// A string hashed by its UTF-8 bytes, as == compares it: Swift's own String hash
+    /// normalises first (canonically equivalent strings would share a hash and, distinct
+    /// for ==, pile up in one bucket), in time quadratic in a run of combining marks.
+    static func hashBytes(_ s: String, into hasher: inout Hasher) {
+        hasher.combine(s.utf8.count)
+        if s.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            for b in s.utf8 { hasher.combine(b) }
         }
     }
 

@@ -11,6 +11,10 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case loneSurrogate
         /// A Unicode noncharacter (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF): I-JSON forbids them.
         case noncharacter
+        /// More than 30 combining marks in a row (Unicode's Stream-Safe Text Format, UAX #15):
+        /// normalising such text (which hashing a Swift string does) costs time quadratic in
+        /// the run; no language needs more.
+        case combiningMarks
         case invalidEscape
         case controlCharacterInString
         case numberOutOfRange

@@ -67,6 +67,8 @@ extension JSON {
 private struct Reader {
     let buffer: UnsafeBufferPointer<UInt8>
     let limits: JSONParser.Limits
+    /// Combining marks in a row in the string being read (countNonStarter).
+    var nonStarters = 0
     var position = 0
     var depth = 0
 
@@ -238,6 +240,7 @@ private struct Reader {
 
     mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
+        nonStarters = 0
         let start = position
         // Fast path: no escapes. Validate UTF-8 while scanning.
         while position < buffer.count {
@@ -251,7 +254,7 @@ private struct Reader {
             if byte < 0x20 {
                 throw fail(.controlCharacterInString, "control character \(describe(byte)) must be escaped inside a string")
             }
-            if byte < 0x80 { position += 1 } else { try skipUTF8Sequence() }
+            if byte < 0x80 { position += 1; nonStarters = 0 } else { try skipUTF8Sequence() }
         }
         guard position < buffer.count else { throw fail(.unexpectedEnd, "unexpected end of document inside a string", at: start - 1) }
         // Slow path: escapes present.
@@ -269,6 +272,7 @@ private struct Reader {
             case 0..<0x80:
                 bytes.append(byte)
                 position += 1
+                nonStarters = 0
             default:
                 let from = position
                 try skipUTF8Sequence()
@@ -284,6 +288,7 @@ private struct Reader {
         guard position < buffer.count else { throw fail(.unexpectedEnd, "unexpected end of document inside an escape") }
         let c = buffer[position]
         position += 1
+        if c != UInt8(ascii: "u") { nonStarters = 0 }   // an escaped ASCII character is a starter
         switch c {
         case UInt8(ascii: "\""): bytes.append(0x22)
         case UInt8(ascii: "\\"): bytes.append(0x5C)
@@ -310,6 +315,7 @@ private struct Reader {
             } else if (0xDC00...0xDFFF).contains(unit) {
                 throw fail(.loneSurrogate, "lone low surrogate \\u\(hex(unit)); I-JSON forbids unpaired surrogates", at: escapeStart)
             }
+            try countNonStarter(scalarValue)
             if limits.interoperableValues && Self.isNoncharacter(scalarValue) {
                 throw fail(.noncharacter, "\\u escape of the noncharacter U+\(String(scalarValue, radix: 16, uppercase: true)); I-JSON forbids noncharacters", at: escapeStart)
             }
@@ -369,15 +375,28 @@ private struct Reader {
             let b = buffer[position + i]
             if b < 0x80 || b > 0xBF { throw fail(.invalidUTF8, "invalid UTF-8 continuation byte") }
         }
-        // Noncharacters are in EF B7 90–AF, EF BF BE–BF, and xF xF BF BE–BF (4 bytes).
-        if length >= 3 && buffer[position + length - 1] >= 0x90 && limits.interoperableValues {
-            var value = UInt32(b0 & (length == 3 ? 0x0F : 0x07))
-            for i in 1..<length { value = value << 6 | UInt32(buffer[position + i] & 0x3F) }
-            if Self.isNoncharacter(value) {
-                throw fail(.noncharacter, "the noncharacter U+\(String(value, radix: 16, uppercase: true)); I-JSON forbids noncharacters")
-            }
+        var value = UInt32(b0 & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07))
+        for i in 1..<length { value = value << 6 | UInt32(buffer[position + i] & 0x3F) }
+        if length >= 3 && limits.interoperableValues && Self.isNoncharacter(value) {
+            throw fail(.noncharacter, "the noncharacter U+\(String(value, radix: 16, uppercase: true)); I-JSON forbids noncharacters")
         }
+        try countNonStarter(value)
         position += length
+    }
+
+    /// Counts combining marks in a row (canonical combining class not 0); more than 30 is
+    /// refused (Stream-Safe Text Format, UAX #15): hashing or comparing a Swift string
+    /// normalises it, in time quadratic in such a run.
+    mutating func countNonStarter(_ value: UInt32) throws(JSONParseError) {
+        // Nothing below U+0300 combines.
+        guard value >= 0x300, let scalar = Unicode.Scalar(value), scalar.properties.canonicalCombiningClass.rawValue != 0 else {
+            nonStarters = 0
+            return
+        }
+        nonStarters += 1
+        if nonStarters > 30 {
+            throw fail(.combiningMarks, "more than 30 combining marks in a row (Unicode Stream-Safe Text Format, UAX #15)")
+        }
     }
 
     /// U+FDD0–U+FDEF, and the last two code points of every plane (RFC 7493 §2.1).

@@ -61,6 +61,10 @@ struct Evaluation {
     /// `abort != nil`, as a plain flag: tested after every keyword, where comparing the
     /// optional struct showed in profiles.
     var aborted = false
+    /// Errors stopped at `errorLimit` (the validation stopped there: a hostile instance with
+    /// millions of unknown members would otherwise make millions of errors to sort).
+    var truncated = false
+    var errorLimit: Int { max(options.maxErrors * 10, 1_000) }
 
     init(graph: CompiledGraph, options: ValidationOptions, collectErrors: Bool) {
         self.graph = graph
@@ -98,6 +102,11 @@ struct Evaluation {
     /// only when errors are being collected.
     mutating func fail(_ keyword: Keyword, _ message: @autoclosure () -> String) {
         guard collecting else { return }
+        guard errors.count < errorLimit else {
+            truncated = true
+            aborted = true
+            return
+        }
         errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                       absoluteKeywordLocation: keyword.absolute, keyword: keyword.name, message: message()))
     }

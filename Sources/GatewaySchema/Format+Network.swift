@@ -49,13 +49,18 @@ enum FormatNetwork {
     }
 
     static func isIPv6(_ s: String) -> Bool {
-        guard s.utf8.allSatisfy({ $0 < 128 }), !s.contains("%") else { return false }
+        // inet_pton stops at a NUL: whatever followed would pass unread.
+        guard s.utf8.allSatisfy({ $0 < 128 && $0 != 0 }), !s.contains("%") else { return false }
         var address = in6_addr()
         return inet_pton(AF_INET6, s, &address) == 1
     }
 
     static func isEmail(_ s: String, international: Bool) -> Bool {
-        guard let at = s.lastIndex(of: "@") else { return false }
+        // RFC 5321: a path is at most 256 octets, so an address at most 254. Checked first, on
+        // the bytes, and the "@" found on the bytes too: walking characters back over a long
+        // run of regional indicators (flags) costs time quadratic in the run.
+        guard s.utf8.count <= 254, let atByte = s.utf8.lastIndex(of: UInt8(ascii: "@")) else { return false }
+        let at = atByte
         let local = s[..<at]
         let domain = s[s.index(after: at)...]
         guard !local.isEmpty, !domain.isEmpty, local.utf8.count <= 64 else { return false }
@@ -64,6 +69,9 @@ enum FormatNetwork {
             guard local.count >= 2, local.hasSuffix("\"") else { return false }
             var escaped = false
             for ch in local.dropFirst().dropLast() {
+                // Printable ASCII (0x20–0x7E) only, escaped or not: no control character
+                // (CR, LF, NUL, DEL) may ride in an address.
+                if ch.isASCII, let b = ch.asciiValue, b < 0x20 || b == 0x7F { return false }
                 if escaped { escaped = false; continue }
                 if ch == "\\" { escaped = true; continue }
                 if ch == "\"" { return false }

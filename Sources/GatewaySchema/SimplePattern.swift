@@ -158,6 +158,18 @@ struct SimplePattern: Sendable {
         return (lo, hi)
     }
 
+    /// The most and the fewest characters a match can take (Int.max: unbounded).
+    var longest: Int { atoms.reduce(0) { $0 == .max || $1.max == .max ? .max : $0 + $1.max } }
+    var shortest: Int { atoms.reduce(0) { $0 + $1.min } }
+
+    /// How many characters of a text of `n` can matter: with both anchors, none when `n` is
+    /// out of the pattern's range (then nil); anchored at the start, the first `longest`
+    /// (the memo is sized by this, not by a hostile 50 MB string).
+    func relevantLength(_ n: Int) -> Int? {
+        if anchoredStart && anchoredEnd && (n > longest || n < shortest) { return nil }
+        return anchoredStart ? min(n, longest) : n
+    }
+
     /// Whether the pattern matches somewhere in `text` (ECMA `test` semantics).
     func matches(_ text: String) -> Bool {
         var text = text
@@ -167,11 +179,13 @@ struct SimplePattern: Sendable {
             var high: UInt8 = 0
             for b in bytes { high |= b }
             guard high < 0x80 else { return nil }
-            return match(count: bytes.count) { UInt32(bytes[$0]) }
+            guard let n = relevantLength(bytes.count) else { return false }
+            return match(count: n) { UInt32(bytes[$0]) }
         }
         if let ascii { return ascii }
-        let scalars = Array(text.unicodeScalars)
-        return match(count: scalars.count) { scalars[$0].value }
+        guard let n = relevantLength(text.unicodeScalars.count) else { return false }
+        let scalars = Array(text.unicodeScalars.prefix(n))
+        return match(count: n) { scalars[$0].value }
     }
 
     /// Backtracking over `count` scalars read through `scalar`, with the memo of failed

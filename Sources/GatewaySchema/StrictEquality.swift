@@ -45,8 +45,9 @@ func codePointCount(_ s: String) -> Int {
     }
 }
 
-/// A JSON value hashed as JSON but compared strictly: canonically-equivalent strings share a
-/// hash bucket and are then told apart, so hashing stays O(n) and correct.
+/// A JSON value hashed as JSON (strings by their UTF-8 bytes) and compared strictly: the
+/// two agree, so a hostile array of canonically equivalent strings does not pile up in one
+/// bucket.
 struct StrictJSON: Hashable {
     let value: JSON
     static func == (a: StrictJSON, b: StrictJSON) -> Bool { strictlyEqual(a.value, b.value) }

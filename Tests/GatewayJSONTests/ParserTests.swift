@@ -119,6 +119,20 @@ struct ParserTests {
         #expect(try JSON.parse(#"{"K":1,"a":[1]}"#) == JSON.parse(#"{"a":[1.0],"K":1}"#))
     }
 
+    @Test("more than 30 combining marks in a row are refused (Stream-Safe Text, UAX #15), raw or escaped, in values and names; 30, or runs broken by a letter, are not")
+    func combiningMarkRuns() throws {
+        let mark = "\u{0301}"
+        #expect(try JSON.parse("\"A" + String(repeating: mark, count: 30) + "\"") == .string("A" + String(repeating: mark, count: 30)))
+        #expect(try JSON.parse("\"" + String(repeating: "a" + String(repeating: mark, count: 30), count: 100) + "\"").stringValue != nil)
+        for text in ["\"A" + String(repeating: mark, count: 31) + "\"",
+                     "{\"A" + String(repeating: mark, count: 31) + "\":1}",
+                     "\"A" + String(repeating: "\\u0301", count: 31) + "\"",
+                     "\"A" + String(repeating: mark, count: 20) + String(repeating: "\\u0316", count: 11) + "\""] {
+            let error = try #require(throws: JSONParseError.self) { try JSON.parse(text) }
+            #expect(error.reason == .combiningMarks, "\(error)")
+        }
+    }
+
     @Test("numbers at the limits of a double")
     func numberEdges() throws {
         #expect(try JSON.parse("1.7976931348623157e308") == .number(.greatestFiniteMagnitude))

@@ -89,6 +89,69 @@ struct HostileInputTests {
         #expect(result.errors.first?.message == "items 17 and 200000 are both an object; items must be unique")
     }
 
+    @Test("a million unknown members make a bounded error list, the last saying it stopped; each error is built at most so many times")
+    func errorsBounded() throws {
+        let schema = try compile(##"{"type": "object", "properties": {"a": {}}, "additionalProperties": false}"##)
+        var members: [String: JSON] = [:]
+        for i in 0..<200_000 { members["m\(i)"] = 0 }
+        let result = schema.validate(.object(members))
+        #expect(result.errors.count == 100)
+        #expect(result.errors.last?.message.contains("validation stopped there") == true, "\(result.errors.last?.message ?? "")")
+        #expect(!schema.isValid(.object(members)))
+    }
+
+    @Test("canonically equivalent but distinct strings (different bytes) hash apart, so uniqueItems on a hostile array stays linear")
+    func equivalentStringsHashApart() throws {
+        // U+00E9 and e + U+0301, and permutations of marks of different combining classes.
+        #expect(JSON.string("\u{00E9}").hashValue != JSON.string("e\u{0301}").hashValue)
+        #expect(JSON.string("a\u{0301}\u{0316}").hashValue != JSON.string("a\u{0316}\u{0301}").hashValue)
+        let schema = try compile(##"{"uniqueItems": true}"##)
+        let marks: [Unicode.Scalar] = ["\u{0301}", "\u{0316}", "\u{0327}", "\u{0334}", "\u{05B0}", "\u{0591}", "\u{0345}", "\u{031B}"]
+        var items: [JSON] = []
+        func permute(_ rest: [Unicode.Scalar], _ prefix: String) {
+            if items.count >= 30_000 { return }
+            if rest.isEmpty { items.append(.string(prefix)); return }
+            for (i, m) in rest.enumerated() {
+                var next = rest
+                next.remove(at: i)
+                permute(next, prefix + String(Character(m)))
+            }
+        }
+        permute(marks, "A")
+        #expect(items.count == 30_000)
+        let elapsed = try seconds { #expect(schema.validate(.array(items)).isValid, "distinct by their bytes") }
+        #expect(elapsed < 20, "\(elapsed) s")
+    }
+
+    @Test("email: at most 254 bytes (a long run of flags is refused at once); no NUL in an IPv6 literal; no control character in a quoted local part")
+    func emailEdges() throws {
+        let schema = try compile(##"{"format": "email"}"##, ValidationOptions(formatAssertion: true))
+        #expect(schema.isValid("a@example.org"))
+        #expect(schema.isValid("\"quoted local\"@example.org"))
+        #expect(schema.isValid("x@[IPv6:::1]"))
+        #expect(!schema.isValid(.string(String(repeating: "a", count: 64) + "@" + String(repeating: "b.", count: 95) + "org")), "255 bytes")
+        let flags = String(repeating: "\u{1F1E6}", count: 200_000)
+        let elapsed = try seconds { #expect(!schema.isValid(.string(flags + "@example.org"))) }
+        #expect(elapsed < 5, "\(elapsed) s")
+        #expect(!schema.isValid("x@[IPv6:::1\u{0}\r\nX-Injected: yes\r\n]"))
+        for bad in ["\"\r\nBcc: victim\"@example.org", "\"a\u{0}b\"@example.org", "\"a\u{7F}\"@example.org", "\"a\\\u{1}\"@example.org"] {
+            #expect(!schema.isValid(.string(bad)), "\(bad.debugDescription)")
+        }
+    }
+
+    @Test("an anchored simple pattern on a string far longer than it can match is refused without a memo the size of the string")
+    func anchoredPatternLength() throws {
+        let schema = try compile(##"{"pattern": "^[A-Z]{2}-[A-Z0-9]{2,10}$"}"##)
+        #expect(schema.isValid("PL-KGP"))
+        #expect(!schema.isValid("P"))
+        let long = String(repeating: "A", count: 20_000_000)
+        let elapsed = try seconds { #expect(!schema.isValid(.string(long))) }
+        #expect(elapsed < 5, "\(elapsed) s")
+        let prefixed = try compile(##"{"pattern": "^[A-Z]{2}"}"##)
+        #expect(prefixed.isValid(.string(long)), "anchored at the start only: the first characters decide")
+        #expect(prefixed.isValid(.string("AB" + String(repeating: "é", count: 1_000))))
+    }
+
     @Test("a schema nested deeper than the bound is refused when registered")
     func deepSchema() throws {
         var schema: JSON = true
