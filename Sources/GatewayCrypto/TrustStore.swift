@@ -40,7 +40,8 @@ public final class TrustStore: @unchecked Sendable {
 
     /// - Parameters:
     ///   - anchors: the certificates trusted as roots of chains (usually self-signed CAs).
-    ///   - crls: CRLs; when non-empty, revocation of the leaf is checked (X509_V_FLAG_CRL_CHECK).
+    ///   - crls: CRLs; when non-empty, revocation of every certificate of the chain is checked
+    ///     (X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL): every CA needs a current CRL.
     public init(anchors: [Certificate], crls: [CertificateRevocationList] = []) throws(CryptoError) {
         guard !anchors.isEmpty else { throw CryptoError(.malformed, "a trust store needs at least one trust anchor") }
         OpenSSLError.clearQueue()

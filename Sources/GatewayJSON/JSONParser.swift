@@ -31,6 +31,24 @@ public struct JSONParser: Sendable {
     public var limits: Limits
     public init(limits: Limits = Limits()) { self.limits = limits }
 
+    /// Whether `text` could be a string of an interoperable document as this parser reads
+    /// it: no noncharacter, no more than 30 combining marks in a row (what the gateway
+    /// writes into reports, a unit's file name say, must read back).
+    public static func isInteroperableText(_ text: String) -> Bool {
+        var run = 0
+        for scalar in text.unicodeScalars {
+            guard scalar.value >= 0x300 else { run = 0; continue }   // nothing below U+0300 combines
+            if Reader.isNoncharacter(scalar.value) { return false }
+            if scalar.properties.canonicalCombiningClass.rawValue != 0 {
+                run += 1
+                if run > Reader.maxCombiningMarks { return false }
+            } else {
+                run = 0
+            }
+        }
+        return true
+    }
+
     public func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
         let fast: Result<JSON, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
             do throws(JSONParseError) { return .success(try parseBuffer(buffer)) } catch { return .failure(error) }
@@ -394,10 +412,13 @@ private struct Reader {
             return
         }
         nonStarters += 1
-        if nonStarters > 30 {
+        if nonStarters > Self.maxCombiningMarks {
             throw fail(.combiningMarks, "more than 30 combining marks in a row (Unicode Stream-Safe Text Format, UAX #15)")
         }
     }
+
+    /// Combining marks allowed in a row (Stream-Safe Text Format, UAX #15).
+    static let maxCombiningMarks = 30
 
     /// U+FDD0–U+FDEF, and the last two code points of every plane (RFC 7493 §2.1).
     static func isNoncharacter(_ v: UInt32) -> Bool {

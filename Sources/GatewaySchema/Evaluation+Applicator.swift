@@ -136,7 +136,7 @@ extension Evaluation {
         let rule = oneOf ? "exactly one must match" : "at least one must match"
         if let best, !best.errors.isEmpty {
             fail(keyword, "matches none of the \(count) alternatives of \"\(keyword.name)\" (\(rule)); the closest, alternative \(best.index), fails with the errors that follow")
-            errors.append(contentsOf: best.errors)
+            for error in best.errors where admit() { errors.append(error) }
         } else {
             fail(keyword, "matches none of the \(count) alternatives of \"\(keyword.name)\" (\(rule))")
         }

@@ -61,8 +61,10 @@ struct Evaluation {
     /// `abort != nil`, as a plain flag: tested after every keyword, where comparing the
     /// optional struct showed in profiles.
     var aborted = false
-    /// Errors stopped at `errorLimit` (the validation stopped there: a hostile instance with
-    /// millions of unknown members would otherwise make millions of errors to sort).
+    /// Errors no longer recorded past `errorLimit` (a hostile instance with millions of
+    /// unknown members would otherwise make millions of errors to sort). The evaluation goes
+    /// on for its verdict (a branch of anyOf that failed with many errors may be followed by
+    /// one that matches); only errors are no longer built.
     var truncated = false
     var errorLimit: Int { max(options.maxErrors * 10, 1_000) }
 
@@ -101,14 +103,20 @@ struct Evaluation {
     /// Records an error for `keyword` at the current instance location. The message is built
     /// only when errors are being collected.
     mutating func fail(_ keyword: Keyword, _ message: @autoclosure () -> String) {
-        guard collecting else { return }
-        guard errors.count < errorLimit else {
-            truncated = true
-            aborted = true
-            return
-        }
+        guard collecting, admit() else { return }
         errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                       absoluteKeywordLocation: keyword.absolute, keyword: keyword.name, message: message()))
+    }
+
+    /// Whether one more error may be recorded: every error is asked for here, and none is
+    /// built past `errorLimit`.
+    mutating func admit() -> Bool {
+        if truncated { return false }
+        if errors.count >= errorLimit {
+            truncated = true
+            return false
+        }
+        return true
     }
 
     /// Stops the whole validation because a safety bound was reached.
@@ -127,7 +135,7 @@ struct Evaluation {
         if aborted { return false }
         let node = graph.nodes[index]
         if let boolean = node.boolean {
-            if !boolean, collecting {
+            if !boolean, collecting, admit() {
                 errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                               absoluteKeywordLocation: node.location, keyword: "false",
                                               message: "no value is allowed here (the schema is false)"))
@@ -169,8 +177,10 @@ struct Evaluation {
         } else if let message = node.errorMessage, collecting {
             // The schema author's sentence (gateway extension `errorMessage`) replaces the detail.
             errors.removeSubrange(errorMark...)
-            errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
-                                          absoluteKeywordLocation: node.location, keyword: "errorMessage", message: message))
+            if admit() {
+                errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
+                                              absoluteKeywordLocation: node.location, keyword: "errorMessage", message: message))
+            }
         }
         return valid
     }

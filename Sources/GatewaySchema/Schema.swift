@@ -62,7 +62,7 @@ public struct Schema: Sendable {
         // saying "expected object") is noise: keep the first.
         var seen: Set<String> = []
         let distinct = ordered.filter { seen.insert($0.instanceLocation + "\u{0}" + $0.message).inserted }
-        if evaluation.truncated {
+        if evaluation.truncated && !valid {
             let note = ValidationError(instanceLocation: "", keywordLocation: "", absoluteKeywordLocation: uri, keyword: "",
                                        message: "more than \(evaluation.errorLimit) problems: validation stopped there")
             return ValidationResult(errors: Array(distinct.prefix(max(0, options.maxErrors - 1))) + [note])

@@ -191,13 +191,16 @@ struct SimplePattern: Sendable {
     /// Backtracking over `count` scalars read through `scalar`, with the memo of failed
     /// (atom, position) pairs on the stack where it is small.
     private func match(count n: Int, _ scalar: (Int) -> UInt32) -> Bool {
-        withUnsafeTemporaryAllocation(of: Bool.self, capacity: (atoms.count + 1) * (n + 1)) { failed in
+        // Anchored at the start with at most one atom of variable width, each atom has one
+        // place to start from, and no memo is needed (nor one the size of a long text).
+        let memo = !(anchoredStart && atoms.filter({ $0.min != $0.max }).count <= 1)
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: memo ? (atoms.count + 1) * (n + 1) : 1) { failed in
             // failed[(atom * (n + 1)) + position]: this suffix of the pattern cannot match here.
             failed.initialize(repeating: false)
             func match(_ atom: Int, _ position: Int) -> Bool {
                 if atom == atoms.count { return !anchoredEnd || position == n }
                 let key = atom * (n + 1) + position
-                if failed[key] { return false }
+                if memo && failed[key] { return false }
                 let a = atoms[atom]
                 // Longest run of matching characters from here, capped at max.
                 var run = 0
@@ -209,7 +212,7 @@ struct SimplePattern: Sendable {
                         count -= 1
                     }
                 }
-                failed[key] = true
+                if memo { failed[key] = true }
                 return false
             }
             if anchoredStart { return match(0, 0) }

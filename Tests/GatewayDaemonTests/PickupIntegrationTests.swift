@@ -82,6 +82,11 @@ struct PickupIntegrationTests {
         let ofd = odd.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
         #expect(ofd >= 0)
         close(ofd)
+        // "a" and 31 combining marks: more than a report or error file may carry in a row.
+        let marked = Array(fixture.outbox("PL-KGP").path.utf8) + [UInt8(ascii: "/")] + Array(("a" + String(repeating: "\u{0301}", count: 31) + ".json").utf8) + [0]
+        let mfd = marked.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
+        #expect(mfd >= 0)
+        close(mfd)
         // A temporary name that is not UTF-8 either: the unit may still be writing it; left alone.
         let temporary = Array(fixture.outbox("PL-KGP").path.utf8) + [UInt8(ascii: "/")] + raw + Array(".tmp".utf8) + [0]
         let tfd = temporary.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_EXCL, 0o644) } }
@@ -100,10 +105,14 @@ struct PickupIntegrationTests {
                 "\(fixture.files(rejected))")
         let oddError = try JSON.parse(Data(contentsOf: rejected.appendingPathComponent("odd_.error.json")))
         #expect(oddError["errors"]?[0]?["message"]?.stringValue?.contains("6f 64 64 ef bf be") == true, "\(oddError)")
+        let markedName = "a" + String(repeating: "\u{0301}", count: 30) + "_"
+        #expect(waitUntil(timeout: 20) { fixture.files(rejected).contains(markedName + ".error.json") }, "\(fixture.files(rejected).map(\.unicodeScalars.count))")
+        let markedError = try JSON.parse(Data(contentsOf: rejected.appendingPathComponent(markedName + ".error.json")))
+        #expect(markedError["file"]?.stringValue == markedName + ".json", "the error file reads back, naming the file as moved")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.reports("PL-KGP")).contains("bad\u{FFFD}.accepted.json") },
                 "the file really named so is a message of its own: \(fixture.files(fixture.reports("PL-KGP")))")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).count == 1 }, "only the temporary file is left: \(fixture.files(fixture.outbox("PL-KGP")))")
-        #expect(fixture.files(rejected).count == 4, "\(fixture.files(rejected))")
+        #expect(fixture.files(rejected).count == 6, "\(fixture.files(rejected))")
         #expect(daemon.process.isRunning)
     }
 

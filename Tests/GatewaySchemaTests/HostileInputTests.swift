@@ -89,7 +89,7 @@ struct HostileInputTests {
         #expect(result.errors.first?.message == "items 17 and 200000 are both an object; items must be unique")
     }
 
-    @Test("a million unknown members make a bounded error list, the last saying it stopped; each error is built at most so many times")
+    @Test("200,000 unknown members make a bounded error list, the last saying where it stopped; a branch of anyOf failing with thousands of errors does not stop the next one from matching")
     func errorsBounded() throws {
         let schema = try compile(##"{"type": "object", "properties": {"a": {}}, "additionalProperties": false}"##)
         var members: [String: JSON] = [:]
@@ -98,6 +98,15 @@ struct HostileInputTests {
         #expect(result.errors.count == 100)
         #expect(result.errors.last?.message.contains("validation stopped there") == true, "\(result.errors.last?.message ?? "")")
         #expect(!schema.isValid(.object(members)))
+        // The same bound through a false subschema and patternProperties.
+        let falseBranch = try compile(##"{"patternProperties": {"^m": false}}"##)
+        let viaFalse = falseBranch.validate(.object(members))
+        #expect(viaFalse.errors.count == 100 && viaFalse.errors.last?.message.contains("validation stopped there") == true)
+        // Over the bound in a failing branch, then a branch that matches: valid, as isValid says.
+        let either = try compile(##"{"anyOf": [{"items": {"type": "string"}}, {"items": {"type": "number"}}]}"##)
+        let numbers = JSON.array((0..<5_000).map { .number(Double($0)) })
+        #expect(either.isValid(numbers))
+        #expect(either.validate(numbers).isValid, "\(either.validate(numbers).errors.prefix(2))")
     }
 
     @Test("canonically equivalent but distinct strings (different bytes) hash apart, so uniqueItems on a hostile array stays linear")
@@ -129,9 +138,17 @@ struct HostileInputTests {
         #expect(schema.isValid("a@example.org"))
         #expect(schema.isValid("\"quoted local\"@example.org"))
         #expect(schema.isValid("x@[IPv6:::1]"))
-        #expect(!schema.isValid(.string(String(repeating: "a", count: 64) + "@" + String(repeating: "b.", count: 95) + "org")), "255 bytes")
+        // 254 bytes is the most an address may have; 255 is refused.
+        let local = String(repeating: "a", count: 64)
+        let at254 = local + "@" + String(repeating: "b", count: 63) + "." + String(repeating: "c", count: 63) + "." + String(repeating: "d", count: 57) + ".org"
+        #expect(at254.utf8.count == 254 && schema.isValid(.string(at254)))
+        #expect(!schema.isValid(.string(at254.replacingOccurrences(of: "@b", with: "@bb"))), "255 bytes")
+        // A long run of flags after the "@" (where the search for it starts) or without one.
         let flags = String(repeating: "\u{1F1E6}", count: 200_000)
-        let elapsed = try seconds { #expect(!schema.isValid(.string(flags + "@example.org"))) }
+        let elapsed = try seconds {
+            #expect(!schema.isValid(.string("a@" + flags)))
+            #expect(!schema.isValid(.string(flags)))
+        }
         #expect(elapsed < 5, "\(elapsed) s")
         #expect(!schema.isValid("x@[IPv6:::1\u{0}\r\nX-Injected: yes\r\n]"))
         for bad in ["\"\r\nBcc: victim\"@example.org", "\"a\u{0}b\"@example.org", "\"a\u{7F}\"@example.org", "\"a\\\u{1}\"@example.org"] {
@@ -147,6 +164,14 @@ struct HostileInputTests {
         let long = String(repeating: "A", count: 20_000_000)
         let elapsed = try seconds { #expect(!schema.isValid(.string(long))) }
         #expect(elapsed < 5, "\(elapsed) s")
+        // What is read of the text: nothing past what the pattern can match.
+        let bounded = try #require(SimplePattern("^[A-Z]{2}-[A-Z0-9]{2,10}$"))
+        #expect(bounded.relevantLength(20_000_000) == nil && bounded.relevantLength(6) == 6)
+        #expect(try #require(SimplePattern("^[A-Z]{2}")).relevantLength(20_000_000) == 2)
+        // One atom of variable width, anchored at the start: matched without a memo.
+        let open = try compile(##"{"pattern": "^[A-Z]{2}-[A-Z0-9]+$"}"##)
+        #expect(open.isValid(.string("PL-" + String(repeating: "K", count: 20_000_000))))
+        #expect(!open.isValid(.string("PL-" + String(repeating: "K", count: 20_000_000) + "-")))
         let prefixed = try compile(##"{"pattern": "^[A-Z]{2}"}"##)
         #expect(prefixed.isValid(.string(long)), "anchored at the start only: the first characters decide")
         #expect(prefixed.isValid(.string("AB" + String(repeating: "é", count: 1_000))))

@@ -16,6 +16,7 @@ struct ProxyTests {
         // The configured proxy is used for every host: `make test` runs the tests with
         // no_proxy=* (set for the whole run, never changed by a test while others run),
         // which would send this request around it.
+        #expect(ProcessInfo.processInfo.environment["no_proxy"] == "*", "run through make test, which sets no_proxy=*")
         let request = HTTPSRequest(url: server.url("/echo"), body: Array("via proxy".utf8), tls: try DevPKI.tls(),
                                    proxy: "http://127.0.0.1:\(proxy.port)")
         let result = await client.send(request)

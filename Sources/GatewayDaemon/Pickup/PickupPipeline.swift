@@ -535,9 +535,17 @@ public final class PickupPipeline: @unchecked Sendable {
     /// UTF-8 an underscore), with an error file that says why. On the watcher's thread,
     /// at a rescan (such files are rare).
     public func refuseUndecodable(unit: SpoolUnit, raw: [UInt8]) {
-        let readable = String(String(String(decoding: raw, as: UTF8.self).unicodeScalars.map { scalar -> Character in
-            scalar == "\u{FFFD}" || (0xFDD0...0xFDEF).contains(scalar.value) || scalar.value & 0xFFFE == 0xFFFE ? "_" : Character(scalar)
-        }))
+        // Each byte that is not UTF-8, each noncharacter and each combining mark past thirty
+        // in a row an underscore: the name must read back from the error file.
+        var readableScalars = String.UnicodeScalarView()
+        var marks = 0
+        for scalar in String(decoding: raw, as: UTF8.self).unicodeScalars {
+            let combining = scalar.value >= 0x300 && scalar.properties.canonicalCombiningClass.rawValue != 0
+            marks = combining ? marks + 1 : 0
+            let unusable = scalar == "\u{FFFD}" || (0xFDD0...0xFDEF).contains(scalar.value) || scalar.value & 0xFFFE == 0xFFFE || marks > 30
+            readableScalars.append(unusable ? "_" : scalar)
+        }
+        let readable = String(readableScalars)
         let hex = raw.prefix(64).map { String(format: "%02x", $0) }.joined(separator: " ")
         do {
             for n in 1...1_000 {

@@ -19,6 +19,7 @@
 
 import CGatewaySys
 import Foundation
+import GatewayJSON
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -143,11 +144,12 @@ public final class DirectoryHandle: @unchecked Sendable {
     }
 
     /// The name, when it can name a file in the gateway's JSON (reports, error files,
-    /// the queue): UTF-8 without noncharacters (I-JSON forbids them); else nil.
+    /// the queue), which must read back: UTF-8 without noncharacters (I-JSON forbids them)
+    /// or more than 30 combining marks in a row (JSONParser refuses those); else nil.
     public static func usableName(_ raw: some Collection<UInt8>) -> String? {
         guard let name = String(validating: raw, as: UTF8.self) else { return nil }
         if raw.allSatisfy({ $0 < 0x80 }) { return name }
-        return name.unicodeScalars.contains { (0xFDD0...0xFDEF).contains($0.value) || $0.value & 0xFFFE == 0xFFFE } ? nil : name
+        return JSONParser.isInteroperableText(name) ? name : nil
     }
 
     /// The raw names of entries that are not usable names (`usableName`: not UTF-8, or with
