@@ -34,8 +34,8 @@ public final class TrustStore: @unchecked Sendable {
     private let store: OpaquePointer
     /// The trust anchors.
     public let anchors: [Certificate]
-    /// True when CRLs were given: then every leaf's issuer must have a current CRL, and a
-    /// leaf listed on it is refused.
+    /// True when CRLs were given: then every CA of a chain must have a current CRL, and a
+    /// certificate listed on its issuer's is refused (an intermediate CA's too).
     public let checksRevocation: Bool
 
     /// - Parameters:
