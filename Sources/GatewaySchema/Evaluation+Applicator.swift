@@ -24,13 +24,18 @@ extension Evaluation {
 
         case .anyOf(let branches):
             var valid = false
-            var failures: [(index: Int, errors: [ValidationError])] = []
+            var failures: [(index: Int, errors: [ValidationError], truncated: Bool)] = []
             for (i, branch) in branches.enumerated() {
                 let mark = errors.count
+                // A branch's errors leave with it, and so does its overflow of errors.
+                let truncatedBefore = truncated
+                truncated = false
                 var branchAnnotations: Annotations? = annotations == nil ? nil : Annotations()
                 keywordPath.append(branch.token)
                 let ok = evaluate(branch.node, instance, &branchAnnotations)
                 keywordPath.removeLast()
+                let branchTruncated = truncated
+                truncated = truncatedBefore
                 if aborted { return false }
                 if ok {
                     valid = true
@@ -39,7 +44,7 @@ extension Evaluation {
                     // Without annotations to gather, the first match settles it.
                     if annotations == nil { break }
                 } else if collecting {
-                    failures.append((i, Array(errors[mark...])))
+                    failures.append((i, Array(errors[mark...]), branchTruncated))
                     errors.removeSubrange(mark...)
                 }
             }
@@ -49,20 +54,24 @@ extension Evaluation {
         case .oneOf(let branches):
             var matched: [Int] = []
             var matchedAnnotations: Annotations? = nil
-            var failures: [(index: Int, errors: [ValidationError])] = []
+            var failures: [(index: Int, errors: [ValidationError], truncated: Bool)] = []
             for (i, branch) in branches.enumerated() {
                 let mark = errors.count
+                let truncatedBefore = truncated
+                truncated = false
                 var branchAnnotations: Annotations? = annotations == nil ? nil : Annotations()
                 keywordPath.append(branch.token)
                 let ok = evaluate(branch.node, instance, &branchAnnotations)
                 keywordPath.removeLast()
+                let branchTruncated = truncated
+                truncated = truncatedBefore
                 if aborted { return false }
                 if ok {
                     matched.append(i)
                     matchedAnnotations = branchAnnotations
                     if matched.count > 1 && !collecting { break }
                 } else if collecting {
-                    failures.append((i, Array(errors[mark...])))
+                    failures.append((i, Array(errors[mark...]), branchTruncated))
                 }
                 errors.removeSubrange(mark...)
             }
@@ -124,7 +133,7 @@ extension Evaluation {
     /// One error for a failed anyOf/oneOf, followed by the errors of the closest alternative:
     /// the one whose first error lies deepest in the instance (it got furthest), then the one
     /// with the fewest errors.
-    private mutating func summarise(_ keyword: Keyword, _ failures: [(index: Int, errors: [ValidationError])], count: Int, oneOf: Bool) {
+    private mutating func summarise(_ keyword: Keyword, _ failures: [(index: Int, errors: [ValidationError], truncated: Bool)], count: Int, oneOf: Bool) {
         guard collecting else { return }
         func depth(_ errors: [ValidationError]) -> Int {
             errors.map { $0.instanceLocation.utf8.filter { $0 == UInt8(ascii: "/") }.count }.max() ?? 0
@@ -137,6 +146,7 @@ extension Evaluation {
         if let best, !best.errors.isEmpty {
             fail(keyword, "matches none of the \(count) alternatives of \"\(keyword.name)\" (\(rule)); the closest, alternative \(best.index), fails with the errors that follow")
             for error in best.errors where admit() { errors.append(error) }
+            if best.truncated { truncated = true }
         } else {
             fail(keyword, "matches none of the \(count) alternatives of \"\(keyword.name)\" (\(rule))")
         }

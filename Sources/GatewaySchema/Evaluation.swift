@@ -111,7 +111,6 @@ struct Evaluation {
     /// Whether one more error may be recorded: every error is asked for here, and none is
     /// built past `errorLimit`.
     mutating func admit() -> Bool {
-        if truncated { return false }
         if errors.count >= errorLimit {
             truncated = true
             return false
@@ -161,6 +160,7 @@ struct Evaluation {
 
         var local: Annotations? = (annotations != nil || node.needsAnnotations) ? Annotations() : nil
         let errorMark = errors.count
+        let truncatedBefore = truncated
         var valid = true
         for keyword in node.keywords {
             keywordPath.append(keyword.name)
@@ -177,6 +177,7 @@ struct Evaluation {
         } else if let message = node.errorMessage, collecting {
             // The schema author's sentence (gateway extension `errorMessage`) replaces the detail.
             errors.removeSubrange(errorMark...)
+            truncated = truncatedBefore   // the detail, overflow included, gives way to the sentence
             if admit() {
                 errors.append(ValidationError(instanceLocation: instanceLocation, keywordLocation: keywordLocation,
                                               absoluteKeywordLocation: node.location, keyword: "errorMessage", message: message))

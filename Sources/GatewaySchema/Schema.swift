@@ -50,7 +50,7 @@ public struct Schema: Sendable {
         var errors = evaluation.errors
         if let abort = evaluation.abort { errors = [abort] }
         if !valid && errors.isEmpty {
-            // Cannot happen with the current keyword set; never report "invalid" with no reason.
+            // Never report "invalid" with no reason (the current keywords always give one).
             errors = [ValidationError(instanceLocation: "", keywordLocation: "", absoluteKeywordLocation: uri, keyword: "", message: "the value does not match the schema")]
         }
         // Objects are unordered, so errors come in no fixed order: sort by instance location
@@ -62,9 +62,9 @@ public struct Schema: Sendable {
         // saying "expected object") is noise: keep the first.
         var seen: Set<String> = []
         let distinct = ordered.filter { seen.insert($0.instanceLocation + "\u{0}" + $0.message).inserted }
-        if evaluation.truncated && !valid {
+        if evaluation.truncated && !valid && evaluation.abort == nil {
             let note = ValidationError(instanceLocation: "", keywordLocation: "", absoluteKeywordLocation: uri, keyword: "",
-                                       message: "more than \(evaluation.errorLimit) problems: validation stopped there")
+                                       message: "more than \(evaluation.errorLimit) problems: the rest are not listed")
             return ValidationResult(errors: Array(distinct.prefix(max(0, options.maxErrors - 1))) + [note])
         }
         return ValidationResult(errors: valid ? [] : Array(distinct.prefix(options.maxErrors)))

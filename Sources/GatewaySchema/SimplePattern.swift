@@ -191,9 +191,11 @@ struct SimplePattern: Sendable {
     /// Backtracking over `count` scalars read through `scalar`, with the memo of failed
     /// (atom, position) pairs on the stack where it is small.
     private func match(count n: Int, _ scalar: (Int) -> UInt32) -> Bool {
-        // Anchored at the start with at most one atom of variable width, each atom has one
-        // place to start from, and no memo is needed (nor one the size of a long text).
-        let memo = !(anchoredStart && atoms.filter({ $0.min != $0.max }).count <= 1)
+        // With at most one atom of variable width and the start anchored (or none at all), no
+        // (atom, position) pair is reached twice, so no memo is needed (nor one the size of a
+        // long text): the atoms before the variable one have one start each, those after it
+        // one per width it takes.
+        let memo = variableAtoms > 1   // counts an unanchored start as one
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: memo ? (atoms.count + 1) * (n + 1) : 1) { failed in
             // failed[(atom * (n + 1)) + position]: this suffix of the pattern cannot match here.
             failed.initialize(repeating: false)

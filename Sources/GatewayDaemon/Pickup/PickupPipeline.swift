@@ -553,7 +553,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 var st = stat()
                 if fstatat(unit.rejected.fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 || fstatat(unit.rejected.fd, errorName, &st, AT_SYMLINK_NOFOLLOW) == 0 { continue }
                 // Named after the name the file is given here.
-                let refusal = Refusal(.file, "the file's name is not valid UTF-8, or holds a Unicode noncharacter (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(target)\"; name files in UTF-8 without noncharacters and drop it again")
+                let refusal = Refusal(.file, "the file's name is not valid UTF-8, or holds a Unicode noncharacter or more than 30 combining marks in a row (its bytes: \(hex)\(raw.count > 64 ? " …" : "")), so it can be neither read nor reported on by name: it was moved here as \"\(target)\"; name files in UTF-8 without noncharacters or long runs of combining marks and drop it again")
                 let document = refusal.document(file: target, unit: unit.unit, refusedAt: Date().millis)
                 guard try unit.rejected.stage(Array(document.prettyString().utf8) + [0x0A]).publishIfFree(as: errorName) else { continue }
                 do {

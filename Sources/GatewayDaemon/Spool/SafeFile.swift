@@ -153,7 +153,7 @@ public final class DirectoryHandle: @unchecked Sendable {
     }
 
     /// The raw names of entries that are not usable names (`usableName`: not UTF-8, or with
-    /// a noncharacter); temporary ones, with a leading dot or ending in ".tmp", left out: a
+    /// a noncharacter or more than 30 combining marks in a row); temporary ones, with a leading dot or ending in ".tmp", left out: a
     /// unit may still be writing them.
     public func undecodableNames() -> [[UInt8]] {
         var names: [[UInt8]] = []
