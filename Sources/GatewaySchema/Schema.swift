@@ -45,11 +45,15 @@ public struct Schema: Sendable {
 
     /// Validates `instance`, collecting errors in the shape of JSON Schema's "basic" output.
     public func validate(_ instance: JSON) -> ValidationResult {
+        // The verdict is `isValid`'s, so the two always agree: collecting errors evaluates a
+        // failing branch of anyOf/oneOf whole, and could reach a bound (steps) on an instance
+        // the verdict alone passes. Errors are built only for an instance found invalid.
+        if isValid(instance) { return ValidationResult(errors: []) }
         var evaluation = Evaluation(graph: graph, options: options, collectErrors: true)
-        let valid = evaluation.run(instance)
+        _ = evaluation.run(instance)   // for its errors: the verdict above decided
         var errors = evaluation.errors
         if let abort = evaluation.abort { errors = [abort] }
-        if !valid && errors.isEmpty {
+        if errors.isEmpty {
             // Never report "invalid" with no reason (the current keywords always give one).
             errors = [ValidationError(instanceLocation: "", keywordLocation: "", absoluteKeywordLocation: uri, keyword: "", message: "the value does not match the schema")]
         }
@@ -62,12 +66,12 @@ public struct Schema: Sendable {
         // saying "expected object") is noise: keep the first.
         var seen: Set<String> = []
         let distinct = ordered.filter { seen.insert($0.instanceLocation + "\u{0}" + $0.message).inserted }
-        if evaluation.truncated && !valid && evaluation.abort == nil {
+        if evaluation.truncated && evaluation.abort == nil {
             let note = ValidationError(instanceLocation: "", keywordLocation: "", absoluteKeywordLocation: uri, keyword: "",
                                        message: "more than \(evaluation.errorLimit) problems: the rest are not listed")
             return ValidationResult(errors: Array(distinct.prefix(max(0, options.maxErrors - 1))) + [note])
         }
-        return ValidationResult(errors: valid ? [] : Array(distinct.prefix(options.maxErrors)))
+        return ValidationResult(errors: Array(distinct.prefix(options.maxErrors)))
     }
 
     /// Only whether `instance` is valid: faster, no error is built.

@@ -107,6 +107,12 @@ struct HostileInputTests {
         let numbers = JSON.array((0..<5_000).map { .number(Double($0)) })
         #expect(either.isValid(numbers))
         #expect(either.validate(numbers).isValid, "\(either.validate(numbers).errors.prefix(2))")
+        // Collecting errors evaluates a failing branch whole (here 2,000 steps, then 2,000 for
+        // the matching one): past the step bound where the verdict alone is not. validate
+        // and isValid agree all the same.
+        let tight = try compile(##"{"anyOf": [{"items": {"type": "string"}}, {"items": {"type": "number"}}]}"##, ValidationOptions(maxSteps: 3_000))
+        let twoThousand = JSON.array((0..<2_000).map { .number(Double($0)) })
+        #expect(tight.isValid(twoThousand) && tight.validate(twoThousand).isValid)
         // A matching branch's overflow leaves with it: a later real error is reported alone.
         let then = try compile(##"{"prefixItems": [{"anyOf": [{"items": {"type": "string"}}, {"items": {"type": "number"}}]}, {"type": "string"}]}"##)
         let one = then.validate([numbers, 42])
