@@ -89,15 +89,14 @@ struct AuditTamperTests {
         #expect(found.contains { $0.seq == 4 && $0.message.contains("altered") }, "\(found)")
     }
 
-    @Test("a chain rewritten without the key is caught by the signed checkpoint")
-    func rewritten() throws {
-        let (copy, store) = try tamperableCopy()
-        // The intruder alters record 2 and recomputes every hash after it, so the chain
-        // itself is consistent again.
+    /// What an intruder without the key can do: alter record 2 and recompute every hash
+    /// after it (after running `first`). Returns the new head hash.
+    @discardableResult
+    func rewriteChain(_ copy: URL, _ store: QueueStore, first: String = "") throws -> String {
         var records = try store.auditTail(limit: 1_000)
         records[1].actor = "intruder"
         var prev = AuditChain.genesis
-        var sql = ""
+        var sql = first
         for i in records.indices {
             records[i].prevHash = prev
             records[i].hash = records[i].computedHash
@@ -105,6 +104,15 @@ struct AuditTamperTests {
             sql += "UPDATE audit SET actor = '\(records[i].actor)', prev_hash = '\(records[i].prevHash)', hash = '\(records[i].hash)' WHERE seq = \(records[i].seq);\n"
         }
         try sqlite(copy, sql)
+        return prev
+    }
+
+    @Test("a chain rewritten without the key is caught by the signed checkpoint")
+    func rewritten() throws {
+        let (copy, store) = try tamperableCopy()
+        // The intruder alters record 2 and recomputes every hash after it, so the chain
+        // itself is consistent again.
+        let prev = try rewriteChain(copy, store)
         let chainOnly = try store.verifyAudit(verifier: Self.signer).problems
         #expect(chainOnly.count == 1, "\(chainOnly)")
         #expect(chainOnly.first?.message.contains("chain rewritten") == true)
@@ -117,6 +125,7 @@ struct AuditTamperTests {
         try sqlite(copy, "UPDATE audit_checkpoint SET signature = '\(try other.sign(AuditChain.checkpointPayload(seq: 12, hash: prev, at: 4_000)))';")
         #expect(try problems(store).contains { $0.message.contains("checkpoint signature invalid") })
     }
+
     @Test("a chain rewritten with its checkpoints deleted, or cut back, is caught by an anchor kept outside the queue")
     func anchors() throws {
         let (copy, store) = try tamperableCopy()
@@ -125,17 +134,7 @@ struct AuditTamperTests {
         #expect(try store.verifyAudit(verifier: Self.signer, anchors: [anchor]).isValid)
         // The intruder deletes the checkpoints and rewrites the chain from record 2: the
         // queue alone has nothing left to tell (a chain anyone can recompute).
-        var records = try store.auditTail(limit: 1_000)
-        records[1].actor = "intruder"
-        var prev = AuditChain.genesis
-        var sql = "DELETE FROM audit_checkpoint;\n"
-        for i in records.indices {
-            records[i].prevHash = prev
-            records[i].hash = records[i].computedHash
-            prev = records[i].hash
-            sql += "UPDATE audit SET actor = '\(records[i].actor)', prev_hash = '\(records[i].prevHash)', hash = '\(records[i].hash)' WHERE seq = \(records[i].seq);\n"
-        }
-        try sqlite(copy, sql)
+        try rewriteChain(copy, store, first: "DELETE FROM audit_checkpoint;\n")
         let alone = try store.verifyAudit(verifier: Self.signer)
         #expect(alone.isValid && alone.checkpoints == 0, "the queue alone cannot tell (gatewayctl refuses a chain without checkpoints)")
         let anchored = try store.verifyAudit(verifier: Self.signer, anchors: [anchor]).problems
