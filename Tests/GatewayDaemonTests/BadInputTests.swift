@@ -94,6 +94,13 @@ struct BadInputTests {
         inputs.append(bytes(Samples.bytes(Samples.set(Samples.set(alert, "recipients", ["EU-OLAF"]), "classification", "SECRET UE/EU SECRET")),
                             "above-ceiling.json", stage: "routing", mentions: "above the ceiling"))
         inputs.append(bytes(Samples.bytes(Samples.set(alert, "expiresAt", "2020-01-01T00:00:00Z")), "expired.json", stage: "expiry", mentions: "expired"))
+        inputs.append(bytes(Samples.bytes(Samples.set(alert, "recipients", ["PL-KGP"])), "to-itself.json", stage: "routing", mentions: "the sender itself"))
+        inputs.append(bytes(Samples.bytes(Samples.set(alert, "createdAt", "2099-01-01T00:00:00Z")), "created-in-future.json", stage: "expiry",
+                            mentions: "ahead of the gateway's clock"))
+        let soon = Date().millis
+        inputs.append(bytes(Samples.bytes(Samples.set(Samples.set(alert, "createdAt", .string(RFC3339.format(millis: soon + 240_000))),
+                                                      "expiresAt", .string(RFC3339.format(millis: soon + 120_000)))),
+                            "expires-before-created.json", stage: "expiry", mentions: "is not after createdAt"))
         let content = Array("attachment content".utf8)
         func attachment(size: Int, digest: String) -> JSON {
             ["name": "evidence.txt", "mediaType": "text/plain", "size": .number(Double(size)), "sha256": .string(digest),

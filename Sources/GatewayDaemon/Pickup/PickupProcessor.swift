@@ -29,6 +29,8 @@ public struct PickupProcessor: Sendable {
     private(set) var validator: any MessageValidating
     private(set) var signer: any GatewaySigning
     let gatewayId: String
+    /// How far a unit's clock may be ahead of the gateway's for `createdAt`.
+    static let clockSkewMillis: Int64 = 5 * 60_000
     let parser: JSONParser
 
     public init(config: GatewayConfig, validator: any MessageValidating, signer: any GatewaySigning) {
@@ -103,6 +105,12 @@ public struct PickupProcessor: Sendable {
         var routed: [Route] = []
         var routing: [Refusal.Item] = []
         for (i, recipient) in recipients.enumerated() {
+            // Not back to its sender, nor to this gateway: that would send it out of the
+            // country to come back (inbound to units is not built).
+            if recipient == sender || recipient == gatewayId {
+                routing.append(.init("/recipients/\(i)", "\"\(recipient)\" is \(recipient == sender ? "the sender itself" : "this gateway"): a message goes to another participant"))
+                continue
+            }
             guard let endpointName = routes[recipient], let endpoint = endpoints[endpointName] else {
                 routing.append(.init("/recipients/\(i)", "\"\(recipient)\" is not a known participant (known: \(routes.keys.sorted().joined(separator: ", ")))"))
                 continue
@@ -134,11 +142,20 @@ public struct PickupProcessor: Sendable {
             }
             if !bad.isEmpty { return .failure(Refusal(.attachment, bad, messageId: messageId)) }
         }
-        // 6. Expiry: the message's own, capped by the configured maximum lifetime.
+        // 6. Times: created not in the future (five minutes for clocks that differ), and the
+        // message's own expiry after its creation and not past; capped by the configured
+        // maximum lifetime.
+        if createdAt > now + Self.clockSkewMillis {
+            return .failure(Self.mayBeQueued(Refusal(.expiry, "createdAt \(createdText) is more than five minutes ahead of the gateway's clock (\(RFC3339.format(millis: now))): check the unit's clock",
+                                                     at: "/createdAt", messageId: messageId), message))
+        }
         var expiresAt = now + maxLifetimeMillis
         if let text = message["expiresAt"]?.stringValue, let own = RFC3339.millis(text) {
             if own <= now {
                 return .failure(Self.mayBeQueued(Refusal(.expiry, "the message expired at \(text), before it was picked up", at: "/expiresAt", messageId: messageId), message))
+            }
+            if own <= createdAt {
+                return .failure(Self.mayBeQueued(Refusal(.expiry, "expiresAt \(text) is not after createdAt \(createdText)", at: "/expiresAt", messageId: messageId), message))
             }
             expiresAt = min(expiresAt, own)
         }
