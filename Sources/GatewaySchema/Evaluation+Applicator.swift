@@ -190,12 +190,13 @@ extension Evaluation {
 
         case .contains(let node, let minimum, let maximum):
             var matches = 0
+            // The items' own failures are not errors (an item need not match); the count is,
+            // said below once collecting is back on.
             let saved = collecting
             collecting = false
-            defer { collecting = saved }
             for (i, item) in items.enumerated() {
                 let ok = evaluate(node, child: .index(i), item)
-                if aborted { return false }
+                if aborted { collecting = saved; return false }
                 if ok {
                     matches += 1
                     annotations?.items.insert(i)
@@ -203,6 +204,7 @@ extension Evaluation {
                     if annotations == nil, maximum == nil, matches >= minimum { break }
                 }
             }
+            collecting = saved
             if matches < minimum {
                 fail(keyword, matches == 0
                     ? "no item matches the \"contains\" schema\(minimum > 1 ? " (at least \(minimum) must)" : "")"

@@ -29,6 +29,16 @@ struct ErrorMessageTests {
         #expect(long == "expected one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, … (2 more), got 13")
     }
 
+    @Test("contains says how many items match and how many may (its count was evaluated with error collection off, and said so too)")
+    func containsCounts() throws {
+        let many = try errors(#"{"contains": {"const": 1}, "maxContains": 1}"#, "[1, 1, 2]")
+        #expect(many.map(\.message) == ["2 items match the \"contains\" schema, at most 1 may"], "\(many)")
+        let none = try errors(#"{"contains": {"const": 1}}"#, "[2, 3]")
+        #expect(none.map(\.message) == ["no item matches the \"contains\" schema"], "\(none)")
+        let few = try errors(#"{"contains": {"const": 1}, "minContains": 2}"#, "[1, 3]")
+        #expect(few.first?.message.contains("only 1 item match") == true, "\(few)")
+    }
+
     @Test("locations: instance pointer, evaluation path through $ref, absolute location")
     func locations() throws {
         let schema = ##"{"$id": "https://gateway.example/schemas/t.json", "properties": {"a/b": {"$ref": "#/$defs/n"}}, "$defs": {"n": {"maximum": 3}}}"##
