@@ -331,6 +331,10 @@ struct ConfigReader {
                 if !ParticipantID.isValid(recipient) {
                     problem(["routes", recipient], "\"\(recipient)\" is not a participant id such as EU-EUROPOL")
                 }
+                if units.contains(recipient) || recipient == gatewayId {
+                    // It would send a message for home out of the country (inbound to units is not built).
+                    problem(["routes", recipient], "\"\(recipient)\" is \(recipient == gatewayId ? "this gateway" : "a unit of this gateway"): routes lead to other participants")
+                }
                 guard let endpoint = target.stringValue else {
                     problem(["routes", recipient], "must name an endpoint")
                     continue

@@ -153,6 +153,14 @@ struct ConfigLoaderTests {
         #expect(try ConfigLoader.load(path: try write(century)).queue.retention == 36_525 * 86_400)
     }
 
+    @Test("a route to a unit of this gateway, or to the gateway itself, is refused with the key")
+    func routesToHome() throws {
+        let text = Self.valid.replacingOccurrences(of: "  EU-EUROPOL: europol", with: "  EU-EUROPOL: europol\n  PL-CBA: europol\n  PL-GW: europol")
+        let message = try problems(text)
+        #expect(message.contains("routes.PL-CBA: \"PL-CBA\" is a unit of this gateway"), "\(message)")
+        #expect(message.contains("routes.PL-GW: \"PL-GW\" is this gateway"), "\(message)")
+    }
+
     @Test("not YAML, missing file, empty file")
     func unreadable() throws {
         #expect(try problems("gateway: [unclosed").contains("not valid YAML"))
