@@ -18,15 +18,24 @@ enum ConsoleServices {
                 throw ExitCode(1)
             }
         }
-        let certificate = (try? Certificate.load(path: config.signing.chain))?.first
-        let key = certificate.flatMap { try? $0.publicKey() }
+        // The signing certificate: whose signatures checkpoints must be (with anchors), or the
+        // key they are checked with (without). Why it cannot be used is said either way.
+        var certificate: Certificate? = nil
+        var key: PublicKey? = nil
+        var problem = ""
+        do {
+            certificate = try Certificate.load(path: config.signing.chain).first
+            key = try certificate?.publicKey()
+        } catch {
+            problem = ": \(error)"
+        }
         if trust != nil && certificate == nil {
             // Without it, any certificate under the anchors would pass for the gateway's.
-            Console.error("cannot read the signing certificate \(config.signing.chain): it says whose signatures checkpoints must be")
+            Console.error("cannot read the signing certificate \(config.signing.chain)\(problem): it says whose signatures checkpoints must be")
             throw ExitCode(1)
         }
         if trust == nil && key == nil {
-            Console.error("cannot read the signing certificate \(config.signing.chain): checkpoint signatures will not be checked")
+            Console.error("cannot read the signing certificate \(config.signing.chain)\(problem): checkpoint signatures will not be checked")
             return nil
         }
         return JWSAuditVerifier(trust: trust, key: key, signerSubject: certificate?.subject)

@@ -35,18 +35,19 @@ public struct JSONParser: Sendable {
     /// it: no noncharacter, no more than 30 combining marks in a row (what the gateway
     /// writes into reports, a unit's file name say, must read back).
     public static func isInteroperableText(_ text: String) -> Bool {
-        var run = 0
+        var marks = 0
+        return text.unicodeScalars.allSatisfy { Reader.isInteroperable($0, marksBefore: &marks) }
+    }
+
+    /// `text` with each scalar `isInteroperableText` would refuse replaced by `replacement`.
+    public static func interoperable(_ text: String, replacing replacement: Unicode.Scalar) -> String {
+        var marks = 0
+        var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
-            guard scalar.value >= 0x300 else { run = 0; continue }   // nothing below U+0300 combines
-            if Reader.isNoncharacter(scalar.value) { return false }
-            if scalar.properties.canonicalCombiningClass.rawValue != 0 {
-                run += 1
-                if run > Reader.maxCombiningMarks { return false }
-            } else {
-                run = 0
-            }
+            out.append(Reader.isInteroperable(scalar, marksBefore: &marks) ? scalar : replacement)
+            if out.last == replacement { marks = 0 }
         }
-        return true
+        return String(out)
     }
 
     public func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
@@ -419,6 +420,16 @@ private struct Reader {
 
     /// Combining marks allowed in a row (Stream-Safe Text Format, UAX #15).
     static let maxCombiningMarks = 30
+
+    /// Whether `scalar` may follow `marks` combining marks in a row (updated): not a
+    /// noncharacter, and not a combining mark past the thirtieth.
+    static func isInteroperable(_ scalar: Unicode.Scalar, marksBefore marks: inout Int) -> Bool {
+        guard scalar.value >= 0x300 else { marks = 0; return true }   // nothing below U+0300 combines
+        if isNoncharacter(scalar.value) { return false }
+        guard scalar.properties.canonicalCombiningClass.rawValue != 0 else { marks = 0; return true }
+        marks += 1
+        return marks <= maxCombiningMarks
+    }
 
     /// U+FDD0–U+FDEF, and the last two code points of every plane (RFC 7493 §2.1).
     static func isNoncharacter(_ v: UInt32) -> Bool {

@@ -537,15 +537,8 @@ public final class PickupPipeline: @unchecked Sendable {
     public func refuseUndecodable(unit: SpoolUnit, raw: [UInt8]) {
         // Each byte that is not UTF-8, each noncharacter and each combining mark past thirty
         // in a row an underscore: the name must read back from the error file.
-        var readableScalars = String.UnicodeScalarView()
-        var marks = 0
-        for scalar in String(decoding: raw, as: UTF8.self).unicodeScalars {
-            let combining = scalar.value >= 0x300 && scalar.properties.canonicalCombiningClass.rawValue != 0
-            marks = combining ? marks + 1 : 0
-            let unusable = scalar == "\u{FFFD}" || (0xFDD0...0xFDEF).contains(scalar.value) || scalar.value & 0xFFFE == 0xFFFE || marks > 30
-            readableScalars.append(unusable ? "_" : scalar)
-        }
-        let readable = String(readableScalars)
+        let decoded = String(String(decoding: raw, as: UTF8.self).unicodeScalars.map { $0 == "\u{FFFD}" ? "_" : Character($0) })
+        let readable = JSONParser.interoperable(decoded, replacing: "_")
         let hex = raw.prefix(64).map { String(format: "%02x", $0) }.joined(separator: " ")
         do {
             for n in 1...1_000 {
