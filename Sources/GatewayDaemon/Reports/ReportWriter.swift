@@ -436,11 +436,10 @@ public final class ReportWriter: Sendable {
                 // another report's then): kept there. Else written from the first name on
                 // (the unit may have taken the report that had it since). After a failed sync,
                 // a new file in the place of ours.
-                let ownNames = Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId)
-                let keptUnder = fresh || mine == nil ? nil : ownNames.first { name in
+                let keptUnderOwnName = !fresh && mine != nil && Self.ownNames(file: r.sourceFile, kind: "accepted", messageId: r.messageId).contains { name in
                     (try? unit.reports.readHostileFile(name, maxBytes: 1 << 20)).flatMap(Self.subject(ofReport:)) == mine
                 }
-                if keptUnder == nil {
+                if !keptUnderOwnName {
                     try unit.reports.stage(signed, in: unit.staging).publish(as: Self.name(file: r.sourceFile, kind: "accepted", recipient: nil)) { taken, existing in
                         fresh && mine != nil && existing.flatMap(Self.subject(ofReport:)) == mine ? .replace : Self.nameIfTaken(taken, existing, ours: signed)
                     }
