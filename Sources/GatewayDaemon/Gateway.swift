@@ -232,7 +232,7 @@ public final class Gateway: @unchecked Sendable {
         reports?.sync()
         do {
             try store?.audit([AuditEvent("stopped", actor: "gatewayd")])
-            if let anchor = try store?.checkpointAudit(signer: services.auditSigner) { logCheckpoint(anchor) }
+            try checkpointAudit()
         } catch {
             logger.error("cannot checkpoint the audit log at stop", metadata: ["error": "\(error)"])
         }
@@ -431,7 +431,8 @@ public final class Gateway: @unchecked Sendable {
     /// Each signed checkpoint goes to the log too: kept off the machine, it is the anchor
     /// that shows a chain cut back or rewritten with its checkpoints (`gatewayctl audit
     /// verify --anchor SEQ:HASH`), which nothing inside the queue can.
-    private func logCheckpoint(_ anchor: AuditAnchor) {
+    private func checkpointAudit() throws {
+        guard let anchor = try store?.checkpointAudit(signer: services.auditSigner) else { return }
         logger.notice("audit checkpoint signed", metadata: ["anchor": "\(anchor.seq):\(anchor.hash)"])
     }
 
@@ -481,7 +482,7 @@ public final class Gateway: @unchecked Sendable {
         }
         if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
             step("audit checkpoint") {
-                if let anchor = try store.checkpointAudit(signer: services.auditSigner) { logCheckpoint(anchor) }
+                try checkpointAudit()
                 lastCheckpoint = Date()
             }
         }
