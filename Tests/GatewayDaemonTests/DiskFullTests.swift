@@ -117,6 +117,8 @@ struct DiskFullTests {
         }
         #expect(waitUntil(timeout: 20) { daemon.log.contains("left in the outbox") || daemon.log.contains("cannot write an accepted report") },
                 "the disk-full errors are logged: \(daemon.log)")
+        // Left alone for a growing wait, not read and signed again at every rescan (1 s here).
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("wait=2.0s") }, "\(daemon.log)")
         usleep(2_000_000)
         #expect(daemon.process.isRunning)
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "nothing is refused for a full disk")
@@ -191,6 +193,7 @@ extension DiskFullTests {
         try fixture.drop(Array(#"{"messageId": "not-a-message"}"#.utf8), unit: "PL-CBA", name: "bad.json")
         #expect(waitUntil(timeout: 20) { daemon.log.contains("queue commit failed") }, "the failed commit is logged: \(daemon.log)")
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.rejected("PL-CBA")) == ["bad.error.json", "bad.json"] })
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("wait=2.0s") }, "left alone for a growing wait: \(daemon.log)")
         usleep(2_000_000)
         #expect(daemon.process.isRunning)
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty, "nothing is refused for a full disk")

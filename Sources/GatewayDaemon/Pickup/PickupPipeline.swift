@@ -69,6 +69,8 @@ public final class PickupPipeline: @unchecked Sendable {
     /// thread doing them one after another bounded the pickup below what the CPU allowed.
     static let finisherCount = 2
     let inFlight = Locked(Set<String>())
+    /// Files left in the outbox for the gateway's own reasons, each left alone for a while.
+    let left: Locked<LeftFiles>
     let paused = Locked<String?>(nil)
     let pauseCondition = MonotonicCondition()
     let inFlightWorkers: Locked<Int>
@@ -95,6 +97,7 @@ public final class PickupPipeline: @unchecked Sendable {
         workerCount = config.spool.workers
         inFlightWorkers = Locked(config.spool.workers)
         slots = DispatchSemaphore(value: Self.maxInFlight(batchSize: config.spool.batchSize))
+        left = Locked(LeftFiles(firstWait: UInt64(max(0.05, config.spool.rescanInterval) * 1e9)))
         self.onCommitted = onCommitted
     }
 
@@ -112,6 +115,8 @@ public final class PickupPipeline: @unchecked Sendable {
             current = (current.generation + 1, processor)
             generation.store(current.generation, ordering: .releasing)
         }
+        // A reload is also the operator's way to have every left file tried at once.
+        left.withLock { $0.clearAll() }
     }
 
     /// This worker's processor, replicated from the current one when that changed.
@@ -156,10 +161,36 @@ public final class PickupPipeline: @unchecked Sendable {
 
     /// A file was seen in an outbox (by inotify or by a rescan).
     public func announce(unit: SpoolUnit, name: String) {
+        if isLeftAlone(unit: unit, name: name) { return }
         let key = unit.unit + "/" + name
         let isNew = inFlight.withLock { $0.insert(key).inserted }
         guard isNew else { return }
         candidates.put(Candidate(unit: unit, name: name, announcedAt: DispatchTime.now().uptimeNanoseconds))
+    }
+
+    /// Whether the file is one the gateway left in the outbox a moment ago, unchanged since
+    /// and not yet due to be tried again (LeftFiles). Costs one stat, for such files only.
+    private func isLeftAlone(unit: SpoolUnit, name: String) -> Bool {
+        guard left.withLock({ $0.has(unit: unit.unit, name: name) }) else { return false }
+        var st = stat()
+        let identity = fstatat(unit.outbox.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? FileIdentity(st) : nil
+        let now = DispatchTime.now().uptimeNanoseconds
+        return left.withLock { $0.isWaiting(unit: unit.unit, name: name, identity: identity, now: now) }
+    }
+
+    /// Leaves `c` alone for a while (it stays in the outbox for the gateway's own reasons);
+    /// returns the wait in seconds, nil when the file is gone.
+    @discardableResult
+    private func leave(_ c: Candidate, identity: FileIdentity?) -> Double? {
+        var found = identity
+        if found == nil {
+            var st = stat()
+            if fstatat(c.unit.outbox.fd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0 { found = FileIdentity(st) }
+        }
+        guard let found else { return nil }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let wait = left.withLock { $0.left(unit: c.unit.unit, name: c.name, identity: found, now: now) }
+        return Double(wait) / 1e9
     }
 
     /// Backpressure: workers wait while paused (files stay in the outboxes).
@@ -171,6 +202,7 @@ public final class PickupPipeline: @unchecked Sendable {
     public func resume() {
         let was = paused.withLock { p -> String? in let old = p; p = nil; return old }
         if was != nil {
+            left.withLock { $0.clearAll() }
             logger.notice("pickup resumed")
             pauseCondition.lock()
             pauseCondition.broadcast()
@@ -297,6 +329,7 @@ public final class PickupPipeline: @unchecked Sendable {
                         // next rescan finds it a duplicate and writes the report again.
                         logger.error("cannot write an accepted report; the file stays in the outbox", metadata: ["file": "\(a.candidate.name)", "error": "\(error)"])
                         reports.retryLater(messageRowId: a.messageRowId, sourceFile: a.candidate.name)
+                        leave(a.candidate, identity: a.identity)
                         continue
                     }
                     published.append((a.messageRowId, a.candidate.name))
@@ -317,6 +350,10 @@ public final class PickupPipeline: @unchecked Sendable {
                 }
             }
             reports.published(accepted: published, units: units)
+            // Space is back for these units: what they had left is tried at the next rescan.
+            if !units.isEmpty, left.withLock({ !$0.isEmpty }) {
+                left.withLock { memo in for unit in units { memo.clear(unit: unit) } }
+            }
             var released = 0
             inFlight.withLock { set in
                 for finish in work {
@@ -340,19 +377,14 @@ public final class PickupPipeline: @unchecked Sendable {
         // Each file with the identity it was read as: only that file is removed or moved.
         var ready: [(Candidate, PickupProcessor.Prepared, StagedFile, FileIdentity?)] = []
         var refused: [(Candidate, Refusal, FileIdentity?)] = []
-        var later: [(Candidate, String)] = []
+        var later: [(Candidate, String, FileIdentity?)] = []
         for outcome in batch {
             switch outcome.result {
             case .ready(let prepared, let staged): ready.append((outcome.candidate, prepared, staged, outcome.identity))
             case .refused(let refusal): refused.append((outcome.candidate, refusal, outcome.identity))
             case .vanished: break
-            case .retryLater(let why): later.append((outcome.candidate, why))
+            case .retryLater(let why): later.append((outcome.candidate, why, outcome.identity))
             }
-        }
-        // One line a batch (a full disk fails every file alike), naming the first.
-        if let (first, why) = later.first {
-            logger.error("file left in the outbox for the next rescan", metadata: ["unit": "\(first.unit.unit)", "file": "\(first.name)", "reason": "\(why)",
-                                                                                  "files": "\(later.count)"])
         }
         var accepted: [Finish.Accepted] = []
         var endpoints = Set<String>()
@@ -371,7 +403,7 @@ public final class PickupPipeline: @unchecked Sendable {
             } catch {
                 // The file stays for the next rescan (nothing refused, nothing removed).
                 logger.error("cannot write the accepted report of a duplicate; the file stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
-                later.append((candidate, "\(error)"))
+                later.append((candidate, "\(error)", identity))
                 return true
             }
             accepted.append(.init(candidate: candidate, report: report, reportName: ReportWriter.name(file: candidate.name, kind: "accepted", recipient: nil),
@@ -435,6 +467,7 @@ public final class PickupPipeline: @unchecked Sendable {
             } catch {
                 // Nothing was committed: the files stay in the outbox and come back with the rescan.
                 logger.error("queue commit failed; files stay in the outbox", metadata: ["error": "\(error)", "files": "\(ready.count)"])
+                later += ready.map { ($0.0, "the queue could not commit: \(error)", $0.3) }
                 accepted.removeAll()
             }
         }
@@ -458,8 +491,10 @@ public final class PickupPipeline: @unchecked Sendable {
                 logger.notice("a refused file disappeared before it could be moved to rejected/", metadata: ["unit": "\(candidate.unit.unit)", "file": "\(candidate.name)"])
             } catch {
                 logger.error("cannot move a refused file to rejected/; it stays in the outbox", metadata: ["file": "\(candidate.name)", "error": "\(error)"])
+                later.append((candidate, "cannot move it to rejected/: \(error)", identity))
             }
         }
+        leaveForLater(later, batch: batch)
         // Records the queue could not take earlier go with these (oldest first).
         if !unwrittenAudit.isEmpty {
             events = unwrittenAudit + events
@@ -484,6 +519,28 @@ public final class PickupPipeline: @unchecked Sendable {
         // follow on a finisher thread (reports before files).
         if !endpoints.isEmpty { onCommitted(endpoints) }
         finishing.put(Finish(accepted: accepted, keys: batch.map { $0.candidate.unit.unit + "/" + $0.candidate.name }))
+    }
+
+    /// The files of `later` stay in the outbox, each left alone for a while (LeftFiles); one
+    /// line a batch (a full disk fails every file alike) names the first. The batch's other
+    /// files are done with (accepted, refused or gone): forgotten.
+    private func leaveForLater(_ later: [(Candidate, String, FileIdentity?)], batch: [Outcome]) {
+        if left.withLock({ !$0.isEmpty }) {
+            let staying = Set(later.map { $0.0.unit.unit + "/" + $0.0.name })
+            left.withLock { memo in
+                for outcome in batch where !staying.contains(outcome.candidate.unit.unit + "/" + outcome.candidate.name) {
+                    memo.forget(unit: outcome.candidate.unit.unit, name: outcome.candidate.name)
+                }
+            }
+        }
+        guard let (first, why, _) = later.first else { return }
+        var firstWait: Double?
+        for (candidate, _, identity) in later {
+            let wait = leave(candidate, identity: identity)
+            if firstWait == nil { firstWait = wait }
+        }
+        logger.error("file left in the outbox, tried again after a wait", metadata: ["unit": "\(first.unit.unit)", "file": "\(first.name)", "reason": "\(why)",
+                                                                                    "files": "\(later.count)", "wait": "\(String(format: "%.1f", firstWait ?? 0))s"])
     }
 
     /// The accepted report of queued message `messageRowId` for this file, as first accepted
