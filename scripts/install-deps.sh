@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine of this kind lacks: libcurl's headers (OpenSSL's are there).
-# Idempotent and quiet when nothing is missing.
+# Installs what a fresh machine of this kind lacks: libcurl's headers (OpenSSL's are there),
+# and Python's joserfc for the interoperability tests (a second JOSE implementation that
+# checks gatewayd's signatures and makes ones it must accept). Idempotent and quiet when
+# nothing is missing.
 #
 # libcurl 8.14.1 or later where it can be had: Debian 12's own 7.88 resets every HTTP/2
 # stream it has read to the end, which servers with rapid-reset protection answer by
@@ -14,6 +16,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 
 have_headers=no
@@ -26,7 +29,7 @@ if [ "$codename" = bookworm ] && { [ -z "$curl_dev" ] || ! dpkg --compare-versio
 fi
 [ "$have_headers" = yes ] || [ "$backports" = yes ] || need+=(libcurl4-openssl-dev)
 
-[ ${#need[@]} -gt 0 ] || [ "$backports" = yes ] || exit 0
+if [ ${#need[@]} -gt 0 ] || [ "$backports" = yes ]; then
 if [ "$backports" = yes ]; then
     # Our own source file (written once); apt tolerates the same source listed elsewhere.
     list=/etc/apt/sources.list.d/gateway-bookworm-backports.list
@@ -43,4 +46,13 @@ fi
 if [ "$backports" = yes ]; then
     echo "install-deps: installing libcurl4-openssl-dev from bookworm-backports"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT[@]}" install -y -qq -t bookworm-backports libcurl4-openssl-dev >/dev/null
+fi
+fi
+
+# joserfc from PyPI (the interoperability tests and the demo's checks run python3).
+if ! python3 -c 'import joserfc' 2>/dev/null; then
+    echo "install-deps: installing joserfc (PyPI)"
+    python3 -m pip install --quiet joserfc 2>/dev/null \
+        || python3 -m pip install --quiet --user joserfc 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages joserfc
 fi
