@@ -27,7 +27,7 @@ public struct GlobalOptions: ParsableArguments {
             return try GatewayConfiguration.load(path: configPath, checkFiles: checkFiles)
         } catch {
             Console.error("\(error)")
-            if config == nil && ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] == nil {
+            if config == nil && (ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] ?? "").isEmpty {
                 Console.error("hint: give the daemon's configuration with --config FILE or GATEWAY_CONFIG=FILE")
             }
             throw ExitCode(1)

@@ -46,7 +46,11 @@ struct VerifyCommand: ParsableCommand {
     /// The anchors, and the CRLs that go with them (the configuration's).
     func anchorsPath() throws -> (anchors: String, crl: String?)? {
         if let anchors { return (anchors, crl) }
-        guard global.config != nil || ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] != nil else { return nil }
+        // The configuration as every command finds it (--config, GATEWAY_CONFIG, then the
+        // default file): --endpoint needs it, and fails saying so without one; without
+        // --endpoint a missing default file means no anchors (the chain is not checked).
+        let named = global.config != nil || !(ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] ?? "").isEmpty
+        guard named || endpoint != nil || FileManager.default.fileExists(atPath: global.configPath) else { return nil }
         let config = try global.loadConfig()
         if let endpoint {
             guard let e = config.endpoints[endpoint] else {

@@ -260,9 +260,10 @@ public final class Gateway: @unchecked Sendable {
             for endpoint in next.endpoints.values {
                 _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner, schema: receiptSchema)
             }
-            if next.units != config.units { logger.warning("units changed: new spool folders are watched after a restart") }
-            if next.queue.path != config.queue.path || next.spool.directory != config.spool.directory {
-                logger.warning("queue.path and spool.directory changes need a restart; kept the running ones")
+            let needRestart = config.restartOnlyChanges(in: next)
+            if !needRestart.isEmpty {
+                logger.warning("changed settings that a reload does not apply; the running ones are kept until a restart",
+                               metadata: ["keys": "\(needRestart.joined(separator: ","))"])
             }
             lock.lock()
             let previous = (config: config, validator: services.validator)

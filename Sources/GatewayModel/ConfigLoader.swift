@@ -318,8 +318,8 @@ struct ConfigReader {
                     http2: optionalBool(key + ["http2"]),
                     crl: value(key + ["crl"]) == nil ? nil : path(key + ["crl"]),
                     receiptSigner: optionalString(key + ["receiptSigner"]))
-                if let pin = endpoints[name]?.pinnedKey, !pin.hasPrefix("sha256//") {
-                    problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key)")
+                if let pin = endpoints[name]?.pinnedKey, !pin.split(separator: ";", omittingEmptySubsequences: false).allSatisfy({ $0.hasPrefix("sha256//") }) {
+                    problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key), several joined by ';'")
                 }
             }
         }

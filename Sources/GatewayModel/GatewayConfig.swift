@@ -10,7 +10,7 @@ public struct GatewayConfig: Sendable {
     /// The units behind this gateway: one spool folder each.
     public var units: [String]
 
-    public struct Spool: Sendable {
+    public struct Spool: Sendable, Equatable {
         public var directory: String
         public var maxFileSize: Int
         public var rescanInterval: Double
@@ -39,7 +39,7 @@ public struct GatewayConfig: Sendable {
     }
     public var queue: Queue
 
-    public struct Signing: Sendable {
+    public struct Signing: Sendable, Equatable {
         public var algorithm: String
         public var key: String
         public var chain: String
@@ -53,7 +53,7 @@ public struct GatewayConfig: Sendable {
     }
     public var signing: Signing
 
-    public struct TLS: Sendable {
+    public struct TLS: Sendable, Equatable {
         public var clientKey: String
         public var clientCertificate: String
     }
@@ -110,4 +110,20 @@ public struct GatewayConfig: Sendable {
 
     /// Known recipients, sorted (for "known: ..." in errors).
     public var knownRecipients: [String] { routes.keys.sorted() }
+
+    /// The keys a reload does not apply (they are read once, at start) whose value differs
+    /// in `next`: each needs a restart, and a reload says so rather than pass over them.
+    public func restartOnlyChanges(in next: GatewayConfig) -> [String] {
+        var keys: [String] = []
+        if gatewayId != next.gatewayId { keys.append("gateway.id") }
+        if units != next.units { keys.append("gateway.units") }
+        if spool != next.spool { keys.append("spool") }
+        if queue.path != next.queue.path { keys.append("queue.path") }
+        if queue.checkpointInterval != next.queue.checkpointInterval { keys.append("queue.checkpointInterval") }
+        if signing != next.signing { keys.append("signing") }
+        if tls != next.tls { keys.append("tls") }
+        if certificateWarningDays != next.certificateWarningDays { keys.append("certificates.warnDays") }
+        if logLevel != next.logLevel { keys.append("log.level") }
+        return keys
+    }
 }

@@ -434,5 +434,11 @@ struct ConsoleTests {
         // Without a configuration: a failed check that says what to do.
         let none = ProcessRunner.run(TestPaths.product("gatewayctl").path, ["queue", "list"], environment: ["GATEWAY_CONFIG": "/nonexistent.yml"])
         #expect(none.status == 1 && none.stderr.contains("cannot read the file"))
+        // verify --endpoint needs the configuration: without one it fails saying how to give
+        // it (it used to be ignored, and the file came out INVALID, "chain not checked").
+        let noEndpoint = ProcessRunner.run(TestPaths.product("gatewayctl").path, ["verify", "--endpoint", "europol", g.fixture.queuePath],
+                                           environment: ["GATEWAY_CONFIG": ""])
+        #expect(noEndpoint.status == 1 && noEndpoint.stderr.contains("cannot read the file") && noEndpoint.stderr.contains("--config FILE"),
+                "\(noEndpoint.stderr)")
     }
 }

@@ -54,6 +54,29 @@ struct ConfigLoaderTests {
         return path
     }
 
+    @Test("a reload names every changed key it does not apply (read once at start), and none of those it applies")
+    func restartOnlyKeys() throws {
+        let config = try ConfigLoader.load(path: try write(Self.valid))
+        var next = config
+        next.routes["EU-FRONTEX"] = "europol"
+        next.queue.retention = 10
+        next.queue.minFreeDisk = 1
+        next.retry.maxBackoff = 60
+        next.endpoints["europol"]?.concurrency = 8
+        #expect(config.restartOnlyChanges(in: next).isEmpty, "all of these are applied by a reload")
+        next.gatewayId = "PL-GX"
+        next.units = ["PL-KGP"]
+        next.spool.workers += 1
+        next.queue.path = "/elsewhere.sqlite"
+        next.queue.checkpointInterval += 1
+        next.signing.crl = "/crl.pem"
+        next.tls.clientKey = "/other.key"
+        next.certificateWarningDays = 7
+        next.logLevel = "debug"
+        #expect(config.restartOnlyChanges(in: next) == ["gateway.id", "gateway.units", "spool", "queue.path", "queue.checkpointInterval",
+                                                        "signing", "tls", "certificates.warnDays", "log.level"])
+    }
+
     @Test("a valid file loads with units, durations, sizes and paths resolved")
     func valid() throws {
         let path = try write(Self.valid)
@@ -93,6 +116,15 @@ struct ConfigLoaderTests {
         #expect(try ConfigLoader.load(path: try write(on)).endpoints["europol"]?.http2 == true)
         let bad = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    http2: sometimes")
         #expect(try problems(bad).contains("endpoints.europol.http2"))
+    }
+
+    @Test("pinnedKey takes one pin or several joined by ';' (a key rotation), each in curl's sha256// form")
+    func pins() throws {
+        let a = "sha256//" + String(repeating: "A", count: 43) + "=", b = "sha256//" + String(repeating: "B", count: 43) + "="
+        let two = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    pinnedKey: \"\(a);\(b)\"")
+        #expect(try ConfigLoader.load(path: try write(two)).endpoints["europol"]?.pinnedKey == "\(a);\(b)")
+        let bad = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    pinnedKey: \"\(a);md5//abc\"")
+        #expect(try problems(bad).contains("endpoints.europol.pinnedKey"))
     }
 
     func problems(_ text: String, keyMode: Int = 0o600) throws -> String {

@@ -1,5 +1,6 @@
 // The daemon's seams to the validator and the signer. The real ones (GatewaySchema and
-// GatewayCrypto) are adapted in Adapters.swift; tests may pass twins.
+// GatewayCrypto) are adapted in Services/ (SchemaMessageValidator, JWSGatewaySigner);
+// tests may pass twins.
 
 import GatewayJSON
 
