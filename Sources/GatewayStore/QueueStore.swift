@@ -413,6 +413,14 @@ public final class QueueStore: Sendable {
         }
     }
 
+    /// The audit records after `seq`, oldest first, at most `limit`: for a reader that
+    /// follows the log as it grows (a record is visible once its transaction committed).
+    public func auditRecords(after seq: Int64, limit: Int = 1_000) throws -> [AuditRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map(AuditRecord.init(row:))
+        }
+    }
+
     /// SQLite's own consistency check ("ok" when sound).
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }

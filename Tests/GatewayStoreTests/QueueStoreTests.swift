@@ -259,6 +259,11 @@ struct QueueStoreTests {
         #expect(audit.filter { $0.event == "held" }.allSatisfy { $0.actor == "alice" })
         #expect(audit.filter { $0.event == "cancelled" }.count == 2)
         #expect(audit.last?.actor == "carol")
+        // Followed in pages from a sequence number: the same records, in order, none twice.
+        var followed: [AuditRecord] = []
+        while let page = Optional(try store.auditRecords(after: followed.last?.seq ?? 0, limit: 3)), !page.isEmpty { followed += page }
+        #expect(followed == (try store.auditTail(limit: 10_000)) && followed.count > 3)
+        #expect(try store.auditRecords(after: audit.last!.seq).isEmpty)
     }
 
     @Test("an action applies in chunks, each change once, and only to the deliveries counted before it (not to those queued after)")
