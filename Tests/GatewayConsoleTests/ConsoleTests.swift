@@ -26,8 +26,15 @@ struct ConsoleTests {
             let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
                 .replacingOccurrences(of: "    classificationCeiling:", with: "    breaker: { failureThreshold: 5, openFor: 200ms }\n    classificationCeiling:")
             try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-            // A TLS key log asked for in the environment is never written by gatewayd.
-            daemon = try DaemonProcess.start(fixture, environment: ["SSLKEYLOGFILE": fixture.root.appendingPathComponent("tls-keys.log").path])
+            // A TLS key log asked for in the environment is never written by gatewayd, and
+            // proxies from the environment are never used (only an endpoint's `proxy`): every
+            // variable points at a closed port and no_proxy is empty, so the deliveries the
+            // tests below wait for would fail if libcurl took them.
+            let closed = "http://127.0.0.1:9"  // the discard port: nothing listens
+            daemon = try DaemonProcess.start(fixture, environment: [
+                "SSLKEYLOGFILE": fixture.root.appendingPathComponent("tls-keys.log").path,
+                "https_proxy": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "ALL_PROXY": closed, "all_proxy": closed,
+                "no_proxy": "", "NO_PROXY": ""])
             let samples = try Samples.valid()
             for i in 0..<12 {
                 let id = String(format: "ctl-%05d", i)
@@ -36,8 +43,14 @@ struct ConsoleTests {
                 ids.append(id)
             }
             let store = try QueueStore(path: fixture.queuePath)
-            _ = waitUntil(timeout: 30) { (try? store.list(Self.delivered, limit: 100).count) == 12 }
+            guard waitUntil(timeout: 60, { (try? store.list(Self.delivered, limit: 100).count) == 12 }) else {
+                daemon.stop()
+                mock.stop()
+                throw NotReady(description: "the 12 messages were not delivered: \(daemon.log.suffix(2000))")
+            }
         }
+
+        struct NotReady: Error, CustomStringConvertible { let description: String }
 
         static var delivered: DeliveryFilter {
             var f = DeliveryFilter()

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayJSON
+import GatewayDaemon
 import GatewayModel
 import GatewayStore
 import GatewayTestSupport
@@ -119,8 +120,8 @@ struct BadInputTests {
                 doc = Samples.set(doc, "recipients", ["EU-EUROPOL"])
             }
             let expect = try JSON.parse(Data(contentsOf: Samples.invalidDirectory.appendingPathComponent(name.replacingOccurrences(of: ".json", with: ".expect.json"))))
-            let stage = name.contains("attachment-bad-digest") ? "schema" : "schema"
-            inputs.append(bytes(Samples.bytes(doc), "example-\(name)", stage: stage, mentions: expect["messageContains"]?.stringValue))
+            // Each is refused by the schemas (an attachment's digest is checked only once its shape is right).
+            inputs.append(bytes(Samples.bytes(doc), "example-\(name)", stage: "schema", mentions: expect["messageContains"]?.stringValue))
         }
         // Every required member removed, and wrong types, in every valid example.
         let required = ["messageId", "type", "sender", "recipients", "createdAt", "priority", "classification", "body"]
@@ -164,6 +165,9 @@ struct BadInputTests {
         #expect(finished, "outbox left: \(fixture.files(fixture.outbox("PL-KGP")).prefix(10)); log tail: \(daemon.log.suffix(2000))")
         #expect(daemon.process.isRunning, "the daemon died")
         var wrong: [String] = []
+        // Every error file follows schemas/error.schema.json and says where: a line and column
+        // for JSON that does not parse, the instance's location for a schema violation.
+        let errorSchema = try SchemaServices.validator().validator.schema(named: "error")
         for input in all {
             let stem = input.name.hasSuffix(".json") ? String(input.name.dropLast(5)) : input.name
             let errorURL = rejected.appendingPathComponent("\(stem).error.json")
@@ -177,6 +181,15 @@ struct BadInputTests {
             let messages = doc["errors"]?.arrayValue?.compactMap { $0["message"]?.stringValue } ?? []
             if messages.isEmpty { wrong.append("\(input.name): no error message") }
             if let m = input.mentions, !messages.contains(where: { $0.contains(m) }) { wrong.append("\(input.name): no mention of \"\(m)\" in \(messages)") }
+            let conformance = errorSchema.validate(doc)
+            if !conformance.isValid { wrong.append("\(input.name): the error file breaks error.schema.json: \(conformance.errors.prefix(2))") }
+            let first = doc["errors"]?.arrayValue?.first
+            if input.stage == "json", first?["line"]?.intValue == nil || first?["column"]?.intValue == nil {
+                wrong.append("\(input.name): a JSON error without line and column")
+            }
+            if input.stage == "schema", first?["instanceLocation"]?.stringValue == nil {
+                wrong.append("\(input.name): a schema error without its instance location")
+            }
         }
         #expect(wrong.isEmpty, "\(wrong.count) wrong:\n\(wrong.prefix(30).joined(separator: "\n"))")
         // Nothing but the first message was queued, and no report claims otherwise.

@@ -5,7 +5,7 @@ import Foundation
 @testable import GatewayDaemon
 import Testing
 
-@Suite("hostile file reads")
+@Suite("hostile file reads", .serialized)  // two tests set process-wide removal hooks
 struct HostileReadTests {
     func directory() throws -> (URL, DirectoryHandle) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-read-\(UUID().uuidString)")

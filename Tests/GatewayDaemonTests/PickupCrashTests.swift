@@ -25,10 +25,12 @@ struct PickupCrashTests {
         let first = try DaemonProcess.start(fixture)
         // Kill once some, not all, files were taken.
         let store = try QueueStore(path: fixture.queuePath)
-        _ = waitUntil(timeout: 60, interval: 0.005) { ((try? store.stats().messages) ?? 0) >= Int.random(in: 500...3_000) }
+        let killAt = Int.random(in: 500...3_000)
+        let reached = waitUntil(timeout: 120, interval: 0.005) { ((try? store.stats().messages) ?? 0) >= killAt }
         first.kill()
         let queuedAtKill = try store.stats().messages
-        #expect(queuedAtKill < total, "the kill came too late to test anything (\(queuedAtKill) queued)")
+        #expect(reached, "the pickup did not reach \(killAt) messages before the kill: \(first.log.suffix(1500))")
+        #expect(queuedAtKill > 0 && queuedAtKill < total, "the kill must come during the pickup (\(queuedAtKill) of \(total) queued, aimed at \(killAt))")
 
         let second = try DaemonProcess.start(fixture)
         defer { second.stop() }
