@@ -6,6 +6,8 @@ import GatewayJSON
 @testable import GatewaySchema
 import Testing
 
+// The time bounds below tell "bounded" from "quadratic or worse" (minutes to hours on
+// these sizes); they are generous so that a loaded CI machine never trips them.
 @Suite("hostile input")
 struct HostileInputTests {
     func compile(_ text: String, _ options: ValidationOptions = ValidationOptions()) throws -> Schema {
@@ -54,7 +56,7 @@ struct HostileInputTests {
         let elapsed = seconds { result = schema.validate("x") }
         #expect(result?.isValid == false)
         #expect(result?.errors.first?.message.contains("more than 20000 steps") == true)
-        #expect(elapsed < 10)
+        #expect(elapsed < 60)
     }
 
     @Test("a catastrophic pattern is stopped by the time limit")
@@ -65,7 +67,7 @@ struct HostileInputTests {
         let elapsed = seconds { result = schema.validate(hostile) }
         #expect(result?.isValid == false)
         #expect(result?.errors.first?.message.contains("took longer than") == true)
-        #expect(elapsed < 5)
+        #expect(elapsed < 30)
         // The same pattern on a benign value is fine.
         #expect(schema.validate("aaaa").isValid)
     }
@@ -75,7 +77,7 @@ struct HostileInputTests {
         let schema = try compile(#"{"patternProperties": {"^(a|a)*$": true}, "additionalProperties": false}"#, ValidationOptions(patternTimeLimit: 0.2))
         let key = String(repeating: "a", count: 40) + "b"
         let elapsed = seconds { #expect(!schema.validate(.object([key: 1])).isValid) }
-        #expect(elapsed < 5)
+        #expect(elapsed < 30)
     }
 
     @Test("uniqueItems on 200,000 items is linear (hashing), and finds the duplicate")
@@ -83,7 +85,7 @@ struct HostileInputTests {
         let schema = try compile(#"{"uniqueItems": true}"#)
         var items = (0..<200_000).map { JSON.object(["id": .number(Double($0)), "tag": "x"]) }
         let elapsed = seconds { #expect(schema.validate(.array(items)).isValid) }
-        #expect(elapsed < 10)
+        #expect(elapsed < 60)
         items.append(["tag": "x", "id": 17.0])
         let result = schema.validate(.array(items))
         #expect(result.errors.first?.message == "items 17 and 200000 are both an object; items must be unique")
@@ -145,7 +147,7 @@ struct HostileInputTests {
         permute(marks, "A")
         #expect(items.count == 30_000)
         let elapsed = try seconds { #expect(schema.validate(.array(items)).isValid, "distinct by their bytes") }
-        #expect(elapsed < 20, "\(elapsed) s")
+        #expect(elapsed < 90, "\(elapsed) s")
     }
 
     @Test("email: at most 254 bytes (a long run of flags is refused at once); no NUL in an IPv6 literal; no control character in a quoted local part")
@@ -166,7 +168,7 @@ struct HostileInputTests {
             #expect(!schema.isValid(.string("a@" + flags)))
             #expect(!schema.isValid(.string(flags)))
         }
-        #expect(elapsed < 5, "\(elapsed) s")
+        #expect(elapsed < 30, "\(elapsed) s")
         #expect(!schema.isValid("x@[IPv6:::1\u{0}\r\nX-Injected: yes\r\n]"))
         for bad in ["\"\r\nBcc: victim\"@example.org", "\"a\u{0}b\"@example.org", "\"a\u{7F}\"@example.org", "\"a\\\u{1}\"@example.org"] {
             #expect(!schema.isValid(.string(bad)), "\(bad.debugDescription)")
@@ -180,7 +182,7 @@ struct HostileInputTests {
         #expect(!schema.isValid("P"))
         let long = String(repeating: "A", count: 20_000_000)
         let elapsed = try seconds { #expect(!schema.isValid(.string(long))) }
-        #expect(elapsed < 5, "\(elapsed) s")
+        #expect(elapsed < 30, "\(elapsed) s")
         // What is read of the text: nothing past what the pattern can match.
         let bounded = try #require(SimplePattern("^[A-Z]{2}-[A-Z0-9]{2,10}$"))
         #expect(bounded.relevantLength(20_000_000) == nil && bounded.relevantLength(6) == 6)

@@ -54,9 +54,17 @@ struct CheckpointTests {
         readerDone.wait()
         // No more writes: after at most one last restart, none are repeated (the WAL holds
         // the same frames until a writer starts it over).
-        usleep(200_000)
-        let settled = checkpointer.restarts.done
-        usleep(300_000)
+        // Settled: no restart for a whole second (the checkpointer looks every 20 ms); then
+        // another second without one.
+        var settled = checkpointer.restarts.done
+        let settleDeadline = Date().addingTimeInterval(30)
+        while Date() < settleDeadline {
+            usleep(1_000_000)
+            let now = checkpointer.restarts.done
+            if now == settled { break }
+            settled = now
+        }
+        usleep(1_000_000)
         #expect(checkpointer.restarts.done == settled, "restarts repeated without writes")
         checkpointer.stop()
         #expect(checkpointer.lastError == nil)

@@ -118,6 +118,9 @@ public final class MockProcess: @unchecked Sendable {
         process.waitUntilExit()
         return process.terminationStatus
     }
+
+    /// A test that failed between the start and its `defer { stop() }` leaves no mock behind.
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
 /// Reads a child's stdout and stderr on background threads as they come.
