@@ -99,6 +99,54 @@ struct EndToEndTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 
+    @Test("kill -9 with deliveries in flight, then a restart: every message delivered once, the agency's answer to a resend (409 with its receipt) taken as proof")
+    func killedWhileSending() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try Self.fixture(mock)
+        // A third of the requests are held 2 s before the agency takes them: some are in
+        // flight whenever the kill comes; the agency takes them anyway once their wait ends.
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","stallSeconds":2,"stallRate":0.35}"#)
+        let first = try DaemonProcess.start(fixture)
+        let example = try Samples.valid()[0].1
+        let count = 150
+        let ids = (0..<count).map { String(format: "killed-%05d", $0) }
+        for id in ids {
+            try fixture.drop(Samples.bytes(Samples.adapt(example, unit: "PL-KGP", id: id, recipients: ["EU-EUROPOL"])), unit: "PL-KGP", name: "\(id).json")
+        }
+        let store = try QueueStore(path: fixture.queuePath)
+        func takenByAgency() -> [JSON] { ((try? JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")))?.arrayValue) ?? [] }
+        #expect(waitUntil(timeout: 60) { takenByAgency().count >= 30 }, "\(first.log.suffix(2000))")
+        first.kill()
+        let sendingAtKill = try Self.state(store, [.sending])
+        let deliveredAtKill = try Self.state(store, [.delivered])
+        #expect(sendingAtKill > 0, "the kill must come with deliveries in flight")
+        // The held requests are taken by the agency meanwhile (their client is gone).
+        usleep(3_000_000)
+        mock.control("DELETE", "/faults?agency=EU-EUROPOL")
+        let takenBeforeRestart = takenByAgency().count
+        #expect(takenBeforeRestart > deliveredAtKill, "the agency has messages the gateway has not recorded as delivered (\(takenBeforeRestart) against \(deliveredAtKill))")
+
+        let second = try DaemonProcess.start(fixture)
+        defer { second.stop() }
+        let settled = waitUntil(timeout: 120, interval: 0.2) { (try? Self.state(store, [.delivered])) == count }
+        let totals = try store.stats().totals
+        #expect(settled, "\(totals) \(second.log.suffix(2000))")
+        // The agency took each message once as new; what it had taken before the restart and
+        // was sent again was answered as a duplicate, and that answer proved the delivery.
+        let taken = takenByAgency()
+        #expect(taken.count == count && Set(taken.compactMap { $0["messageId"]?.stringValue }) == Set(ids))
+        let stats = try JSON.parse(mock.control("GET", "/stats"))
+        #expect(stats["EU-EUROPOL"]?["received"]?.intValue == count, "\(stats)")
+        let duplicates = stats["EU-EUROPOL"]?["duplicates"]?.intValue ?? 0
+        #expect(duplicates >= takenBeforeRestart - deliveredAtKill, "each of those was sent again and answered as a duplicate: \(stats)")
+        for id in ids {
+            let m = try #require(try store.message(id, sender: "PL-KGP"))
+            #expect(m.deliveries.first?.summary.state == .delivered && m.deliveries.first?.receipt != nil, "\(id)")
+        }
+        #expect(try store.verifyAudit(verifier: nil).isValid)
+    }
+
     @Test("a unit that drops every message as the same file name keeps every accepted and delivered report")
     func reusedFileName() throws {
         let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
