@@ -147,6 +147,51 @@ struct EndToEndTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 
+    @Test("messages the agency cannot take before they expire end expired, each with a signed expired report; queue.maxLifetime caps every message's life")
+    func expiry() throws {
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try Self.fixture(mock)
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "  checkpointInterval: 1s\n", with: "  checkpointInterval: 1s\n  maxLifetime: 4s\n")
+        try text.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","down":true}"#)
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let example = try Samples.valid()[0].1
+        let now = Date().millis
+        // Its own expiry in 2 s; none (the cap); an hour away (capped at 4 s).
+        let cases: [(id: String, expiresAt: Int64?)] = [("expiry-own", now + 2_000), ("expiry-none", nil), ("expiry-hour", now + 3_600_000)]
+        for c in cases {
+            var m = Samples.adapt(example, unit: "PL-KGP", id: c.id, recipients: ["EU-EUROPOL"])
+            if let at = c.expiresAt { m = Samples.set(m, "expiresAt", .string(RFC3339.format(millis: at))) }
+            try fixture.drop(Samples.bytes(m), unit: "PL-KGP", name: "\(c.id).json")
+        }
+        let store = try QueueStore(path: fixture.queuePath)
+        let allExpired = waitUntil(timeout: 30) { (try? Self.state(store, [.expired])) == cases.count }
+        let totals = try store.stats().totals
+        #expect(allExpired, "\(totals) \(daemon.log.suffix(2000))")
+        for c in cases {
+            let m = try #require(try store.message(c.id, sender: "PL-KGP"))
+            let expiresAt = try #require(m.expiresAt)
+            #expect(expiresAt <= m.acceptedAt + 4_000, "\(c.id): capped by queue.maxLifetime")
+            if let own = c.expiresAt, own < m.acceptedAt + 4_000 { #expect(expiresAt == own, "\(c.id): its own expiry") }
+            #expect(m.deliveries.first?.summary.state == .expired)
+        }
+        // A signed expired report for each, following the report schema; the agency got nothing.
+        let reports = fixture.reports("PL-KGP")
+        #expect(waitUntil(timeout: 20) { cases.allSatisfy { fixture.files(reports).contains("\($0.id).expired.EU-EUROPOL.json") } }, "\(fixture.files(reports))")
+        let trust = try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem"))
+        let schema = try SchemaServices.validator().validator.schema(named: "report")
+        for c in cases {
+            let bytes = [UInt8](try Data(contentsOf: reports.appendingPathComponent("\(c.id).expired.EU-EUROPOL.json")))
+            let report = try JSON.parse(try JWSVerifier().verify(bytes, trustStore: trust).payload)
+            #expect(report["kind"] == "expired" && report["messageId"]?.stringValue == c.id && report["recipient"] == "EU-EUROPOL", "\(report)")
+            #expect(schema.validate(report).isValid, "\(report)")
+        }
+        #expect(((try? JSON.parse(mock.control("GET", "/received?agency=EU-EUROPOL")))?.arrayValue ?? [1]).isEmpty)
+    }
+
     @Test("a unit that drops every message as the same file name keeps every accepted and delivered report")
     func reusedFileName() throws {
         let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
