@@ -4,6 +4,7 @@ import Foundation
 import GatewayCrypto
 import GatewayDaemon
 import GatewayJSON
+import GatewayModel
 import GatewaySchema
 import GatewayTestSupport
 import Testing
@@ -55,5 +56,31 @@ struct ReplicaTests {
             }
             #expect(refusal.stage == .routing)
         }
+    }
+
+    @Test("createdAt up to five minutes ahead of the gateway's clock is accepted, further ahead refused; expiresAt must come after createdAt and after now")
+    func clockBoundaries() throws {
+        let fixture = try GatewayFixture()
+        let config = try GatewayConfiguration.load(path: fixture.configPath)
+        let services = try DefaultServices.make(config)
+        let processor = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+        let example = try #require(try Samples.valid().first).1
+        let now = Date().millis
+        func outcome(created: Int64, expires: Int64? = nil) -> Refusal? {
+            var m = Samples.set(Samples.adapt(example, unit: "PL-KGP", id: "clock-\(created)-\(expires ?? 0)", recipients: ["EU-EUROPOL"]),
+                                "createdAt", .string(RFC3339.format(millis: created)))
+            if let expires { m = Samples.set(m, "expiresAt", .string(RFC3339.format(millis: expires))) }
+            if case .failure(let refusal) = processor.process(unit: "PL-KGP", file: "m.json", bytes: Samples.bytes(m), now: now) { return refusal }
+            return nil
+        }
+        #expect(outcome(created: now + 299_000) == nil, "4:59 ahead: a unit's clock a little fast")
+        #expect(outcome(created: now + 300_000) == nil, "exactly five minutes")
+        let ahead = try #require(outcome(created: now + 301_000))
+        #expect(ahead.stage == .expiry && (ahead.items.first?.message ?? "").contains("more than five minutes ahead"), "\(ahead.items)")
+        let before = try #require(outcome(created: now + 60_000, expires: now + 60_000))
+        #expect(before.stage == .expiry && (before.items.first?.message ?? "").contains("not after createdAt"), "\(before.items)")
+        let past = try #require(outcome(created: now - 60_000, expires: now - 1_000))
+        #expect(past.stage == .expiry && (past.items.first?.message ?? "").contains("expired"), "\(past.items)")
+        #expect(outcome(created: now - 60_000, expires: now + 1_000) == nil)
     }
 }
