@@ -16,7 +16,11 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
-command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v python3 >/dev/null || need+=(python3)
+# pip only where joserfc is missing (a Debian python3 often comes without it).
+if ! { command -v python3 >/dev/null && python3 -c 'import joserfc' 2>/dev/null; }; then
+    { command -v python3 >/dev/null && python3 -c 'import pip' 2>/dev/null; } || need+=(python3-pip)
+fi
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 
 have_headers=no

@@ -318,7 +318,10 @@ struct ConfigReader {
                     http2: optionalBool(key + ["http2"]),
                     crl: value(key + ["crl"]) == nil ? nil : path(key + ["crl"]),
                     receiptSigner: optionalString(key + ["receiptSigner"]))
-                if let pin = endpoints[name]?.pinnedKey, !pin.split(separator: ";", omittingEmptySubsequences: false).allSatisfy({ $0.hasPrefix("sha256//") }) {
+                if let pin = endpoints[name]?.pinnedKey, !pin.split(separator: ";", omittingEmptySubsequences: false).allSatisfy({ one in
+                    // sha256// and the base64 of 32 bytes: 43 characters and one '='.
+                    one.hasPrefix("sha256//") && Data(base64Encoded: String(one.dropFirst(8)))?.count == 32
+                }) {
                     problem(key + ["pinnedKey"], "must be curl's form sha256//BASE64 (the SHA-256 of the server's public key), several joined by ';'")
                 }
             }

@@ -116,7 +116,7 @@ public struct GatewayConfig: Sendable {
     public func restartOnlyChanges(in next: GatewayConfig) -> [String] {
         var keys: [String] = []
         if gatewayId != next.gatewayId { keys.append("gateway.id") }
-        if units != next.units { keys.append("gateway.units") }
+        if Set(units) != Set(next.units) { keys.append("gateway.units") }
         if spool != next.spool { keys.append("spool") }
         if queue.path != next.queue.path { keys.append("queue.path") }
         if queue.checkpointInterval != next.queue.checkpointInterval { keys.append("queue.checkpointInterval") }

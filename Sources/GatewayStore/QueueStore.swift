@@ -415,9 +415,14 @@ public final class QueueStore: Sendable {
 
     /// The audit records after `seq`, oldest first, at most `limit`: for a reader that
     /// follows the log as it grows (a record is visible once its transaction committed).
-    public func auditRecords(after seq: Int64, limit: Int = 1_000) throws -> [AuditRecord] {
+    /// With `event`, only records of that event.
+    public func auditRecords(after seq: Int64, event: String? = nil, limit: Int = 1_000) throws -> [AuditRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map(AuditRecord.init(row:))
+            if let event {
+                return try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? AND event = ? ORDER BY seq LIMIT ?",
+                                        arguments: [seq, event, limit]).map(AuditRecord.init(row:))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map(AuditRecord.init(row:))
         }
     }
 

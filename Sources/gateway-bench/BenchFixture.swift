@@ -79,12 +79,17 @@ final class BenchFixture {
         return Array(try! doc.canonicalString().utf8)
     }
 
-    func drop(_ bytes: [UInt8], unit: String, name: String) throws {
+    /// Writes the file under a temporary name and renames it into the outbox; returns the
+    /// monotonic time (ns) just before the rename, where latencies start.
+    @discardableResult
+    func drop(_ bytes: [UInt8], unit: String, name: String) throws -> UInt64 {
         let dir = outbox(unit)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let temp = dir.appendingPathComponent(".\(name).tmp")
         try Data(bytes).write(to: temp)
+        let at = DispatchTime.now().uptimeNanoseconds
         guard rename(temp.path, dir.appendingPathComponent(name).path) == 0 else { throw BenchError("rename failed") }
+        return at
     }
 
     func startDaemon() throws {

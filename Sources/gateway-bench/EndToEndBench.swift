@@ -57,6 +57,7 @@ final class BenchMock {
 final class DeliveredFollower: @unchecked Sendable {
     private let seen = BenchLocked([String: UInt64]())
     private let stopped = BenchLocked(false)
+    private let lastError = BenchLocked<String?>(nil)
     private let done = DispatchSemaphore(value: 0)
     static let pollMicroseconds = UInt32(ProcessInfo.processInfo.environment["BENCH_FOLLOW_US"] ?? "") ?? 1_000
 
@@ -65,14 +66,19 @@ final class DeliveredFollower: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             var last = from
             while !stopped.withLock({ $0 }) {
-                if let records = try? store.auditRecords(after: last, limit: 5_000), !records.isEmpty {
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    last = records.last!.seq
-                    seen.withLock { seen in
-                        for r in records where r.event == "delivered" {
-                            if let id = r.messageId, id.hasPrefix(prefix), seen[id] == nil { seen[id] = now }
+                do {
+                    let records = try store.auditRecords(after: last, event: "delivered", limit: 5_000)
+                    if !records.isEmpty {
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        last = records.last!.seq
+                        seen.withLock { seen in
+                            for r in records {
+                                if let id = r.messageId, id.hasPrefix(prefix), seen[id] == nil { seen[id] = now }
+                            }
                         }
                     }
+                } catch {
+                    lastError.withLock { $0 = "\(error)" }
                 }
                 // A pause after every look, found or not: a reader always in a transaction
                 // would hold back the WAL checkpoint that gatewayd's writers wait for.
@@ -84,10 +90,18 @@ final class DeliveredFollower: @unchecked Sendable {
 
     func deliveredAt(_ id: String) -> UInt64? { seen.withLock { $0[id] } }
     var count: Int { seen.withLock { $0.count } }
+    /// The last error a look at the queue gave (the follower keeps looking).
+    var error: String? { lastError.withLock { $0 } }
 
+    /// Ends the thread; again is harmless.
     func stop() {
-        stopped.withLock { $0 = true }
-        done.wait()
+        let already = stopped.withLock { was -> Bool in defer { was = true }; return was }
+        if !already { done.wait() }
+    }
+
+    /// Milliseconds from `start` to when `id` was seen delivered (nil: not seen).
+    func latencyMs(_ id: String, from start: UInt64) -> Double? {
+        deliveredAt(id).map { Double(Int64(bitPattern: $0 &- start)) / 1e6 }
     }
 }
 
@@ -151,6 +165,7 @@ func runEndToEndBench(quick: Bool) throws {
     let rate = 500.0
     let steady = quick ? 1_500 : 5_000
     let follower = try DeliveredFollower(store: store, prefix: "lat-")
+    defer { follower.stop() }
     var dropped: [(id: String, wall: Int64, mono: UInt64)] = []
     var worstLateness: UInt64 = 0
     let start = DispatchTime.now().uptimeNanoseconds
@@ -159,14 +174,17 @@ func runEndToEndBench(quick: Bool) throws {
         let now = DispatchTime.now().uptimeNanoseconds
         if now < due { usleep(UInt32((due - now) / 1_000)) } else { worstLateness = max(worstLateness, now - due) }
         let id = String(format: "lat-%08d", i)
-        try probe.drop(BenchFixture.message(id: id, unit: "PL-KGP", recipient: BenchFixture.agencies[i % 5].0), unit: "PL-KGP", name: "\(id).json")
-        dropped.append((id, Date().millis, DispatchTime.now().uptimeNanoseconds))
+        let wall = Date().millis
+        let mono = try probe.drop(BenchFixture.message(id: id, unit: "PL-KGP", recipient: BenchFixture.agencies[i % 5].0), unit: "PL-KGP", name: "\(id).json")
+        dropped.append((id, wall, mono))
     }
     let offered = Double(steady) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     let steadyDeadline = Date().addingTimeInterval(120)
     while follower.count < steady && Date() < steadyDeadline { usleep(20_000) }
     follower.stop()
-    guard follower.count == steady else { throw BenchError("only \(follower.count) of \(steady) steady-rate messages delivered within 120 s") }
+    guard follower.count == steady else {
+        throw BenchError("only \(follower.count) of \(steady) steady-rate messages delivered within 120 s\(follower.error.map { " (queue: \($0))" } ?? "")")
+    }
     report("e2e_steady_offered_msgs_per_s", offered, "msgs/s")
     report("e2e_steady_worst_lateness_ms", Double(worstLateness) / 1e6, "ms")
     var latencies: [Double] = []
@@ -175,8 +193,7 @@ func runEndToEndBench(quick: Bool) throws {
     // claimed), → receipt verified.
     var pickup: [Double] = [], queued: [Double] = [], sending: [Double] = [], recording: [Double] = []
     for (id, wall, mono) in dropped {
-        guard let at = follower.deliveredAt(id) else { throw BenchError("\(id) has no delivered record") }
-        let latency = Double(at - mono) / 1e6
+        guard let latency = follower.latencyMs(id, from: mono) else { throw BenchError("\(id) has no delivered record") }
         latencies.append(latency)
         guard let m = try store.message(id, sender: "PL-KGP"), let d = m.deliveries.first, let r = d.receipt, let first = d.attempts.first else {
             throw BenchError("\(id) is delivered without its receipt or attempt in the queue")
@@ -229,26 +246,27 @@ func runImmediateBench(fixture: BenchFixture, quick: Bool) throws {
     var queued = DeliveryFilter()
     queued.states = [.queued]
     queued.endpoints = ["europol"]
-    let start = Date().addingTimeInterval(60)
+    let backlogDeadline = Date().addingTimeInterval(60)
     while (try store.countDeliveries(queued)) > backlog - 500 {
-        guard Date() < start else { throw BenchError("the backlog did not start") }
+        guard Date() < backlogDeadline else { throw BenchError("the backlog did not start") }
         usleep(5_000)
     }
     // Several immediate messages, one every 200 ms while the backlog is sent, each dropped
-    // with every one of the endpoint's connections busy (checked): from the rename to its
+    // while the endpoint's connections are busy (counted at each drop): from the rename to its
     // delivery committed with the verified receipt, seen from outside (DeliveredFollower).
     var sending = DeliveryFilter()
     sending.states = [.sending]
     sending.endpoints = ["europol"]
     let follower = try DeliveredFollower(store: store, prefix: "immediate-")
+    defer { follower.stop() }
     let samples = quick ? 5 : 10
     var dropped: [(id: String, mono: UInt64)] = []
     var fewestBusy = Int.max
     for i in 0..<samples {
         let id = String(format: "immediate-%08d", i)
         fewestBusy = min(fewestBusy, try store.countDeliveries(sending))
-        try fixture.drop(BenchFixture.message(id: id, unit: "PL-KGP", recipient: "EU-EUROPOL", priority: "immediate"), unit: "PL-KGP", name: "\(id).json")
-        dropped.append((id, DispatchTime.now().uptimeNanoseconds))
+        let mono = try fixture.drop(BenchFixture.message(id: id, unit: "PL-KGP", recipient: "EU-EUROPOL", priority: "immediate"), unit: "PL-KGP", name: "\(id).json")
+        dropped.append((id, mono))
         usleep(200_000)
     }
     let deadline = Date().addingTimeInterval(60)
@@ -256,12 +274,14 @@ func runImmediateBench(fixture: BenchFixture, quick: Bool) throws {
     follower.stop()
     let left = try store.countDeliveries(queued)
     let waits = try dropped.map { d -> Double in
-        guard let at = follower.deliveredAt(d.id) else { throw BenchError("immediate message \(d.id) was not delivered within 60 s") }
-        return Double(at - d.mono) / 1e6
+        guard let ms = follower.latencyMs(d.id, from: d.mono) else {
+            throw BenchError("immediate message \(d.id) was not delivered within 60 s\(follower.error.map { " (queue: \($0))" } ?? "")")
+        }
+        return ms
     }.sorted()
     report("immediate_ms", waits.last!, "ms (worst of \(samples))")
     report("immediate_p50_ms", percentile(waits, 50), "ms")
-    report("immediate_busy_connections_min", Double(fewestBusy), "of 16")
+    report("immediate_busy_connections_min", Double(fewestBusy), "of the endpoint's 16")
     report("immediate_backlog_still_queued", Double(left), "msgs")
     fixture.stopDaemon()
 }

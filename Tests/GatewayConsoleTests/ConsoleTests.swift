@@ -443,6 +443,7 @@ struct ConsoleTests {
             #expect(refused.status == 64, "\(bad): \(refused.status) \(refused.stderr)")
         }
         #expect(g.ctl("frobnicate").status == 64)
+        #expect(g.ctl("verify", "--anchors", "/a.pem", "--endpoint", "europol", "/f.json").status == 64, "two sources of anchors")
         #expect(g.ctl("queue", "list", "--help").status == 0)
         // Without a configuration: a failed check that says what to do.
         let none = ProcessRunner.run(TestPaths.product("gatewayctl").path, ["queue", "list"], environment: ["GATEWAY_CONFIG": "/nonexistent.yml"])

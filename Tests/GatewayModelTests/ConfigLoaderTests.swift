@@ -120,11 +120,13 @@ struct ConfigLoaderTests {
 
     @Test("pinnedKey takes one pin or several joined by ';' (a key rotation), each in curl's sha256// form")
     func pins() throws {
-        let a = "sha256//" + String(repeating: "A", count: 43) + "=", b = "sha256//" + String(repeating: "B", count: 43) + "="
+        let a = "sha256//" + String(repeating: "A", count: 43) + "=", b = "sha256//" + String(repeating: "Q", count: 43) + "="
         let two = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    pinnedKey: \"\(a);\(b)\"")
         #expect(try ConfigLoader.load(path: try write(two)).endpoints["europol"]?.pinnedKey == "\(a);\(b)")
-        let bad = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    pinnedKey: \"\(a);md5//abc\"")
-        #expect(try problems(bad).contains("endpoints.europol.pinnedKey"))
+        for pins in ["\(a);md5//abc", "sha256//", "\(a); \(b)", "\(a);", "sha256//AAAA="] {
+            let bad = Self.valid.replacingOccurrences(of: "    concurrency: 4", with: "    concurrency: 4\n    pinnedKey: \"\(pins)\"")
+            #expect(try problems(bad).contains("endpoints.europol.pinnedKey"), "\(pins)")
+        }
     }
 
     func problems(_ text: String, keyMode: Int = 0o600) throws -> String {

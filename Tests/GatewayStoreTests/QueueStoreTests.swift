@@ -264,6 +264,8 @@ struct QueueStoreTests {
         while let page = Optional(try store.auditRecords(after: followed.last?.seq ?? 0, limit: 3)), !page.isEmpty { followed += page }
         #expect(followed == (try store.auditTail(limit: 10_000)) && followed.count > 3)
         #expect(try store.auditRecords(after: audit.last!.seq).isEmpty)
+        let cancelled = try store.auditRecords(after: 0, event: "cancelled")
+        #expect(cancelled.count == 2 && cancelled == followed.filter { $0.event == "cancelled" })
     }
 
     @Test("an action applies in chunks, each change once, and only to the deliveries counted before it (not to those queued after)")

@@ -414,6 +414,8 @@ public final class PickupPipeline: @unchecked Sendable {
             return true
         }
         if !ready.isEmpty {
+            // Duplicates of queued messages found above are accepted already, whatever this commit does.
+            let acceptedBeforeCommit = accepted.count
             do {
                 let tc = DispatchTime.now().uptimeNanoseconds
                 let results = try store.enqueue(ready.map(\.1.message))
@@ -468,7 +470,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 // Nothing was committed: the files stay in the outbox and come back with the rescan.
                 logger.error("queue commit failed; files stay in the outbox", metadata: ["error": "\(error)", "files": "\(ready.count)"])
                 later += ready.map { ($0.0, "the queue could not commit: \(error)", $0.3) }
-                accepted.removeAll()
+                accepted.removeSubrange(acceptedBeforeCommit...)
             }
         }
         // Refusals: error file into rejected/, then the file beside it, then the audit.
@@ -494,7 +496,7 @@ public final class PickupPipeline: @unchecked Sendable {
                 later.append((candidate, "cannot move it to rejected/: \(error)", identity))
             }
         }
-        leaveForLater(later, batch: batch)
+        leaveForLater(later, batch: batch, accepted: accepted)
         // Records the queue could not take earlier go with these (oldest first).
         if !unwrittenAudit.isEmpty {
             events = unwrittenAudit + events
@@ -522,11 +524,13 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
     /// The files of `later` stay in the outbox, each left alone for a while (LeftFiles); one
-    /// line a batch (a full disk fails every file alike) names the first. The batch's other
-    /// files are done with (accepted, refused or gone): forgotten.
-    private func leaveForLater(_ later: [(Candidate, String, FileIdentity?)], batch: [Outcome]) {
+    /// line a batch (a full disk fails every file alike) names the first. The batch's
+    /// refused and vanished files are done with: forgotten. Accepted ones are the
+    /// finisher's: their unit is cleared once a report is published, and a file whose report
+    /// cannot be published is left again, for twice as long as the last time.
+    private func leaveForLater(_ later: [(Candidate, String, FileIdentity?)], batch: [Outcome], accepted: [Finish.Accepted]) {
         if left.withLock({ !$0.isEmpty }) {
-            let staying = Set(later.map { $0.0.unit.unit + "/" + $0.0.name })
+            let staying = Set(later.map { $0.0.unit.unit + "/" + $0.0.name } + accepted.map { $0.candidate.unit.unit + "/" + $0.candidate.name })
             left.withLock { memo in
                 for outcome in batch where !staying.contains(outcome.candidate.unit.unit + "/" + outcome.candidate.name) {
                     memo.forget(unit: outcome.candidate.unit.unit, name: outcome.candidate.name)
