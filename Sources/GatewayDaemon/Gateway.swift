@@ -186,6 +186,8 @@ public final class Gateway: @unchecked Sendable {
         let pipeline = self.pipeline!
         watcher = try SpoolWatcher(spool: spool, rescanInterval: config.spool.rescanInterval, undecodable: { unit, raw in
             pipeline.refuseUndecodable(unit: unit, raw: raw)
+        }, listed: { unit, names in
+            pipeline.forgetLeftFiles(of: unit, except: names)
         }) { unit, name, _ in
             pipeline.announce(unit: unit, name: name)
         }

@@ -83,6 +83,19 @@ struct LeftFilesTests {
         #expect(!r11)
     }
 
+    @Test("a rescan's listing forgets the files that have gone from the outbox, and only that unit's")
+    func pruning() {
+        var memo = LeftFiles(firstWait: 5 * Self.second)
+        for (i, name) in ["a.json", "b.json", "c.json"].enumerated() {
+            memo.left(unit: "PL-KGP", name: name, identity: Self.identity(inode: UInt64(i)), now: 0)
+        }
+        memo.left(unit: "PL-CBA", name: "a.json", identity: Self.identity(inode: 9), now: 0)
+        memo.keep(unit: "PL-KGP", only: ["b.json", "other.json"])
+        #expect(memo.count == 2 && memo.has(unit: "PL-KGP", name: "b.json") && memo.has(unit: "PL-CBA", name: "a.json"))
+        memo.keep(unit: "PL-KGP", only: [])
+        #expect(!memo.has(unit: "PL-KGP") && memo.count == 1)
+    }
+
     @Test("waits are bounded whatever the first wait")
     func bounds() {
         var memo = LeftFiles(firstWait: 600 * Self.second, maxWait: 60 * Self.second)

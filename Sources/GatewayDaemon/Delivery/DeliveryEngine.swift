@@ -188,6 +188,10 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
     /// on is recorded under it.
     /// - Parameter receiptSchema: receipt.schema.json as the reload read it (nil: keep).
     /// Says whether it was applied in that time, not yet, or refused.
+    /// How long `reconfigure` waits for the scheduler (tests make it long, to tell a wait
+    /// ended by a stop request from one that ran out).
+    public var reconfigureWait: Double = 5
+
     public func reconfigure(config: GatewayConfig, receiptSchema: Schema?) -> ConfigUpdate {
         let waiter = ConfigWaiter()
         condition.lock()
@@ -199,8 +203,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         condition.unlock()
         // Not running: applied when it starts; a stop coming: not waited for (not applied yet).
         guard wait else { return abandoned ? .pending : .applied }
-        if waiter.done.wait(timeout: .now() + 5) == .timedOut {
-            logger.warning("the delivery engine has not applied the new configuration within 5 s; it will")
+        if waiter.done.wait(timeout: .now() + reconfigureWait) == .timedOut {
+            logger.warning("the delivery engine has not applied the new configuration within \(Int(reconfigureWait)) s; it will")
             return .pending
         }
         if waiter.abandoned {

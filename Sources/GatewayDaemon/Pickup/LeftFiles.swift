@@ -61,6 +61,16 @@ struct LeftFiles {
     /// Whether `name` has an entry (a stat is only worth making then).
     func has(unit: String, name: String) -> Bool { entries[unit]?[name] != nil }
 
+    /// Whether any of the unit's files has an entry.
+    func has(unit: String) -> Bool { entries[unit] != nil }
+
+    /// Keeps the unit's entries for these names only (the others' files are gone).
+    mutating func keep(unit: String, only names: Set<String>) {
+        guard let mine = entries[unit] else { return }
+        let kept = mine.filter { names.contains($0.key) }
+        entries[unit] = kept.isEmpty ? nil : kept
+    }
+
     mutating func forget(unit: String, name: String) {
         entries[unit]?[name] = nil
         if entries[unit]?.isEmpty == true { entries[unit] = nil }

@@ -178,6 +178,15 @@ public final class PickupPipeline: @unchecked Sendable {
         return left.withLock { $0.isWaiting(unit: unit.unit, name: name, identity: identity, now: now) }
     }
 
+    /// A rescan listed the unit's outbox: files left there that have gone since (the unit
+    /// took them back, an operator moved them) are forgotten.
+    public func forgetLeftFiles(of unit: SpoolUnit, except names: Set<String>) {
+        left.withLock { memo in
+            guard memo.has(unit: unit.unit) else { return }
+            memo.keep(unit: unit.unit, only: names)
+        }
+    }
+
     /// Leaves `c` alone for a while (it stays in the outbox for the gateway's own reasons);
     /// returns the wait in seconds, nil when the file is gone.
     @discardableResult

@@ -26,6 +26,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     private let rescanInterval: Double
     private let announce: @Sendable (SpoolUnit, String, _ viaRescan: Bool) -> Void
     private let undecodable: @Sendable (SpoolUnit, [UInt8]) -> Void
+    private let listed: @Sendable (SpoolUnit, Set<String>) -> Void
     private let stopped = Locked(false)
     private var thread: Thread?
     /// Counts of announcements, for tests and the log.
@@ -36,9 +37,12 @@ public final class SpoolWatcher: @unchecked Sendable {
 
     /// - Parameter undecodable: called by the rescan for each file whose name is not UTF-8
     ///   (raw bytes): it can be neither read by name nor reported on as it is.
+    /// - Parameter listed: called by the rescan with every name it found in a unit's outbox.
     public init(spool: Spool, rescanInterval: Double, undecodable: @escaping @Sendable (SpoolUnit, [UInt8]) -> Void = { _, _ in },
+                listed: @escaping @Sendable (SpoolUnit, Set<String>) -> Void = { _, _ in },
                 announce: @escaping @Sendable (SpoolUnit, String, Bool) -> Void) throws {
         self.undecodable = undecodable
+        self.listed = listed
         self.spool = spool
         self.rescanInterval = max(0.05, rescanInterval)
         self.announce = announce
@@ -89,7 +93,9 @@ public final class SpoolWatcher: @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &clock)
         let now = Int64(clock.tv_sec) * 1_000_000_000 + Int64(clock.tv_nsec)
         for unit in spool.units.values.sorted(by: { $0.unit < $1.unit }) {
-            for name in unit.outbox.entries().sorted() where Spool.classify(name) != .temporary {
+            let names = unit.outbox.entries()
+            listed(unit, Set(names))
+            for name in names.sorted() where Spool.classify(name) != .temporary {
                 if !initial {
                     var st = stat()
                     // Changed within the last two seconds (to the nanosecond): inotify has it
