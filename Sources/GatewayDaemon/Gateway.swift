@@ -87,6 +87,15 @@ public final class Gateway: @unchecked Sendable {
     private var services: GatewayServices
     private var housekeeping: DispatchSourceTimer?
     private let housekeepingQueue = DispatchQueue(label: "housekeeping")
+    /// The reports' file system sync, on a timer and queue of its own (ReportWriter.sync).
+    private var reportSync: DispatchSourceTimer?
+    private let reportSyncQueue = DispatchQueue(label: "report-sync")
+    /// How often written reports are synced to disk and confirmed in the queue. A sync
+    /// (syncfs) makes the commits that meet it wait for the device: once a second it
+    /// gathered a second's reports, 10–40 ms of writeback at 500 messages/s, and every
+    /// commit in that window waited for it (the end-to-end p99). Four times a second the
+    /// windows are a quarter as long; a report reaches the disk sooner too.
+    static let reportSyncInterval = 0.25
     private let stopSignal = DispatchSemaphore(value: 0)
     /// A reload and the shutdown do not overlap: the shutdown waits for a reload under way
     /// (which stops waiting for the delivery engine once a stop is requested), and a reload
@@ -227,6 +236,8 @@ public final class Gateway: @unchecked Sendable {
         logger.notice("stopping: pickup first, then delivery")
         housekeeping?.cancel()
         housekeepingQueue.sync {}   // a housekeeping pass under way ends first
+        reportSync?.cancel()
+        reportSyncQueue.sync {}
         watcher?.stop()
         pipeline?.stop()
         delivery?.stop()
@@ -447,6 +458,11 @@ public final class Gateway: @unchecked Sendable {
         timer.setEventHandler { [weak self] in self?.tick() }
         timer.resume()
         housekeeping = timer
+        let sync = DispatchSource.makeTimerSource(queue: reportSyncQueue)
+        sync.schedule(deadline: .now() + Self.reportSyncInterval, repeating: Self.reportSyncInterval)
+        sync.setEventHandler { [weak self] in self?.reports.sync() }
+        sync.resume()
+        reportSync = sync
     }
 
     private func tick() {
@@ -518,7 +534,6 @@ public final class Gateway: @unchecked Sendable {
             warnAboutCertificates(config)
         }
         reports.flush()
-        reports.sync()
     }
 
     /// Runs one housekeeping step; a failure is logged when it starts, when its error
