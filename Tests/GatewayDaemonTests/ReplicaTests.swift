@@ -35,12 +35,16 @@ struct ReplicaTests {
         #expect(refused >= 40, "the invalid examples are refused by both")
     }
 
+    /// A pickup processor on a fresh fixture's configuration, with the real validator and signer.
+    static func processor() throws -> PickupProcessor {
+        let config = try GatewayConfiguration.load(path: try GatewayFixture().configPath)
+        let services = try DefaultServices.make(config)
+        return PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+    }
+
     @Test("a processor's replica accepts and refuses as the original, and signs with the same key")
     func processorReplica() throws {
-        let fixture = try GatewayFixture()
-        let config = try GatewayConfiguration.load(path: fixture.configPath)
-        let services = try DefaultServices.make(config)
-        let original = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+        let original = try Self.processor()
         let replica = try original.replica()
         let example = try #require(try Samples.valid().first).1
         let good = Samples.bytes(Samples.adapt(example, unit: "PL-KGP", id: "replica-1", recipients: ["EU-EUROPOL"]))
@@ -60,10 +64,7 @@ struct ReplicaTests {
 
     @Test("createdAt up to five minutes ahead of the gateway's clock is accepted, further ahead refused; expiresAt must come after createdAt and after now")
     func clockBoundaries() throws {
-        let fixture = try GatewayFixture()
-        let config = try GatewayConfiguration.load(path: fixture.configPath)
-        let services = try DefaultServices.make(config)
-        let processor = PickupProcessor(config: config, validator: services.validator, signer: services.signer)
+        let processor = try Self.processor()
         let example = try #require(try Samples.valid().first).1
         let now = Date().millis
         func outcome(created: Int64, expires: Int64? = nil) -> Refusal? {
