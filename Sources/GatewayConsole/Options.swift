@@ -15,11 +15,13 @@ public struct GlobalOptions: ParsableArguments {
 
     public init() {}
 
-    var configPath: String {
-        if let config { return config }
-        if let env = ProcessInfo.processInfo.environment["GATEWAY_CONFIG"], !env.isEmpty { return env }
-        return "/etc/gateway/gateway.yml"
-    }
+    /// GATEWAY_CONFIG when set and not empty.
+    private var environmentConfig: String? { ProcessInfo.processInfo.environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// Whether the configuration was named (--config or GATEWAY_CONFIG), not the default file.
+    var configNamed: Bool { config != nil || environmentConfig != nil }
+
+    var configPath: String { config ?? environmentConfig ?? "/etc/gateway/gateway.yml" }
 
     /// The configuration, or a clear failure (exit 1) saying how to point at it.
     func loadConfig(checkFiles: Bool = false) throws -> GatewayConfig {
@@ -27,7 +29,7 @@ public struct GlobalOptions: ParsableArguments {
             return try GatewayConfiguration.load(path: configPath, checkFiles: checkFiles)
         } catch {
             Console.error("\(error)")
-            if config == nil && (ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] ?? "").isEmpty {
+            if !configNamed {
                 Console.error("hint: give the daemon's configuration with --config FILE or GATEWAY_CONFIG=FILE")
             }
             throw ExitCode(1)

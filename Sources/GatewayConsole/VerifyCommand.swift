@@ -50,7 +50,7 @@ struct VerifyCommand: ParsableCommand {
         // The configuration as every command finds it (--config, GATEWAY_CONFIG, then the
         // default file): --endpoint needs it, and fails saying so without one; without
         // --endpoint a missing default file means no anchors (the chain is not checked).
-        let named = global.config != nil || !(ProcessInfo.processInfo.environment["GATEWAY_CONFIG"] ?? "").isEmpty
+        let named = global.configNamed
         guard named || endpoint != nil || FileManager.default.fileExists(atPath: global.configPath) else { return nil }
         let config: GatewayConfig
         if named || endpoint != nil {

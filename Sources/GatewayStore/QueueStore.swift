@@ -417,13 +417,9 @@ public final class QueueStore: Sendable {
     /// follows the log as it grows (a record is visible once its transaction committed).
     /// With `event`, only records of that event.
     public func auditRecords(after seq: Int64, event: String? = nil, limit: Int = 1_000) throws -> [AuditRecord] {
-        try pool.read { db in
-            if let event {
-                return try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? AND event = ? ORDER BY seq LIMIT ?",
-                                        arguments: [seq, event, limit]).map(AuditRecord.init(row:))
-            }
-            return try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map(AuditRecord.init(row:))
-        }
+        let sql = "SELECT * FROM audit WHERE seq > ?" + (event == nil ? "" : " AND event = ?") + " ORDER BY seq LIMIT ?"
+        let arguments: StatementArguments = event.map { [seq, $0, limit] } ?? [seq, limit]
+        return try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(AuditRecord.init(row:)) }
     }
 
     /// SQLite's own consistency check ("ok" when sound).

@@ -360,9 +360,7 @@ public final class PickupPipeline: @unchecked Sendable {
             }
             reports.published(accepted: published, units: units)
             // Space is back for these units: what they had left is tried at the next rescan.
-            if !units.isEmpty, left.withLock({ !$0.isEmpty }) {
-                left.withLock { memo in for unit in units { memo.clear(unit: unit) } }
-            }
+            if !units.isEmpty { left.withLock { memo in for unit in units { memo.clear(unit: unit) } } }
             var released = 0
             inFlight.withLock { set in
                 for finish in work {
