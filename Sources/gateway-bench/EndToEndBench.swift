@@ -158,10 +158,22 @@ func runEndToEndBench(quick: Bool) throws {
     while ((try? store.owedReports(limit: 1).count) ?? 0) > 0 && Date() < deadline { usleep(50_000) }
     usleep(500_000)
 
-    // Latency at a steady 500 messages/s (open loop: each file is due at its time whatever
-    // came before): from the rename to the delivery committed with its verified receipt,
-    // as seen from outside gatewayd (DeliveredFollower), both ends on this process's
-    // monotonic clock.
+    let steady = try runSteadyLatency(probe: probe, store: store, quick: quick)
+    if let rss = probe.daemonPeakRSSMB() { report("e2e_gatewayd_peak_rss_mb", rss, "MB") }
+    probe.stopDaemon()
+    // The queue per delivered message once the daemon has stopped (pages in use): signed
+    // message, delivery, attempt, receipt, audit records, report row, indexes.
+    report("e2e_queue_bytes_per_msg", Double(try store.usedBytes()) / Double(count + steady), "bytes")
+
+    try runImmediateBench(fixture: probe, quick: quick)
+    try runBaselineBench(fixture: probe, mock: mock, gatewayRate: Double(count) / seconds, quick: quick)
+}
+
+/// Latency at a steady 500 messages/s (open loop: each file is due at its time whatever
+/// came before), gatewayd running: from the rename to the delivery committed with its
+/// verified receipt, as seen from outside gatewayd (DeliveredFollower), both ends on this
+/// process's monotonic clock. Returns how many messages it sent.
+func runSteadyLatency(probe: BenchFixture, store: QueueStore, quick: Bool) throws -> Int {
     let rate = 500.0
     let steady = quick ? 1_500 : 5_000
     let follower = try DeliveredFollower(store: store, prefix: "lat-")
@@ -210,16 +222,38 @@ func runEndToEndBench(quick: Bool) throws {
     report("e2e_p99_ms", percentile(latencies, 99), "ms")
     report("e2e_p999_ms", percentile(latencies, 99.9), "ms")
     for (name, values) in [("pickup", pickup), ("commit_claim", queued), ("send_receipt", sending), ("record_seen", recording)] {
-        report("e2e_p99_\(name)_ms", percentile(values.sorted(), 99), "ms")
+        let sorted = values.sorted()
+        report("e2e_p50_\(name)_ms", percentile(sorted, 50), "ms")
+        report("e2e_p99_\(name)_ms", percentile(sorted, 99), "ms")
     }
-    if let rss = probe.daemonPeakRSSMB() { report("e2e_gatewayd_peak_rss_mb", rss, "MB") }
-    probe.stopDaemon()
-    // The queue per delivered message once the daemon has stopped (pages in use): signed
-    // message, delivery, attempt, receipt, audit records, report row, indexes.
-    report("e2e_queue_bytes_per_msg", Double(try store.usedBytes()) / Double(count + steady), "bytes")
+    return steady
+}
 
-    try runImmediateBench(fixture: probe, quick: quick)
-    try runBaselineBench(fixture: probe, mock: mock, gatewayRate: Double(count) / seconds, quick: quick)
+/// The steady-rate latency alone (`gateway-bench latency`), against a daemon that has not
+/// just taken a burst: for comparing builds, several runs in a row.
+func runLatencyBench(quick: Bool) throws {
+    let probe = try BenchFixture(name: "latency")
+    defer { probe.cleanUp() }
+    let mock = try BenchMock(fixture: probe)
+    defer { mock.stop() }
+    var ports: [String: Int] = [:]
+    for (id, a) in BenchFixture.agencies { ports[a] = mock.ports[id] }
+    try probe.rewriteConfig(ports: ports)
+    try probe.startDaemon()
+    let store = try QueueStore(path: probe.queuePath)
+    // Two seconds at the same rate first: connections made, caches and the WAL warm.
+    let warmUp = 1_000
+    for i in 0..<warmUp {
+        usleep(2_000)
+        try probe.drop(BenchFixture.message(id: String(format: "warm-%08d", i), unit: "PL-KGP", recipient: BenchFixture.agencies[i % 5].0),
+                       unit: "PL-KGP", name: String(format: "warm-%08d.json", i))
+    }
+    let deadline = Date().addingTimeInterval(60)
+    while countDelivered(store) < warmUp && Date() < deadline { usleep(20_000) }
+    guard countDelivered(store) == warmUp else { throw BenchError("the warm-up was not delivered within 60 s") }
+    usleep(500_000)
+    _ = try runSteadyLatency(probe: probe, store: store, quick: quick)
+    probe.stopDaemon()
 }
 
 /// An immediate message dropped while a backlog of routine ones is being delivered to the

@@ -13,9 +13,12 @@ let suites: [(String, (Bool) throws -> Void)] = [
     ("pickup", { try runPickupBench(quick: $0) }),
     ("e2e", { try runEndToEndBench(quick: $0) }),
     ("console", { try runConsoleBench(quick: $0) }),
+    // Only when named: the e2e suite measures the same after its burst.
+    ("latency", { try runLatencyBench(quick: $0) }),
 ]
-if selected.isEmpty || selected.contains("pickup") || selected.contains("e2e") { BenchFixture.waitForFileSystem() }
-for (name, run) in suites where selected.isEmpty || selected.contains(name) {
+let onlyWhenNamed: Set<String> = ["latency"]
+if selected.isEmpty || selected.contains("pickup") || selected.contains("e2e") || selected.contains("latency") { BenchFixture.waitForFileSystem() }
+for (name, run) in suites where selected.isEmpty ? !onlyWhenNamed.contains(name) : selected.contains(name) {
     do {
         try run(quick)
     } catch {
