@@ -74,7 +74,8 @@ extension QueueStore {
         let mark = try db.cachedStatement(sql: "UPDATE delivery SET state = 'sending', updated_at = ?, reason = 'claimed' WHERE id = ?")
         let fetch = try db.cachedStatement(sql: """
             SELECT d.id, d.message, d.recipient, d.endpoint, d.priority_rank, d.attempts,
-                   m.sender, m.message_id, m.content_digest, m.expires_at, m.source_file, m.jws, h.protected AS jws_protected, m.classification
+                   m.sender, m.message_id, m.content_digest, m.expires_at, m.source_file, m.jws, h.protected AS jws_protected, m.classification,
+                   m.accepted_at
             FROM delivery d JOIN message m ON m.id = d.message LEFT JOIN jws_header h ON h.id = m.jws_header WHERE d.id = ?
             """)
         var jobs: [DeliveryJob] = []
@@ -88,7 +89,8 @@ extension QueueStore {
                 recipient: row["recipient"], endpoint: row["endpoint"],
                 priority: Priority(rank: row["priority_rank"]) ?? .routine, attempts: row["attempts"],
                 contentDigest: row["content_digest"], expiresAt: row["expires_at"], sourceFile: row["source_file"],
-                jws: CompactJWS.wire(stored: [UInt8](jws), header: row["jws_protected"]), classification: row["classification"]))
+                jws: CompactJWS.wire(stored: [UInt8](jws), header: row["jws_protected"]), classification: row["classification"],
+                acceptedAt: row["accepted_at"]))
         }
         return jobs
     }

@@ -103,6 +103,9 @@ public struct DeliveryJob: Sendable, Equatable {
     public var jws: [UInt8]
     /// The message's classification, checked against the endpoint's ceiling before sending.
     public var classification: String = ""
+    /// When the gateway accepted the message (its clock): no agency can have received it
+    /// before (a receipt's `receivedAt` is checked against it).
+    public var acceptedAt: Millis = 0
 }
 
 /// One delivery attempt's result, as recorded.

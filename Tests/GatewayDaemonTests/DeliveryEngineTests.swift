@@ -60,12 +60,12 @@ struct ReceiptFactory: Sendable {
 
     /// A receipt for the JWS in `request` from recipient `agency`.
     func receipt(for request: DeliveryRequest, agency: String, digestOverride: String? = nil,
-                 status: String? = "received", reason: String? = nil) -> [UInt8] {
+                 status: String? = "received", reason: String? = nil, receivedAt: Millis = Date().millis) -> [UInt8] {
         let jws = try! JWS.parse(request.body)
         let payload = Base64URL.decode(jws.payloadBase64URL)!
         let message = try! JSON.parse(payload)
         var body: [String: JSON] = ["receiptFor": message["messageId"]!, "digest": .string(digestOverride ?? SHA256.hex(payload)),
-                                    "recipient": .string(agency), "receivedAt": "2026-11-29T12:00:00Z"]
+                                    "recipient": .string(agency), "receivedAt": .string(RFC3339.format(millis: receivedAt))]
         if let status { body["status"] = .string(status) }
         if let reason { body["reason"] = .string(reason) }
         return try! signers[agency]!.sign(.object(body)).flattenedJSON
@@ -583,6 +583,34 @@ struct DeliveryEngineTests {
         #expect(refused.summary.state == .failed && refused.summary.reason?.contains("not by the endpoint's receipt signer") == true,
                 "\(String(describing: refused.summary.reason))")
         #expect(try h.store.message("no-time-000000", sender: "PL-KGP")?.deliveries.first?.summary.reason?.contains("no receivedAt") == true)
+    }
+
+    @Test("a receipt's receivedAt must lie between the message's acceptance and the gateway's now, five minutes of clock difference allowed either way")
+    func receiptTimeWithinBounds() throws {
+        let receipts = try ReceiptFactory()
+        let h = try Harness { request in
+            let id = request.headers.first { $0.name == "Idempotency-Key" }!.value
+            let offsets: [String: Millis] = ["early": -10 * 60_000, "late": 10 * 60_000, "skewed-early": -4 * 60_000, "skewed-late": 4 * 60_000, "on-time": 0]
+            let offset = offsets.first { id.hasPrefix($0.key + "-") }!.value
+            let receipt = receipts.receipt(for: request, agency: "EU-EUROPOL", receivedAt: Date().millis + offset)
+            return (.success(DeliveryResponse(status: 201, body: receipt)), 0.001)
+        }
+        for prefix in ["early", "late", "skewed-early", "skewed-late", "on-time"] { try h.enqueue(2, prefix: prefix) }
+        h.engine.start()
+        defer { h.engine.stop() }
+        #expect(waitUntil(timeout: 10) { (try? h.count(.queued)) == 0 && (try? h.count(.sending)) == 0 })
+        for prefix in ["skewed-early", "skewed-late", "on-time"] {
+            let d = try #require(try h.store.message("\(prefix)-000001", sender: "PL-KGP")?.deliveries.first)
+            #expect(d.summary.state == .delivered && d.receipt != nil, "\(prefix): \(d.summary.state) \(String(describing: d.summary.reason))")
+        }
+        for (prefix, why) in [("early", "before the gateway accepted it"), ("late", "after the gateway's time")] {
+            let d = try #require(try h.store.message("\(prefix)-000001", sender: "PL-KGP")?.deliveries.first)
+            #expect(d.summary.state == .failed && d.receipt == nil, "\(prefix): \(d.summary.state)")
+            #expect(d.summary.reason?.contains(why) == true && d.summary.reason?.contains("the agency's clock is wrong") == true,
+                    "\(prefix): \(String(describing: d.summary.reason))")
+            #expect(d.attempts.last?.outcome == QueueStore.invalidReceiptOutcome)
+        }
+        #expect(try h.count(.delivered) == 6 && h.count(.failed) == 4)
     }
 
     @Test("a receipt is proof only if its payload follows receipt.schema.json as a whole: an unknown field or an over-long reason is refused")

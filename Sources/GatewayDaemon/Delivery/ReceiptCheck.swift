@@ -5,9 +5,10 @@
 //   The receipt is proof of delivery only if it is signed by a key that chains to THAT
 //   endpoint's receipt anchors (trust is per endpoint), and if it names our message, the
 //   SHA-256 of the exact payload we signed, and the recipient we delivered to, with a status
-//   of "received" or "duplicate", and if its payload as a whole follows receipt.schema.json
-//   (no field the schema does not know, each field of its form). Whatever the agency wrote that ends
-//   up in a reason (its ids, its status, its words) is cut short and has its control
+//   of "received" or "duplicate", with a receivedAt between the message's acceptance and the
+//   gateway's now (five minutes of clock difference either way allowed), and if its payload
+//   as a whole follows receipt.schema.json (no field the schema does not know, each field
+//   of its form). Whatever the agency wrote that ends up in a reason (its ids, its status, its words) is cut short and has its control
 //   characters escaped before it is stored, logged or reported.
 
 import Foundation
@@ -18,6 +19,8 @@ import GatewaySchema
 import GatewayStore
 
 public struct ReceiptCheck: Sendable {
+    /// How far the agency's clock may be from the gateway's (as a unit's may, at pickup).
+    static let clockSkewMillis: Int64 = 5 * 60_000
     /// The endpoint's receipt anchors; the x5c chain is verified once per distinct chain and
     /// remembered for a minute (never past the leaf's expiry), so that steady traffic costs
     /// one signature check per receipt, not three.
@@ -147,7 +150,7 @@ public struct ReceiptCheck: Sendable {
             return .invalid("receipt signed by \(Printable.line(verified.signerSubject ?? "an unknown signer", limit: 300)), not by the endpoint's receipt signer \(signer)")
         }
         guard let payload = try? JSON.parse(verified.payload) else { return .invalid("receipt payload is not I-JSON") }
-        guard payload["receivedAt"]?.stringValue.flatMap(RFC3339.millis) != nil else {
+        guard let receivedAt = payload["receivedAt"]?.stringValue.flatMap(RFC3339.millis) else {
             return .invalid("receipt has no receivedAt time (RFC 3339)")
         }
         if payload["receiptFor"]?.stringValue != job.messageId {
@@ -158,6 +161,16 @@ public struct ReceiptCheck: Sendable {
         }
         if payload["recipient"]?.stringValue != job.recipient {
             return .invalid("receipt names recipient \(quoted(payload["recipient"])), not \(job.recipient)")
+        }
+        // The time it vouches for must be one the agency can have received the message at:
+        // not before the gateway accepted it, not after the gateway's now, within the clock
+        // skew allowed at pickup. A receipt for the right message with such a time is the
+        // agency's clock (or its receipt) gone wrong, and evidence that cannot stand.
+        if receivedAt < job.acceptedAt - Self.clockSkewMillis {
+            return .invalid("receipt says the message was received at \(RFC3339.format(millis: receivedAt)), before the gateway accepted it at \(RFC3339.format(millis: job.acceptedAt)) (more than \(Self.clockSkewMillis / 60_000) minutes of clock difference allowed): the agency's clock is wrong")
+        }
+        if receivedAt > now + Self.clockSkewMillis {
+            return .invalid("receipt says the message was received at \(RFC3339.format(millis: receivedAt)), after the gateway's time \(RFC3339.format(millis: now)) (more than \(Self.clockSkewMillis / 60_000) minutes of clock difference allowed): the agency's clock is wrong")
         }
         // "duplicate": the agency had it already (a retry after a lost answer); proof all the same.
         let status = payload["status"]?.stringValue
