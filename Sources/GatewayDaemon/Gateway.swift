@@ -25,13 +25,19 @@ public struct GatewayServices: Sendable {
     public var signer: any GatewaySigning
     public var auditSigner: any AuditSigner
     public var delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)?
+    /// The key material these services were made from, by configuration setting ("signing",
+    /// "tls"): a digest of its files' content. A reload reads the files again but applies
+    /// none of them; a digest that differs from the running one is said in its warning.
+    public var keyFiles: [String: String]
 
     public init(validator: any MessageValidating, signer: any GatewaySigning, auditSigner: any AuditSigner,
-                delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)? = nil) {
+                delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)? = nil,
+                keyFiles: [String: String] = [:]) {
         self.validator = validator
         self.signer = signer
         self.auditSigner = auditSigner
         self.delivery = delivery
+        self.keyFiles = keyFiles
     }
 }
 
@@ -273,7 +279,13 @@ public final class Gateway: @unchecked Sendable {
             for endpoint in next.endpoints.values {
                 _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner, schema: receiptSchema)
             }
-            let needRestart = config.restartOnlyChanges(in: next)
+            var needRestart = config.restartOnlyChanges(in: next)
+            // Key files rewritten in place (a renewed certificate, a rotated key under the same
+            // names): read and checked by the reload, applied only by a restart.
+            for (setting, digest) in nextServices.keyFiles.sorted(by: { $0.key < $1.key })
+            where !needRestart.contains(setting) && services.keyFiles[setting].map({ $0 != digest }) == true {
+                needRestart.append("\(setting) (its files changed on disk)")
+            }
             if !needRestart.isEmpty {
                 logger.warning("changed settings that a reload does not apply; the running ones are kept until a restart",
                                metadata: ["keys": "\(needRestart.joined(separator: ","))"])

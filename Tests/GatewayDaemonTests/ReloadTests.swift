@@ -1,6 +1,7 @@
 // A reload (SIGHUP) applies new routes and ceilings to the deliveries already waiting, and
 // lets transfers to an endpoint it removes finish and be recorded.
 import Foundation
+import GatewayCrypto
 import GatewayDaemon
 import GatewayJSON
 import GatewayStore
@@ -217,5 +218,55 @@ private extension Array where Element == UInt8 {
     /// The same message, sent by `unit`.
     func replacingUnit(_ unit: String) throws -> [UInt8] {
         Samples.bytes(Samples.set(try JSON.parse(self), "sender", .string(unit)))
+    }
+
+}
+
+extension ReloadTests {
+    @Test("key files rewritten in place: a reload names them among the settings it does not apply, and the running keys keep signing; files rewritten with the same content are not named")
+    func keyFilesChangedOnDisk() throws {
+        let fixture = try GatewayFixture()
+        let keys = fixture.root.appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        // Copies the configuration names, so that the test can rewrite them.
+        for (from, to) in [("gateway/signing.key", "signing.key"), ("gateway/signing-chain.pem", "signing-chain.pem"),
+                           ("gateway/tls-client.key", "tls-client.key"), ("gateway/tls-client-chain.pem", "tls-client-chain.pem")] {
+            try Data(contentsOf: URL(fileURLWithPath: DevPKIFixture.path(from))).write(to: keys.appendingPathComponent(to))
+            chmod(keys.appendingPathComponent(to).path, 0o600)
+        }
+        var moved: [(String, String)] = []
+        for name in ["signing.key", "signing-chain.pem", "tls-client.key", "tls-client-chain.pem"] {
+            moved.append((try DevPKIFixture.path("gateway/\(name)"), keys.appendingPathComponent(name).path))
+        }
+        try Self.edit(fixture) { text in moved.reduce(text) { $0.replacingOccurrences(of: $1.0, with: $1.1) } }
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let reloads = { daemon.log.components(separatedBy: "msg=\"configuration reloaded\"").count - 1 }
+
+        // The same bytes written again (a configuration tool rewriting every file): nothing to say.
+        for name in ["signing-chain.pem", "tls-client-chain.pem"] {
+            let url = keys.appendingPathComponent(name)
+            try Data(contentsOf: url).write(to: url)
+        }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { reloads() == 1 }, "\(daemon.log)")
+        #expect(!daemon.log.contains("files changed on disk"), "\(daemon.log)")
+
+        // Another valid signing identity under the same anchors, written over the files in use.
+        try Data(contentsOf: URL(fileURLWithPath: DevPKIFixture.path("agencies/europol/receipt.key"))).write(to: keys.appendingPathComponent("signing.key"))
+        try Data(contentsOf: URL(fileURLWithPath: DevPKIFixture.path("agencies/europol/receipt-chain.pem"))).write(to: keys.appendingPathComponent("signing-chain.pem"))
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { reloads() == 2 }, "\(daemon.log)")
+        let warning = daemon.log.split(separator: "\n").first { $0.contains("changed settings that a reload does not apply") }
+        #expect(warning?.contains("signing (its files changed on disk)") == true, "\(daemon.log)")
+        #expect(warning?.contains("tls") == false, "\(String(describing: warning))")
+
+        // Until a restart, messages are signed with the key the daemon started with.
+        try fixture.drop(try Self.message("after-key-change", to: "EU-EUROPOL"), unit: "PL-KGP", name: "k.json")
+        let store = try QueueStore(path: fixture.queuePath)
+        #expect(waitUntil(timeout: 20) { (try? store.message("after-key-change", sender: "PL-KGP")) != nil }, "\(daemon.log)")
+        let m = try #require(try store.message("after-key-change", sender: "PL-KGP"))
+        let verified = try JWSVerifier().verify(m.jws, trustStore: try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem")))
+        #expect(verified.signerSubject?.contains("PL-GW signing") == true, "\(verified.signerSubject ?? "-")")
     }
 }

@@ -13,11 +13,15 @@ public enum DefaultServices {
         try GatewayKeys.checkEndpointCRLs(config)
         let schemas = try validator ?? SchemaServices.validator()
         let receiptSchema = try ReceiptCheck.loadSchema(from: schemas)
-        return GatewayServices(validator: schemas, signer: signer, auditSigner: signer) { config, store, reports, logger in
+        let keyFiles = [
+            "signing": GatewayKeys.fingerprint(of: keys.signingMaterial),
+            "tls": GatewayKeys.fingerprint(of: [identity.key, identity.chain]),
+        ]
+        return GatewayServices(validator: schemas, signer: signer, auditSigner: signer, delivery: { config, store, reports, logger in
             CurlDeliveryTransport.logProtocols(config, logger: logger)
             return try DeliveryEngine(config: config, store: store, reports: reports,
                                       transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain),
                                       logger: logger, receiptSchema: receiptSchema)
-        }
+        }, keyFiles: keyFiles)
     }
 }

@@ -108,6 +108,16 @@ public struct GatewayKeys: Sendable {
         }
     }
 
+    /// What the signatures are made with, to compare with files read again: the chain (the
+    /// key must belong to its first certificate, or the keys do not load).
+    public var signingMaterial: [[UInt8]] { chain.map(\.derBytes) }
+
+    /// A digest of key material (each part hashed, then the list), to tell whether files
+    /// read again hold what is in use; never logged.
+    public static func fingerprint(of parts: [[UInt8]]) -> String {
+        SHA256.hex(parts.flatMap { SHA256.hash($0) })
+    }
+
     /// Messages and reports: JWS in flattened JSON serialisation, x5c included.
     public var messageSigner: JWSGatewaySigner { JWSGatewaySigner(signer: signer) }
 
