@@ -9,7 +9,8 @@
 // could share: a review found that "x5c [L, I], x5t T" and "x5c [L], x5t 'I,T'" once made
 // the same key, so the second skipped the thumbprint check the full path makes), so a hit
 // means this very chain (and thumbprint claim) verified against THIS trust store, for THIS
-// usage, less than `lifetime` ago and before the leaf's notAfter; a CRL or clock change
+// usage, less than `lifetime` before the time asked about (never after it) and before the
+// notAfter of every certificate of the chain (an intermediate may expire first); a CRL or clock change
 // takes effect within `lifetime`. Every JWS still gets the full header checks (alg, crit,
 // shadowing) and its own signature verified with the leaf's key. A miss, or a header
 // without x5c, takes the full path, which is also where every refusal gets its precise
@@ -32,6 +33,10 @@ public final class CachingJWSVerifier: @unchecked Sendable {
     private struct Entry {
         let key: PublicKey
         let chain: VerifiedChain
+        /// The time it was verified as of: an earlier time takes the full path (the chain
+        /// may not have been valid then).
+        let verifiedAt: Date
+        /// `lifetime` after that, and never past the notAfter of any certificate of the chain.
         let validUntil: Date
     }
 
@@ -59,7 +64,7 @@ public final class CachingJWSVerifier: @unchecked Sendable {
         let cacheKey = Self.cacheKey(header)
         if let cacheKey {
             let entry = lock.withLock { entries[cacheKey] }
-            if let entry, date < entry.validUntil {
+            if let entry, entry.verifiedAt <= date, date < entry.validUntil {
                 try verifier.checkSignature(jws, algorithm: algorithm, key: entry.key)
                 lock.withLock { _hits += 1 }
                 return try verifier.result(jws, header: header, algorithm: algorithm, chain: entry.chain)
@@ -67,7 +72,8 @@ public final class CachingJWSVerifier: @unchecked Sendable {
         }
         let (verified, key) = try verifier.verify(jws, header: header, algorithm: algorithm, trustStore: trustStore, at: date, usage: usage)
         if let cacheKey, let chain = verified.chain {
-            let entry = Entry(key: key, chain: chain, validUntil: min(date.addingTimeInterval(lifetime), chain.leaf.notAfter))
+            let expiry = chain.certificates.map(\.notAfter).min() ?? chain.leaf.notAfter
+            let entry = Entry(key: key, chain: chain, verifiedAt: date, validUntil: min(date.addingTimeInterval(lifetime), expiry))
             lock.withLock {
                 if entries.count >= capacity { entries.removeAll() }
                 entries[cacheKey] = entry

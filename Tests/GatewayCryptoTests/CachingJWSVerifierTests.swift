@@ -121,4 +121,50 @@ struct CachingJWSVerifierTests {
         let late = leaf.notAfter.addingTimeInterval(1)
         #expect((#expect(throws: JWSError.self) { try cache.verify(signer.sign(payload: Self.payload), at: late) })?.reason == .untrustedCertificate)
     }
+
+    @Test("an entry answers only for times from its verification on: a time before the leaf was valid takes the full path and is refused")
+    func notBeforeItsVerification() throws {
+        let signer = try DevPKI.signer("gateway/signing")
+        let cache = CachingJWSVerifier(trustStore: try DevPKI.trustStore(), lifetime: 60)
+        let leaf = try #require(DevPKI.certificates("gateway/signing-chain.pem").first)
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: Date())
+        let early = leaf.notBefore.addingTimeInterval(-1)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(signer.sign(payload: Self.payload), at: early) })?.reason == .untrustedCertificate)
+        #expect(cache.hits == 0)
+    }
+
+    @Test("an entry never outlives a certificate of its chain: an intermediate that expires before the leaf bounds it")
+    func boundedByEveryCertificate() throws {
+        // A chain of its own: root (ten years) → intermediate (two days) → leaf (700 days).
+        let dir = try TestPaths.temporaryDirectory("short-intermediate")
+        let script = """
+            set -e
+            cd '\(dir.path)'
+            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; chmod 600 "$1"; }
+            printf '[ca]\\nbasicConstraints=critical,CA:TRUE\\nkeyUsage=critical,keyCertSign,cRLSign\\n[leaf]\\nbasicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n' > ext.cnf
+            key root.key
+            openssl req -new -x509 -key root.key -subj /CN=T-root -days 3650 -sha256 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out root.pem
+            key int.key
+            openssl req -new -key int.key -subj /CN=T-intermediate -out int.csr
+            openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial 2 -days 2 -sha256 -extfile ext.cnf -extensions ca -out int.pem 2>/dev/null
+            key leaf.key
+            openssl req -new -key leaf.key -subj /CN=T-leaf -out leaf.csr
+            openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -set_serial 3 -days 700 -sha256 -extfile ext.cnf -extensions leaf -out leaf.pem 2>/dev/null
+            cat leaf.pem int.pem > chain.pem
+            """
+        let made = try Subprocess.run("/bin/bash", ["-c", script])
+        try #require(made.status == 0, "\(made.stderr)")
+        let chain = try Certificate.load(path: dir.appendingPathComponent("chain.pem").path)
+        #expect(chain[1].notAfter < chain[0].notAfter, "the intermediate expires first")
+        let signer = try JWSSigner(key: try PrivateKey.load(path: dir.appendingPathComponent("leaf.key").path), chain: chain)
+        let trust = try TrustStore.load(anchorsPath: dir.appendingPathComponent("root.pem").path)
+        // A lifetime that would reach past the intermediate's expiry.
+        let cache = CachingJWSVerifier(trustStore: trust, lifetime: 5 * 86_400)
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: Date())
+        _ = try cache.verify(signer.sign(payload: Self.payload), at: Date().addingTimeInterval(60))
+        #expect(cache.hits == 1, "the chain is remembered")
+        let after = chain[1].notAfter.addingTimeInterval(60)
+        #expect((#expect(throws: JWSError.self) { try cache.verify(signer.sign(payload: Self.payload), at: after) })?.reason == .untrustedCertificate)
+        #expect(cache.hits == 1, "past the intermediate's expiry the full path answered")
+    }
 }
