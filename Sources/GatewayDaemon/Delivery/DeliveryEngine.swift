@@ -37,6 +37,8 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
         var publishedBreaker: String? = nil
         /// When undecidable receipts (stale CRLs) were last logged (monotonic seconds).
         var undecidedLogged = -Double.infinity
+        /// When a receipt dated outside the gateway's times was last logged (monotonic seconds).
+        var receiptTimeLogged = -Double.infinity
         /// Gone from the configuration but with transfers still in flight: kept (never
         /// scheduled) until they end, so that their outcomes are checked and recorded.
         var retired = false
@@ -513,10 +515,15 @@ public final class DeliveryEngine: DeliveryService, @unchecked Sendable {
                 case .delivered(let duplicate):
                     let check = r.receipts.check(response.body, job: job, now: now)
                     switch check {
-                    case .valid(let receipt):
+                    case .valid(let receipt, let timeNote):
                         r.breaker.succeeded()
+                        if let timeNote, seconds - r.receiptTimeLogged >= 60 {
+                            r.receiptTimeLogged = seconds
+                            logger.warning("receipt dated outside the gateway's times (said once a minute per endpoint; each such attempt records it)",
+                                           metadata: ["endpoint": "\(job.endpoint)", "messageId": "\(job.messageId)", "detail": "\(timeNote)"])
+                        }
                         let attempt = AttemptRecord(startedAt: f.startedAt, durationMs: durationMs, endpoint: job.endpoint,
-                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: nil)
+                                                    httpStatus: response.status, outcome: duplicate ? "duplicate" : "delivered", error: timeNote)
                         resolutions.append(.init(job: job, attempt: attempt, resolution: .delivered(receipt: receipt, duplicate: duplicate),
                                                  owing: report(job, kind: "delivered", now: now, embedsReceipt: true, duplicate: duplicate)))
                     case _ where !r.config.requireReceipt:

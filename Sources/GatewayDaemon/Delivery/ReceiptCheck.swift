@@ -5,10 +5,10 @@
 //   The receipt is proof of delivery only if it is signed by a key that chains to THAT
 //   endpoint's receipt anchors (trust is per endpoint), and if it names our message, the
 //   SHA-256 of the exact payload we signed, and the recipient we delivered to, with a status
-//   of "received" or "duplicate", with a receivedAt between the message's acceptance and the
-//   gateway's now (five minutes of clock difference either way allowed), and if its payload
-//   as a whole follows receipt.schema.json (no field the schema does not know, each field
-//   of its form). Whatever the agency wrote that ends up in a reason (its ids, its status, its words) is cut short and has its control
+//   of "received" or "duplicate", and if its payload as a whole follows receipt.schema.json
+//   (no field the schema does not know, each field of its form). A receivedAt before the
+//   message's acceptance or after the gateway's now (beyond five minutes of clock
+//   difference) is said, not refused: the agency answers every retry with the same receipt. Whatever the agency wrote that ends up in a reason (its ids, its status, its words) is cut short and has its control
 //   characters escaped before it is stored, logged or reported.
 
 import Foundation
@@ -22,7 +22,7 @@ public struct ReceiptCheck: Sendable {
     /// How far the agency's clock may be from the gateway's (as a unit's may, at pickup).
     static let clockSkewMillis: Int64 = 5 * 60_000
     /// The endpoint's receipt anchors; the x5c chain is verified once per distinct chain and
-    /// remembered for a minute (never past the leaf's expiry), so that steady traffic costs
+    /// remembered for a minute (never past the expiry of a certificate of the chain), so that steady traffic costs
     /// one signature check per receipt, not three.
     let verifier: CachingJWSVerifier?
     /// The same anchors without CRLs: with a stale CRL OpenSSL reports revocation first,
@@ -108,7 +108,9 @@ public struct ReceiptCheck: Sendable {
     public enum Result: Sendable {
         /// The receipt to store: the verified JWS in flattened JSON (JCS; the unsigned
         /// unprotected header, if the agency sent one, is not kept).
-        case valid(ReceiptRecord)
+        /// `timeNote`: its receivedAt is further from the gateway's times than clocks may
+        /// differ (said in the attempt and the log; the receipt is proof all the same).
+        case valid(ReceiptRecord, timeNote: String? = nil)
         case absent
         case invalid(String)
         /// Signed by a certificate whose revocation cannot be decided now (the CRL for its
@@ -162,16 +164,6 @@ public struct ReceiptCheck: Sendable {
         if payload["recipient"]?.stringValue != job.recipient {
             return .invalid("receipt names recipient \(quoted(payload["recipient"])), not \(job.recipient)")
         }
-        // The time it vouches for must be one the agency can have received the message at:
-        // not before the gateway accepted it, not after the gateway's now, within the clock
-        // skew allowed at pickup. A receipt for the right message with such a time is the
-        // agency's clock (or its receipt) gone wrong, and evidence that cannot stand.
-        if receivedAt < job.acceptedAt - Self.clockSkewMillis {
-            return .invalid("receipt says the message was received at \(RFC3339.format(millis: receivedAt)), before the gateway accepted it at \(RFC3339.format(millis: job.acceptedAt)) (more than \(Self.clockSkewMillis / 60_000) minutes of clock difference allowed): the agency's clock is wrong")
-        }
-        if receivedAt > now + Self.clockSkewMillis {
-            return .invalid("receipt says the message was received at \(RFC3339.format(millis: receivedAt)), after the gateway's time \(RFC3339.format(millis: now)) (more than \(Self.clockSkewMillis / 60_000) minutes of clock difference allowed): the agency's clock is wrong")
-        }
         // "duplicate": the agency had it already (a retry after a lost answer); proof all the same.
         let status = payload["status"]?.stringValue
         guard let status, status == "received" || status == "duplicate" else {
@@ -183,8 +175,21 @@ public struct ReceiptCheck: Sendable {
         if let problem = schema.validate(payload).errors.first {
             return .invalid("receipt does not follow receipt.schema.json: \(Printable.line(problem.description, limit: 300))")
         }
+        // The time it vouches for should be one the agency can have received the message at:
+        // not before the gateway accepted it, not after the gateway's now (five minutes of
+        // clock difference allowed). Outside that one of the two clocks is wrong; the receipt
+        // still proves that this agency holds this message (signature, digest, recipient),
+        // and the agency answers every retry with this same receipt, so it stays proof, with
+        // the difference said in the attempt and the log.
+        var timeNote: String? = nil
+        if receivedAt < job.acceptedAt - Self.clockSkewMillis || receivedAt > now + Self.clockSkewMillis {
+            let minutes = (receivedAt < job.acceptedAt ? job.acceptedAt - receivedAt : receivedAt - now) / 60_000
+            let relation = receivedAt < job.acceptedAt ? "before the gateway accepted the message (\(RFC3339.format(millis: job.acceptedAt)))" : "after the gateway's time (\(RFC3339.format(millis: now)))"
+            timeNote = "the receipt's receivedAt \(RFC3339.format(millis: receivedAt)) is \(minutes) minutes \(relation): the agency's clock or the gateway's is wrong (up to \(Self.clockSkewMillis / 60_000) minutes of difference are allowed; the receipt is kept)"
+        }
         return .valid(ReceiptRecord(receivedAt: now, status: status, jws: JWS(protectedHeaderBase64URL: jws.protectedHeaderBase64URL,
                                                                                payloadBase64URL: jws.payloadBase64URL,
-                                                                               signatureBase64URL: jws.signatureBase64URL).flattenedJSON))
+                                                                               signatureBase64URL: jws.signatureBase64URL).flattenedJSON),
+                      timeNote: timeNote)
     }
 }

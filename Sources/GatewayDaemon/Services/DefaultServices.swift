@@ -2,6 +2,7 @@
 // delivery engine.
 
 import Foundation
+import GatewayCrypto
 import GatewayModel
 
 public enum DefaultServices {
@@ -15,7 +16,9 @@ public enum DefaultServices {
         let receiptSchema = try ReceiptCheck.loadSchema(from: schemas)
         let keyFiles = [
             "signing": GatewayKeys.fingerprint(of: keys.signingMaterial),
-            "tls": GatewayKeys.fingerprint(of: [identity.key, identity.chain]),
+            // The key as re-encoded at load, the certificates as DER: the same material
+            // written in another PEM layout (line ends, comments) is not a change.
+            "tls": GatewayKeys.fingerprint(of: [identity.key] + (try Certificate.loadAll(pem: identity.chain)).map(\.derBytes)),
         ]
         return GatewayServices(validator: schemas, signer: signer, auditSigner: signer, delivery: { config, store, reports, logger in
             CurlDeliveryTransport.logProtocols(config, logger: logger)
