@@ -111,17 +111,31 @@ func countDelivered(_ store: QueueStore) -> Int {
     return (try? store.countDeliveries(f)) ?? 0
 }
 
+/// A bench installation with agency-mock running and gatewayd's configuration naming its
+/// ports (known only once the mock runs: the fixture makes the PKI and the mock first). The
+/// caller stops the mock and cleans the fixture up.
+func fixtureWithMock(_ name: String) throws -> (BenchFixture, BenchMock) {
+    let probe = try BenchFixture(name: name)
+    do {
+        let mock = try BenchMock(fixture: probe)
+        var ports: [String: Int] = [:]
+        for (id, a) in BenchFixture.agencies { ports[a] = mock.ports[id] }
+        do { try probe.rewriteConfig(ports: ports) } catch {
+            mock.stop()
+            throw error
+        }
+        return (probe, mock)
+    } catch {
+        probe.cleanUp()
+        throw error
+    }
+}
+
 func runEndToEndBench(quick: Bool) throws {
     let count = quick ? 3_000 : 20_000
-    // Ports are known only once the mock runs: a first fixture makes the PKI and the mock,
-    // the configuration is then written with the ports.
-    let probe = try BenchFixture(name: "e2e")
+    let (probe, mock) = try fixtureWithMock("e2e")
     defer { probe.cleanUp() }
-    let mock = try BenchMock(fixture: probe)
     defer { mock.stop() }
-    var ports: [String: Int] = [:]
-    for (id, a) in BenchFixture.agencies { ports[a] = mock.ports[id] }
-    try probe.rewriteConfig(ports: ports)
 
     // Throughput: the spool is full when gatewayd starts; until every receipt is in.
     for i in 0..<count {
@@ -232,13 +246,9 @@ func runSteadyLatency(probe: BenchFixture, store: QueueStore, quick: Bool) throw
 /// The steady-rate latency alone (`gateway-bench latency`), against a daemon that has not
 /// just taken a burst: for comparing builds, several runs in a row.
 func runLatencyBench(quick: Bool) throws {
-    let probe = try BenchFixture(name: "latency")
+    let (probe, mock) = try fixtureWithMock("latency")
     defer { probe.cleanUp() }
-    let mock = try BenchMock(fixture: probe)
     defer { mock.stop() }
-    var ports: [String: Int] = [:]
-    for (id, a) in BenchFixture.agencies { ports[a] = mock.ports[id] }
-    try probe.rewriteConfig(ports: ports)
     try probe.startDaemon()
     let store = try QueueStore(path: probe.queuePath)
     // Two seconds at the same rate first (open loop, as measured): connections made,
