@@ -10,8 +10,8 @@
 // the same key, so the second skipped the thumbprint check the full path makes), so a hit
 // means this very chain (and thumbprint claim) verified against THIS trust store, for THIS
 // usage, less than `lifetime` before the time asked about (never after it) and before the
-// notAfter of every certificate of the chain (an intermediate may expire first); a CRL or clock change
-// takes effect within `lifetime`. Every JWS still gets the full header checks (alg, crit,
+// notAfter of every certificate of the chain (an intermediate may expire first); a CRL or
+// clock change takes effect within `lifetime`. Every JWS still gets the full header checks (alg, crit,
 // shadowing) and its own signature verified with the leaf's key. A miss, or a header
 // without x5c, takes the full path, which is also where every refusal gets its precise
 // reason. The cache is bounded: a flood of distinct chains empties it, never grows it.

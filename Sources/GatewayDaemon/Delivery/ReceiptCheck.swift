@@ -8,8 +8,10 @@
 //   of "received" or "duplicate", and if its payload as a whole follows receipt.schema.json
 //   (no field the schema does not know, each field of its form). A receivedAt before the
 //   message's acceptance or after the gateway's now (beyond five minutes of clock
-//   difference) is said, not refused: the agency answers every retry with the same receipt. Whatever the agency wrote that ends up in a reason (its ids, its status, its words) is cut short and has its control
-//   characters escaped before it is stored, logged or reported.
+//   difference) is said, not refused: the agency answers every retry with the same
+//   receipt. Whatever the agency wrote that ends up in a reason (its ids, its status, its
+//   words) is cut short and has its control characters escaped before it is stored, logged
+//   or reported.
 
 import Foundation
 import GatewayCrypto
@@ -22,8 +24,8 @@ public struct ReceiptCheck: Sendable {
     /// How far the agency's clock may be from the gateway's (as a unit's may, at pickup).
     static let clockSkewMillis: Int64 = 5 * 60_000
     /// The endpoint's receipt anchors; the x5c chain is verified once per distinct chain and
-    /// remembered for a minute (never past the expiry of a certificate of the chain), so that steady traffic costs
-    /// one signature check per receipt, not three.
+    /// remembered for a minute (never past the expiry of a certificate of the chain), so
+    /// that steady traffic costs one signature check per receipt, not three.
     let verifier: CachingJWSVerifier?
     /// The same anchors without CRLs: with a stale CRL OpenSSL reports revocation first,
     /// before an expired signer or a bad signature, so a receipt is undecided only when
