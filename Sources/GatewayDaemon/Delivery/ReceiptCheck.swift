@@ -184,10 +184,14 @@ public struct ReceiptCheck: Sendable {
         // and the agency answers every retry with this same receipt, so it stays proof, with
         // the difference said in the attempt and the log.
         var timeNote: String? = nil
-        if receivedAt < job.acceptedAt - Self.clockSkewMillis || receivedAt > now + Self.clockSkewMillis {
-            let minutes = (receivedAt < job.acceptedAt ? job.acceptedAt - receivedAt : receivedAt - now) / 60_000
-            let relation = receivedAt < job.acceptedAt ? "before the gateway accepted the message (\(RFC3339.format(millis: job.acceptedAt)))" : "after the gateway's time (\(RFC3339.format(millis: now)))"
-            timeNote = "the receipt's receivedAt \(RFC3339.format(millis: receivedAt)) is \(minutes) minutes \(relation): the agency's clock or the gateway's is wrong (up to \(Self.clockSkewMillis / 60_000) minutes of difference are allowed; the receipt is kept)"
+        let early = job.acceptedAt - receivedAt, late = receivedAt - now
+        if early > Self.clockSkewMillis || late > Self.clockSkewMillis {
+            // Said by the bound it passed (the gateway's clock may have stepped between the
+            // acceptance and now), in whole minutes it is more than.
+            let (by, relation) = early > Self.clockSkewMillis
+                ? (early, "before the gateway accepted the message (\(RFC3339.format(millis: job.acceptedAt)))")
+                : (late, "after the gateway's time (\(RFC3339.format(millis: now)))")
+            timeNote = "the receipt's receivedAt \(RFC3339.format(millis: receivedAt)) is more than \(by / 60_000) minutes \(relation): the agency's clock or the gateway's is wrong (up to \(Self.clockSkewMillis / 60_000) minutes of difference are allowed; the receipt is kept)"
         }
         return .valid(ReceiptRecord(receivedAt: now, status: status, jws: JWS(protectedHeaderBase64URL: jws.protectedHeaderBase64URL,
                                                                                payloadBase64URL: jws.payloadBase64URL,
