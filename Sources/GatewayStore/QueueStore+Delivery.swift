@@ -218,6 +218,9 @@ extension QueueStore {
                         details["receipt"] = true
                     }
                     if duplicate { details["duplicate"] = true }
+                    // What the attempt noted about its proof (a receipt dated outside the
+                    // gateway's times, one not kept where none is required) goes on record too.
+                    if let note = r.attempt?.error { details["note"] = .string(note) }
                     event = "delivered"
                 case .deferred(let until, let reason):
                     try update.run(.text("deferred"), .int(Int64(counted)), .int(until), .int(now), .text(reason), .int(id))

@@ -611,7 +611,13 @@ struct DeliveryEngineTests {
             // Ten minutes less the milliseconds between the times compared, in whole minutes.
             let minutes = note.contains("is more than 9 minutes") || note.contains("is more than 10 minutes")
             #expect(note.contains(relation) && note.contains("the agency's clock or the gateway's is wrong") && minutes, "\(prefix): \(note)")
+            // On the audit record of the delivery too.
+            let delivered = try #require(try h.store.message("\(prefix)-000001", sender: "PL-KGP")?.audit.first { $0.event == "delivered" })
+            let details = try JSON.parse(Array(delivered.details.utf8))
+            #expect(details["note"]?.stringValue == note, "\(delivered.details)")
         }
+        let onTime = try #require(try h.store.message("on-time-000001", sender: "PL-KGP")?.audit.first { $0.event == "delivered" })
+        #expect(try JSON.parse(Array(onTime.details.utf8))["note"] == nil, "\(onTime.details)")
     }
 
     @Test("a receipt is proof only if its payload follows receipt.schema.json as a whole: an unknown field or an over-long reason is refused")
