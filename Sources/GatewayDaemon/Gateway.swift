@@ -29,15 +29,19 @@ public struct GatewayServices: Sendable {
     /// "tls"): a digest of its files' content. A reload reads the files again but applies
     /// none of them; a digest that differs from the running one is said in its warning.
     public var keyFiles: [String: String]
+    /// Whether the signing certificate may sign now (the signer asks it before each
+    /// signature); the daemon pauses pickup while it may not. nil: always.
+    public var signingGate: SigningGate?
 
     public init(validator: any MessageValidating, signer: any GatewaySigning, auditSigner: any AuditSigner,
                 delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)? = nil,
-                keyFiles: [String: String] = [:]) {
+                keyFiles: [String: String] = [:], signingGate: SigningGate? = nil) {
         self.validator = validator
         self.signer = signer
         self.auditSigner = auditSigner
         self.delivery = delivery
         self.keyFiles = keyFiles
+        self.signingGate = signingGate
     }
 }
 
@@ -91,6 +95,9 @@ public final class Gateway: @unchecked Sendable {
     public private(set) var watcher: SpoolWatcher!
     private var delivery: (any DeliveryService)?
     private var services: GatewayServices
+    /// The running signing certificate's gate (services.signingGate, kept apart: a reload
+    /// replaces parts of `services` under the lock, the housekeeping reads this without it).
+    private let signingGate: SigningGate?
     private var housekeeping: DispatchSourceTimer?
     private let housekeepingQueue = DispatchQueue(label: "housekeeping")
     /// The reports' file system sync, on a timer and queue of its own (ReportWriter.sync).
@@ -120,6 +127,8 @@ public final class Gateway: @unchecked Sendable {
     private var reportedFolderProblems = Set<String>()
     /// Housekeeping steps failing now: since when, the error, when it was last logged.
     private var stepFailures: [String: (since: Date, error: String, logged: Date)] = [:]
+    /// Why the signing certificate could not sign at the last look (housekeeping queue only).
+    private var lastSigningProblem: String?
     /// The backpressure check's last count (housekeeping queue only).
     private var lastPendingCount: QueueStore.PendingCount?
 
@@ -131,7 +140,9 @@ public final class Gateway: @unchecked Sendable {
         self.config = config
         self.logger = logger
         self.makeServices = makeServices
-        self.services = try services ?? makeServices(config, nil)
+        let made = try services ?? makeServices(config, nil)
+        self.services = made
+        signingGate = made.signingGate
     }
 
     /// What the file systems under the spool and the queue's folder (its database, WAL and
@@ -279,6 +290,10 @@ public final class Gateway: @unchecked Sendable {
             for endpoint in next.endpoints.values {
                 _ = try ReceiptCheck(anchorsPath: endpoint.receiptTrustAnchors, crlPath: endpoint.crl, signer: endpoint.receiptSigner, schema: receiptSchema)
             }
+            // The running signing certificate against the signing.trustAnchors and signing.crl
+            // the new configuration names (a CRL that revokes it, say): applied, so that
+            // gatewayd stops signing with a certificate it now knows it may not use.
+            let signingCheck = try signingGate?.evaluate(anchorsPath: next.signing.trustAnchors, crlPath: next.signing.crl)
             var needRestart = config.restartOnlyChanges(in: next)
             // Key files rewritten in place (a renewed certificate, a rotated key under the same
             // names): read and checked by the reload, applied only by a restart.
@@ -289,6 +304,10 @@ public final class Gateway: @unchecked Sendable {
             if !needRestart.isEmpty {
                 logger.warning("changed settings that a reload does not apply; the running ones are kept until a restart",
                                metadata: ["keys": "\(needRestart.joined(separator: ","))"])
+            }
+            if nextServices.keyFiles["signing"] != services.keyFiles["signing"], let problem = nextServices.signingGate?.problem(at: Date()) {
+                // Said now, not found by the restart that would refuse to start.
+                logger.error("the signing key and certificate on disk cannot sign: a restart would refuse to start", metadata: ["problem": "\(problem)"])
             }
             lock.lock()
             let previous = (config: config, validator: services.validator)
@@ -321,6 +340,7 @@ public final class Gateway: @unchecked Sendable {
                 logger.error("configuration reload refused by the delivery engine (see its error above); the running configuration stays")
                 return
             }
+            if let signingCheck { signingGate?.adopt(signingCheck) }
             // Not applied yet: the reconcile is done again by the housekeeping until it is
             // done after the engine took the configuration (an attempt recorded in between
             // under the old one is waiting then).
@@ -534,7 +554,7 @@ public final class Gateway: @unchecked Sendable {
             lastLeftoverRetry = uptime
             step("accepted reports") { try reports.retryLeftovers() }
         }
-        checkBackpressure(config)
+        checkBackpressure(config, signing: signingProblem())
         if Date().timeIntervalSince(lastFolderCheck) >= 5 {
             lastFolderCheck = Date()
             for problem in spool.replacedFolders() where reportedFolderProblems.insert(problem).inserted {
@@ -578,7 +598,36 @@ public final class Gateway: @unchecked Sendable {
         }
     }
 
-    private func checkBackpressure(_ config: GatewayConfig) {
+    /// Why the signing certificate may not sign now, if it may not: said in the log when it
+    /// starts and when it ends. The signing files are read again when they changed on disk.
+    private func signingProblem() -> String? {
+        guard let gate = signingGate else { return nil }
+        switch gate.refreshed() {
+        case .success(let revocation)?:
+            logger.notice("signing trust anchors and CRL read again", metadata: ["revoked": "\(revocation.problem != nil)"])
+        case .failure(let error)?:
+            logger.error("cannot read the signing trust anchors or CRL again; the ones read before stay in use", metadata: ["error": "\(error)"])
+        case nil:
+            break
+        }
+        let problem = gate.problem(at: Date())
+        if problem != lastSigningProblem {
+            if let problem {
+                logger.error("the signing certificate may not sign: pickup paused (files stay in the outboxes), reports and audit checkpoints wait; install a usable signing key and certificate and restart gatewayd",
+                             metadata: ["problem": "\(problem)"])
+            } else {
+                logger.notice("the signing certificate may sign again")
+            }
+            lastSigningProblem = problem
+        }
+        return problem
+    }
+
+    private func checkBackpressure(_ config: GatewayConfig, signing: String? = nil) {
+        if let signing {
+            pipeline.pause(reason: "signing certificate unusable: \(signing)")
+            return
+        }
         var reason = Self.diskAlmostFull(config)
         if reason == nil {
             do {

@@ -82,7 +82,7 @@ public enum GatewayMain {
         }
         let gateway: Gateway
         do {
-            gateway = try Gateway(config: config, logger: logger, services: services) { try DefaultServices.make($0, validator: $1) }
+            gateway = try Gateway(config: config, logger: logger, services: services) { try DefaultServices.make($0, validator: $1, requireUsableSigning: false) }
             try gateway.start()
         } catch let error as QueueStoreError where error.kind == .locked {
             return fail("gatewayd: \(error)", 75)

@@ -120,7 +120,11 @@ public struct GatewayConfig: Sendable {
         if spool != next.spool { keys.append("spool") }
         if queue.path != next.queue.path { keys.append("queue.path") }
         if queue.checkpointInterval != next.queue.checkpointInterval { keys.append("queue.checkpointInterval") }
-        if signing != next.signing { keys.append("signing") }
+        // signing.trustAnchors and signing.crl are applied to the running certificate's
+        // revocation check; the identity itself (key, chain, algorithm) only by a restart.
+        if signing.algorithm != next.signing.algorithm || signing.key != next.signing.key || signing.chain != next.signing.chain {
+            keys.append("signing")
+        }
         if tls != next.tls { keys.append("tls") }
         if certificateWarningDays != next.certificateWarningDays { keys.append("certificates.warnDays") }
         if logLevel != next.logLevel { keys.append("log.level") }

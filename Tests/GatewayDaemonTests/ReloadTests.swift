@@ -270,3 +270,65 @@ extension ReloadTests {
         #expect(verified.signerSubject?.contains("PL-GW signing") == true, "\(verified.signerSubject ?? "-")")
     }
 }
+
+extension ReloadTests {
+    @Test("the signing certificate revoked while gatewayd runs (by signing.crl named at a reload, or by its file replaced): pickup pauses and nothing more is signed with it; files wait in the outbox, and go once it may sign again")
+    func signingRevokedWhileRunning() throws {
+        let fixture = try GatewayFixture()
+        let pki = try DevPKIFixture.directory().path
+        let crl = fixture.root.appendingPathComponent("signing-crl.pem")
+        // The root's CRL alone: it says nothing of what the issuing CA revoked.
+        try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca/root-ca.crl.pem")).write(to: crl)
+        try Self.edit(fixture) {
+            $0.replacingOccurrences(of: "\(pki)/gateway/signing.key", with: "\(pki)/bad/revoked.key")
+                .replacingOccurrences(of: "\(pki)/gateway/signing-chain.pem", with: "\(pki)/bad/revoked-chain.pem")
+        }
+        let daemon = try DaemonProcess.start(fixture)
+        defer { daemon.stop() }
+        let store = try QueueStore(path: fixture.queuePath)
+        func queued(_ id: String) -> Bool { (try? store.message(id, sender: "PL-KGP")) != nil }
+        let reloads = { daemon.log.components(separatedBy: "msg=\"configuration reloaded\"").count - 1 }
+        try fixture.drop(try Self.message("before-crl", to: "EU-EUROPOL"), unit: "PL-KGP", name: "a.json")
+        #expect(waitUntil(timeout: 20) { queued("before-crl") }, "\(daemon.log)")
+
+        // A reload names signing.crl (applied, not left for a restart); this one does not revoke it.
+        let anchorsLine = "  trustAnchors: \(pki)/trust/gateway-signing.pem"
+        try Self.edit(fixture) { $0.replacingOccurrences(of: anchorsLine, with: "\(anchorsLine)\n  crl: \(crl.path)") }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { reloads() == 1 }, "\(daemon.log)")
+        #expect(!daemon.log.contains("a reload does not apply"), "\(daemon.log)")
+        try fixture.drop(try Self.message("under-root-crl", to: "EU-EUROPOL"), unit: "PL-KGP", name: "b.json")
+        #expect(waitUntil(timeout: 20) { queued("under-root-crl") }, "\(daemon.log)")
+
+        // The CRL file replaced by one that lists the certificate (a cron job's fetch): read
+        // again without a reload, and pickup pauses.
+        let fetched = fixture.root.appendingPathComponent(".signing-crl.tmp")
+        try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca/crls.pem")).write(to: fetched)
+        #expect(rename(fetched.path, crl.path) == 0)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("the signing certificate may not sign") }, "\(daemon.log)")
+        let line = daemon.log.split(separator: "\n").first { $0.contains("the signing certificate may not sign") }
+        #expect(line?.contains("revoked by signing.crl") == true, "\(String(describing: line))")
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("msg=\"pickup paused\"") }, "\(daemon.log)")
+        let reportsBefore = fixture.files(fixture.reports("PL-KGP"))
+        try fixture.drop(try Self.message("after-revocation", to: "EU-EUROPOL"), unit: "PL-KGP", name: "c.json")
+        // Longer than a rescan (2 s) and a housekeeping tick: the file waits, neither taken nor refused.
+        Thread.sleep(forTimeInterval: 4)
+        #expect(!queued("after-revocation"))
+        #expect(fixture.files(fixture.outbox("PL-KGP")) == ["c.json"])
+        #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
+        #expect(fixture.files(fixture.reports("PL-KGP")) == reportsBefore, "no report signed meanwhile")
+        // An audit checkpoint is not signed either (the step says why, once).
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("step=\"audit checkpoint\"") }, "\(daemon.log)")
+
+        // The operator's decision (a reload without signing.crl): it may sign again, and the file goes.
+        try Self.edit(fixture) { $0.replacingOccurrences(of: "\(anchorsLine)\n  crl: \(crl.path)", with: anchorsLine) }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { daemon.log.contains("the signing certificate may sign again") }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 20) { queued("after-revocation") }, "\(daemon.log)")
+        let m = try #require(try store.message("after-revocation", sender: "PL-KGP"))
+        let verified = try JWSVerifier().verify(m.jws, trustStore: try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem")))
+        #expect(verified.payload.isEmpty == false)
+        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(daemon.stop() == 0)
+    }
+}

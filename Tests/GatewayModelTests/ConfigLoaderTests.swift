@@ -63,13 +63,16 @@ struct ConfigLoaderTests {
         next.queue.minFreeDisk = 1
         next.retry.maxBackoff = 60
         next.endpoints["europol"]?.concurrency = 8
+        // Applied to the running signing certificate's revocation check.
+        next.signing.crl = "/crl.pem"
+        next.signing.trustAnchors = "/anchors.pem"
         #expect(config.restartOnlyChanges(in: next).isEmpty, "all of these are applied by a reload")
         next.gatewayId = "PL-GX"
         next.units = ["PL-KGP"]
         next.spool.workers += 1
         next.queue.path = "/elsewhere.sqlite"
         next.queue.checkpointInterval += 1
-        next.signing.crl = "/crl.pem"
+        next.signing.chain = "/other-chain.pem"
         next.tls.clientKey = "/other.key"
         next.certificateWarningDays = 7
         next.logLevel = "debug"

@@ -261,6 +261,10 @@ public final class ReportWriter: Sendable {
             }
             let body = try JSON.parse(report.body)
             return (Self.fileName(report, body: body), try signer.sign(payload: try body.canonicalBytes()))
+        } catch is SigningUnavailable {
+            // The signing certificate may not sign now (said once by gatewayd, not per
+            // report): the report stays owed until one may.
+            return nil
         } catch {
             logger.error("cannot sign report", metadata: ["unit": "\(report.unit)", "report": "\(report.id)", "error": "\(error)"])
             return nil

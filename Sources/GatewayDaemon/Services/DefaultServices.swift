@@ -6,9 +6,11 @@ import GatewayCrypto
 import GatewayModel
 
 public enum DefaultServices {
-    /// - Parameter validator: the schemas already loaded, or nil to load them.
-    public static func make(_ config: GatewayConfig, validator: SchemaMessageValidator? = nil) throws -> GatewayServices {
-        let keys = try GatewayKeys.load(config)
+    /// - Parameters:
+    ///   - validator: the schemas already loaded, or nil to load them.
+    ///   - requireUsableSigning: false for a reload (GatewayKeys.load).
+    public static func make(_ config: GatewayConfig, validator: SchemaMessageValidator? = nil, requireUsableSigning: Bool = true) throws -> GatewayServices {
+        let keys = try GatewayKeys.load(config, requireUsable: requireUsableSigning)
         let signer = keys.messageSigner
         let identity = try GatewayKeys.clientTLSIdentity(config)
         try GatewayKeys.checkEndpointCRLs(config)
@@ -25,6 +27,6 @@ public enum DefaultServices {
             return try DeliveryEngine(config: config, store: store, reports: reports,
                                       transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain),
                                       logger: logger, receiptSchema: receiptSchema)
-        }, keyFiles: keyFiles)
+        }, keyFiles: keyFiles, signingGate: keys.gate)
     }
 }

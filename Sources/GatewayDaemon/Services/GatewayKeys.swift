@@ -22,6 +22,8 @@ public struct GatewayKeys: Sendable {
     public let signer: JWSSigner
     public let chain: [Certificate]
     public let trust: TrustStore?
+    /// Asked before every signature (SigningGate).
+    public let gate: SigningGate
 
     /// The TLS client identity, read once: the key with the checks private keys get
     /// (owner-only mode, owner, a regular file, read from the descriptor that was checked),
@@ -71,7 +73,10 @@ public struct GatewayKeys: Sendable {
         }
     }
 
-    public static func load(_ config: GatewayConfig, at date: Date = Date()) throws -> GatewayKeys {
+    /// - Parameter requireUsable: false for a reload, which applies none of the signing
+    ///   identity (a restart does) but must not be refused because of it: an identity that
+    ///   is expired or revoked loads, and its gate says why it may not sign.
+    public static func load(_ config: GatewayConfig, at date: Date = Date(), requireUsable: Bool = true) throws -> GatewayKeys {
         let key: PrivateKey
         do {
             key = try PrivateKey.load(path: config.signing.key)
@@ -85,24 +90,38 @@ public struct GatewayKeys: Sendable {
             throw GatewayKeysError(description: "signing.chain: \(error)")
         }
         guard let leaf = chain.first else { throw GatewayKeysError(description: "signing.chain: \(config.signing.chain) holds no certificate") }
-        if leaf.notAfter < date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) expired on \(leaf.notAfter)") }
-        if leaf.notBefore > date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) is not valid before \(leaf.notBefore)") }
+        if requireUsable {
+            if leaf.notAfter < date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) expired on \(leaf.notAfter)") }
+            if leaf.notBefore > date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) is not valid before \(leaf.notBefore)") }
+        }
         var trust: TrustStore? = nil
         if let anchors = config.signing.trustAnchors {
             do {
                 let store = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? [])
                 // Revoked: refused. A CRL past its next update does not stop the daemon (the
                 // certificate's revocation is still checked against it).
-                _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing, freshCRLs: false)
+                if requireUsable {
+                    _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing, freshCRLs: false)
+                }
                 trust = store
             } catch {
                 throw GatewayKeysError(description: "signing: the signing certificate does not verify against signing.trustAnchors: \(error)")
             }
         }
+        let gate: SigningGate
+        do {
+            gate = try SigningGate(chain: chain, anchorsPath: config.signing.trustAnchors, crlPath: config.signing.crl, at: date)
+        } catch {
+            throw GatewayKeysError(description: "signing: \(error)")
+        }
+        if requireUsable, let problem = gate.problem(at: date) {
+            // An intermediate outside its validity (the leaf's own is said above).
+            throw GatewayKeysError(description: "signing.chain: \(problem)")
+        }
         let algorithm = JWSAlgorithm(rawValue: config.signing.algorithm)
         do {
             let signer = try JWSSigner(key: key, chain: chain, algorithm: algorithm)
-            return GatewayKeys(signer: signer, chain: chain, trust: trust)
+            return GatewayKeys(signer: signer, chain: chain, trust: trust, gate: gate)
         } catch {
             throw GatewayKeysError(description: "signing: \(error)")
         }
@@ -119,7 +138,7 @@ public struct GatewayKeys: Sendable {
     }
 
     /// Messages and reports: JWS in flattened JSON serialisation, x5c included.
-    public var messageSigner: JWSGatewaySigner { JWSGatewaySigner(signer: signer) }
+    public var messageSigner: JWSGatewaySigner { JWSGatewaySigner(signer: signer, gate: gate) }
 
     /// Checkpoints are verified against the anchors when configured, else against the
     /// signing certificate's key.
@@ -130,20 +149,29 @@ public struct GatewayKeys: Sendable {
 
 public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
     public let signer: JWSSigner
+    /// Asked before each signature: none is made with a certificate that may not sign then.
+    public let gate: SigningGate?
 
-    public init(signer: JWSSigner) { self.signer = signer }
+    public init(signer: JWSSigner, gate: SigningGate? = nil) {
+        self.signer = signer
+        self.gate = gate
+    }
 
     public func sign(payload: [UInt8]) throws -> [UInt8] {
-        try signer.sign(payload: payload).flattenedJSON
+        let now = Date()
+        try gate?.check(at: now)
+        return try signer.sign(payload: payload, at: now).flattenedJSON
     }
 
     public func replica() throws -> any GatewaySigning {
-        JWSGatewaySigner(signer: try signer.replica())
+        JWSGatewaySigner(signer: try signer.replica(), gate: gate)
     }
 
     /// AuditSigner: a compact JWS (one text column in the checkpoint table).
     public func sign(_ payload: [UInt8], at: Millis) throws -> String {
-        try signer.sign(payload: payload, at: Date(timeIntervalSince1970: Double(at) / 1000)).compact
+        let date = Date(timeIntervalSince1970: Double(at) / 1000)
+        try gate?.check(at: date)
+        return try signer.sign(payload: payload, at: date).compact
     }
 }
 
