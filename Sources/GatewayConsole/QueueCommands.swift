@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import GatewayDaemon
 import GatewayJSON
 import GatewayModel
 import GatewayStore
@@ -149,14 +150,16 @@ struct QueueStatsCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (_, store) = try global.openQueue()
+        let (config, store) = try global.openQueue()
         let now = Date().millis
         let stats = try store.stats(now: now)
+        let daemon = DaemonState.read(store: store, queuePath: config.queue.path)
         let states: [DeliveryState] = [.queued, .sending, .deferred, .held, .failed, .delivered, .cancelled, .expired]
         let buckets = QueueStats.bucketMinutes.map { "\($0)m" } + ["more"]
         if global.json {
             Console.json([
                 "generatedAt": .string(RFC3339.format(millis: now)), "messages": .number(Double(stats.messages)),
+                "gatewayd": daemon.json,
                 "totals": .object(Dictionary(uniqueKeysWithValues: states.map { ($0.rawValue, JSON.number(Double(stats.totals[$0] ?? 0))) })),
                 "bucketsMinutes": .array(QueueStats.bucketMinutes.map { .number(Double($0)) }),
                 "endpoints": .array(stats.endpoints.map { e in
@@ -172,6 +175,8 @@ struct QueueStatsCommand: ParsableCommand {
             ])
             return
         }
+        Console.out(daemon.text)
+        Console.out("")
         Console.out("deliveries by state (\(stats.messages) messages)")
         Console.table(["ENDPOINT"] + states.map { $0.rawValue.uppercased() } + ["OLDEST", "BREAKER"],
                       stats.endpoints.map { e in
@@ -183,5 +188,51 @@ struct QueueStatsCommand: ParsableCommand {
         Console.table(["ENDPOINT", "T"] + buckets, stats.endpoints.map { e in
             [e.endpoint, "\(e.ageHistogram.reduce(0, +))"] + e.ageHistogram.map { "\($0)" }
         })
+    }
+}
+
+/// Whether gatewayd runs on this queue (the process holding its lock) and whether its
+/// pickup takes files, as gatewayd last wrote it to the queue (Gateway.pickupStateSetting).
+struct DaemonState {
+    let pid: Int32?
+    let pickup: JSON?
+
+    static func read(store: QueueStore, queuePath: String) -> DaemonState {
+        let pid = QueueOwnerLock.holder(queuePath: queuePath)
+        // Unreadable or absent (a gatewayd older than this setting): said as unknown.
+        let text = try? store.setting(Gateway.pickupStateSetting)
+        return DaemonState(pid: pid, pickup: text.flatMap { $0 }.flatMap { try? JSON.parse(Array($0.utf8)) })
+    }
+
+    /// The pickup state written by the running gatewayd (not one a stopped one left).
+    private var current: JSON? {
+        guard let pid, let pickup, pickup["pid"]?.doubleValue == Double(pid) else { return nil }
+        return pickup
+    }
+
+    var text: String {
+        guard let pid else {
+            return "gatewayd      not running (no process holds the queue's lock)"
+        }
+        guard let state = current, let name = state["state"]?.stringValue else {
+            return "gatewayd      running (pid \(pid)); pickup state not written yet"
+        }
+        let since = state["since"]?.stringValue.map { " since \($0)" } ?? ""
+        if name == "paused" {
+            return "gatewayd      running (pid \(pid)); pickup PAUSED\(since): \(state["reason"]?.stringValue ?? "no reason given")"
+        }
+        return "gatewayd      running (pid \(pid)); pickup \(name)\(since)"
+    }
+
+    var json: JSON {
+        var members: [String: JSON] = ["running": .bool(pid != nil), "pid": pid.map { .number(Double($0)) } ?? .null]
+        if let state = current {
+            members["pickup"] = state["state"] ?? .null
+            members["since"] = state["since"] ?? .null
+            members["reason"] = state["reason"] ?? .null
+        } else {
+            members["pickup"] = .null
+        }
+        return .object(members)
     }
 }

@@ -208,6 +208,7 @@ public final class Gateway: @unchecked Sendable {
         pipeline = PickupPipeline(store: store, reports: reports, processor: processor, config: config, logger: logger) { [weak self] endpoints in
             self?.delivery?.wake(endpoints: endpoints)
         }
+        pickupStartedAt = Date().millis
         pipeline.start()
         let pipeline = self.pipeline!
         watcher = try SpoolWatcher(spool: spool, rescanInterval: config.spool.rescanInterval, undecodable: { unit, raw in
@@ -257,6 +258,14 @@ public final class Gateway: @unchecked Sendable {
         reportSyncQueue.sync {}
         watcher?.stop()
         pipeline?.stop()
+        if let store {
+            do {
+                try store.setSetting(Self.pickupStateSetting, Self.pickupState("stopped", since: Date().millis, reason: nil))
+            } catch {
+                // gatewayctl tells a stopped daemon by its lock in any case.
+                logger.warning("cannot write pickup's state to the queue", metadata: ["error": "\(error)"])
+            }
+        }
         delivery?.stop()
         reports?.flush(wait: true)
         reports?.sync()
@@ -625,7 +634,9 @@ public final class Gateway: @unchecked Sendable {
 
     private func checkBackpressure(_ config: GatewayConfig, signing: String? = nil) {
         if let signing {
-            pipeline.pause(reason: "signing certificate unusable: \(signing)")
+            let reason = "signing certificate unusable: \(signing)"
+            pipeline.pause(reason: reason)
+            publishPickup(paused: reason)
             return
         }
         var reason = Self.diskAlmostFull(config)
@@ -641,6 +652,37 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
+        publishPickup(paused: reason)
+    }
+
+    /// The queue setting in which gatewayd says whether pickup runs, for `gatewayctl queue
+    /// stats`: a JSON object (state running, paused or stopped; since; pid; reason).
+    public static let pickupStateSetting = "pickup"
+
+    /// When pickup started (set once in start).
+    private var pickupStartedAt: Millis = 0
+    /// Pickup's state as last written to the queue (housekeeping queue only).
+    private var publishedPickup: (reason: String?, since: Millis)?
+
+    /// Writes pickup's state when it changed (a paused pickup whose reason changes keeps its
+    /// `since`). One that cannot be written (the queue's disk full) is tried at the next tick.
+    private func publishPickup(paused reason: String?) {
+        if let p = publishedPickup, p.reason == reason { return }
+        // Running from the start on, until the first pause.
+        let since = publishedPickup.flatMap { ($0.reason == nil) == (reason == nil) ? $0.since : nil }
+            ?? (publishedPickup == nil && reason == nil ? pickupStartedAt : Date().millis)
+        do {
+            try store.setSetting(Self.pickupStateSetting, Self.pickupState(reason == nil ? "running" : "paused", since: since, reason: reason))
+            publishedPickup = (reason, since)
+        } catch {
+            logger.debug("cannot write pickup's state to the queue; tried again at the next tick", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func pickupState(_ state: String, since: Millis, reason: String?) throws -> String {
+        var members: [String: JSON] = ["state": .string(state), "since": .string(RFC3339.format(millis: since)), "pid": .number(Double(getpid()))]
+        if let reason { members["reason"] = .string(reason) }
+        return try JSON.object(members).canonicalString()
     }
 
     /// The queue setting that holds the routes gatewayd applied last (recipient → endpoint,

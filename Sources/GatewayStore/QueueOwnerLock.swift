@@ -61,6 +61,27 @@ public final class QueueOwnerLock: @unchecked Sendable {
         return URL(fileURLWithPath: String(cString: folder)).appendingPathComponent(url.lastPathComponent).path
     }
 
+    /// The pid of the process that holds the queue's lock now (a running gatewayd), or nil
+    /// when none does. Read from the kernel's table of locks (/proc/locks), not by taking
+    /// the lock: a shared lock taken to look would make a gatewayd starting at that moment
+    /// refuse to start, and the pid in the file outlives a kill -9.
+    public static func holder(queuePath: String) -> Int32? {
+        var st = stat()
+        guard stat(resolved(queuePath) + ".lock", &st) == 0,
+              let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (major and minor in hex, inode in decimal).
+        let device = String(format: "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev), UInt64(st.st_ino))
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == device else { continue }
+            return Int32(fields[4])
+        }
+        return nil
+    }
+
+    private static func major(_ dev: dev_t) -> UInt32 { UInt32((dev >> 8) & 0xfff) | UInt32((dev >> 32) & ~0xfff) }
+    private static func minor(_ dev: dev_t) -> UInt32 { UInt32(dev & 0xff) | UInt32((dev >> 12) & ~0xff) }
+
     private static func readOwner(_ fd: Int32) -> Int? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = pread(fd, &buffer, 31, 0)

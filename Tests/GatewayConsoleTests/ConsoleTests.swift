@@ -124,6 +124,13 @@ struct ConsoleTests {
         #expect(stats.status == 0 && stats.stdout.contains("europol") && stats.stdout.contains("pending deliveries by age"))
         let statsJSON = try JSON.parse(g.ctl("queue", "stats", "--json").stdout)
         #expect(statsJSON["totals"]?["delivered"] == 12)
+        // Whether gatewayd runs and takes files: the process holding the queue's lock, and
+        // the pickup state it wrote (within a housekeeping tick of its start).
+        let pid = g.daemon.process.processIdentifier
+        #expect(waitUntil(timeout: 20) { g.ctl("queue", "stats").stdout.contains("gatewayd      running (pid \(pid)); pickup running since ") },
+                "\(g.ctl("queue", "stats").stdout)")
+        let running = try JSON.parse(g.ctl("queue", "stats", "--json").stdout)["gatewayd"]
+        #expect(running?["running"] == true && running?["pid"]?.doubleValue == Double(pid) && running?["pickup"] == "running", "\(String(describing: running))")
     }
 
     @Test("hold, release, retry, cancel, requeue: by id and by filter, confirmed, audited with the operator's name")

@@ -309,6 +309,10 @@ extension ReloadTests {
         let line = daemon.log.split(separator: "\n").first { $0.contains("the signing certificate may not sign") }
         #expect(line?.contains("revoked by signing.crl") == true, "\(String(describing: line))")
         #expect(waitUntil(timeout: 20) { daemon.log.contains("msg=\"pickup paused\"") }, "\(daemon.log)")
+        // What an operator sees.
+        let stats = { fixture.ctl(["queue", "stats"]).stdout }
+        #expect(waitUntil(timeout: 20) { stats().contains("pickup PAUSED since ") }, "\(stats())")
+        #expect(stats().contains("signing certificate unusable: the signing certificate CN=bad revoked"), "\(stats())")
         let reportsBefore = fixture.files(fixture.reports("PL-KGP"))
         try fixture.drop(try Self.message("after-revocation", to: "EU-EUROPOL"), unit: "PL-KGP", name: "c.json")
         // Longer than a rescan (2 s) and a housekeeping tick: the file waits, neither taken nor refused.
@@ -329,6 +333,8 @@ extension ReloadTests {
         let verified = try JWSVerifier().verify(m.jws, trustStore: try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem")))
         #expect(verified.payload.isEmpty == false)
         #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 20) { stats().contains("; pickup running since ") }, "\(stats())")
         #expect(daemon.stop() == 0)
+        #expect(stats().contains("gatewayd      not running"), "\(stats())")
     }
 }

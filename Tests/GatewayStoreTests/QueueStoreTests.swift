@@ -439,6 +439,32 @@ struct QueueStoreTests {
         #expect(try store.verifyAudit(verifier: nil).isValid)
     }
 
+    @Test("who holds the queue's lock is read from the kernel's lock table, without taking it: the holder's pid while held, none after")
+    func lockHolder() throws {
+        let (_, path) = try makeStore()
+        #expect(QueueOwnerLock.holder(queuePath: path.path) == nil, "no lock file yet")
+        do {
+            let lock = try QueueOwnerLock(queuePath: path.path)
+            #expect(QueueOwnerLock.holder(queuePath: path.path) == getpid())
+            // Looking did not take it: the owner still refuses a second one.
+            #expect(throws: QueueStoreError.self) { _ = try QueueOwnerLock(queuePath: path.path) }
+            _ = lock
+        }
+        // Released (the file and the pid written in it remain).
+        #expect(FileManager.default.fileExists(atPath: path.path + ".lock"))
+        #expect(QueueOwnerLock.holder(queuePath: path.path) == nil)
+        // Another process's lock on the same file.
+        // (python3: one process that takes the lock and waits, so that its pid is the holder's.)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        child.arguments = ["python3", "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(60)", path.path + ".lock"]
+        try child.run()
+        // SIGKILL: the test process's children may inherit an ignored SIGTERM.
+        defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
+        #expect(waitUntil(timeout: 20) { QueueOwnerLock.holder(queuePath: path.path) == child.processIdentifier },
+                "\(String(describing: QueueOwnerLock.holder(queuePath: path.path))) against \(child.processIdentifier)")
+    }
+
     @Test("one owner per queue: a second lock is refused with the owner's pid")
     func ownerLock() throws {
         let (_, path) = try makeStore()
