@@ -215,8 +215,8 @@ public final class Gateway: @unchecked Sendable {
             pipeline.refuseUndecodable(unit: unit, raw: raw)
         }, listed: { unit, names in
             pipeline.forgetLeftFiles(of: unit, except: names)
-        }) { unit, name, _ in
-            pipeline.announce(unit: unit, name: name)
+        }) { unit, name, viaRescan in
+            pipeline.announce(unit: unit, name: name, arrived: !viaRescan)
         }
         watcher.start()
         watcher.rescan(initial: true)

@@ -160,12 +160,54 @@ public final class PickupPipeline: @unchecked Sendable {
     }
 
     /// A file was seen in an outbox (by inotify or by a rescan).
-    public func announce(unit: SpoolUnit, name: String) {
+    /// - Parameter arrived: seen as it arrived (inotify), not found by a rescan. Such a file
+    ///   that says it is immediate goes ahead of a backlog (`Self.peekBacklog` files or more
+    ///   waiting): envelope.schema.json's "immediate = threat to life: never waits behind
+    ///   routine traffic" holds in the outbox too, not only in the queue.
+    public func announce(unit: SpoolUnit, name: String, arrived: Bool = false) {
         if isLeftAlone(unit: unit, name: name) { return }
         let key = unit.unit + "/" + name
         let isNew = inFlight.withLock { $0.insert(key).inserted }
         guard isNew else { return }
-        candidates.put(Candidate(unit: unit, name: name, announcedAt: DispatchTime.now().uptimeNanoseconds))
+        let candidate = Candidate(unit: unit, name: name, announcedAt: DispatchTime.now().uptimeNanoseconds)
+        if arrived && candidates.count >= Self.peekBacklog,
+           let head = unit.outbox.peekHostileFile(name, maxBytes: Self.peekBytes), Self.saysImmediate(head) {
+            candidates.putFirst(candidate)
+        } else {
+            candidates.put(candidate)
+        }
+    }
+
+    /// From how many files waiting an arriving file is looked into for its priority (one
+    /// read more per file, only while a backlog waits: ≈ 10 ms of work at 5,000 files/s).
+    static let peekBacklog = 64
+    /// How much of it: an envelope's members come first in what units write; a priority
+    /// further in (or written with escapes) is not seen, and the file keeps its turn.
+    static let peekBytes = 16_384
+
+    /// Whether the JSON text (or its beginning) has a member `"priority": "immediate"`:
+    /// a quick look, not a parse. A wrong answer changes only the order in which the
+    /// outbox's files are taken: the message's priority is what its full check finds.
+    static func saysImmediate(_ bytes: [UInt8]) -> Bool {
+        let key = Array("\"priority\"".utf8)
+        let value = Array("\"immediate\"".utf8)
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        var i = 0
+        while i + key.count <= bytes.count {
+            guard bytes[i] == 0x22, bytes[i..<(i + key.count)].elementsEqual(key) else { i += 1; continue }
+            // A member name, not the inside of a string: an escaped quote does not open one.
+            var backslashes = 0
+            while i - backslashes > 0 && bytes[i - backslashes - 1] == 0x5C { backslashes += 1 }
+            var j = i + key.count
+            i += 1
+            guard backslashes % 2 == 0 else { continue }
+            while j < bytes.count && isSpace(bytes[j]) { j += 1 }
+            guard j < bytes.count, bytes[j] == 0x3A else { continue }
+            j += 1
+            while j < bytes.count && isSpace(bytes[j]) { j += 1 }
+            if j + value.count <= bytes.count && bytes[j..<(j + value.count)].elementsEqual(value) { return true }
+        }
+        return false
     }
 
     /// Whether the file is one the gateway left in the outbox a moment ago, unchanged since

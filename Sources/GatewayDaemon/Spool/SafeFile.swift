@@ -192,6 +192,22 @@ public final class DirectoryHandle: @unchecked Sendable {
         try readHostileFileAndIdentity(name, maxBytes: maxBytes).bytes
     }
 
+    /// The first `maxBytes` bytes (or fewer) of a regular file with one link, opened as
+    /// `readHostileFile` opens it; nil for anything else or any error. A look ahead of the
+    /// real read (which checks everything again), not a substitute for it.
+    public func peekHostileFile(_ name: String, maxBytes: Int) -> [UInt8]? {
+        let fd = openat(self.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_nlink == 1 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: max(0, min(maxBytes, Int(st.st_size))))
+        guard !bytes.isEmpty else { return nil }
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) }
+        guard n > 0 else { return nil }
+        return Array(bytes[0..<n])
+    }
+
     /// As `readHostileFile`, with the identity of the file read.
     public func readHostileFileAndIdentity(_ name: String, maxBytes: Int) throws(SafeFileError) -> (bytes: [UInt8], identity: FileIdentity) {
         let fd = openat(self.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)

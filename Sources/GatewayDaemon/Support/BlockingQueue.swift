@@ -7,6 +7,8 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
     private var head = 0
+    /// Taken before `items` (in their own order): what must not wait behind them.
+    private var front: [Element] = []
     private var closed = false
 
     func put(_ item: Element) {
@@ -16,10 +18,18 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Ahead of everything put with `put` (after what was put first before it).
+    func putFirst(_ item: Element) {
+        condition.lock()
+        front.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
     func take() -> Element? {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count && !closed { condition.wait() }
+        while head == items.count && front.isEmpty && !closed { condition.wait() }
         return popLocked()
     }
 
@@ -27,13 +37,14 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     func takeBatch(max: Int) -> [Element] {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count && !closed { condition.wait() }
+        while head == items.count && front.isEmpty && !closed { condition.wait() }
         var batch: [Element] = []
         while batch.count < max, let item = popLocked() { batch.append(item) }
         return batch
     }
 
     private func popLocked() -> Element? {
+        if !front.isEmpty { return front.removeFirst() }
         guard head < items.count else { return nil }
         let item = items[head]
         head += 1
@@ -47,7 +58,7 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     var count: Int {
         condition.lock()
         defer { condition.unlock() }
-        return items.count - head
+        return items.count - head + front.count
     }
 
     func close() {
