@@ -194,45 +194,51 @@ struct QueueStatsCommand: ParsableCommand {
 /// Whether gatewayd runs on this queue (the process holding its lock) and whether its
 /// pickup takes files, as gatewayd last wrote it to the queue (Gateway.pickupStateSetting).
 struct DaemonState {
-    let pid: Int32?
+    let holder: QueueOwnerLock.Holder
     let pickup: JSON?
 
     static func read(store: QueueStore, queuePath: String) -> DaemonState {
-        let pid = QueueOwnerLock.holder(queuePath: queuePath)
-        // Unreadable or absent (a gatewayd older than this setting): said as unknown.
+        // Unreadable or absent (a gatewayd older than this setting): said as not written.
         let text = try? store.setting(Gateway.pickupStateSetting)
-        return DaemonState(pid: pid, pickup: text.flatMap { $0 }.flatMap { try? JSON.parse(Array($0.utf8)) })
+        return DaemonState(holder: QueueOwnerLock.holder(queuePath: queuePath),
+                           pickup: text.flatMap { $0 }.flatMap { try? JSON.parse(Array($0.utf8)) })
     }
 
     /// The pickup state written by the running gatewayd (not one a stopped one left).
     private var current: JSON? {
-        guard let pid, let pickup, pickup["pid"]?.doubleValue == Double(pid) else { return nil }
+        guard case .running(let pid) = holder, let pickup, pickup["pid"]?.doubleValue == Double(pid) else { return nil }
         return pickup
     }
 
     var text: String {
-        guard let pid else {
+        switch holder {
+        case .notRunning:
             return "gatewayd      not running (no process holds the queue's lock)"
+        case .unknown(let why):
+            return "gatewayd      unknown (\(why))"
+        case .running(let pid):
+            guard let state = current, let name = state["state"]?.stringValue else {
+                return "gatewayd      running (pid \(pid)); pickup state not written yet"
+            }
+            let since = state["since"]?.stringValue.map { " since \($0)" } ?? ""
+            if name == "paused" {
+                return "gatewayd      running (pid \(pid)); pickup PAUSED\(since): \(state["reason"]?.stringValue ?? "no reason given")"
+            }
+            return "gatewayd      running (pid \(pid)); pickup \(name)\(since)"
         }
-        guard let state = current, let name = state["state"]?.stringValue else {
-            return "gatewayd      running (pid \(pid)); pickup state not written yet"
-        }
-        let since = state["since"]?.stringValue.map { " since \($0)" } ?? ""
-        if name == "paused" {
-            return "gatewayd      running (pid \(pid)); pickup PAUSED\(since): \(state["reason"]?.stringValue ?? "no reason given")"
-        }
-        return "gatewayd      running (pid \(pid)); pickup \(name)\(since)"
     }
 
     var json: JSON {
-        var members: [String: JSON] = ["running": .bool(pid != nil), "pid": pid.map { .number(Double($0)) } ?? .null]
-        if let state = current {
-            members["pickup"] = state["state"] ?? .null
-            members["since"] = state["since"] ?? .null
-            members["reason"] = state["reason"] ?? .null
-        } else {
-            members["pickup"] = .null
+        var members: [String: JSON]
+        switch holder {
+        case .notRunning: members = ["running": false, "pid": .null]
+        case .unknown(let why): members = ["running": .null, "pid": .null, "unknown": .string(why)]
+        case .running(let pid): members = ["running": true, "pid": .number(Double(pid))]
         }
+        let state = current
+        members["pickup"] = state?["state"] ?? .null
+        members["since"] = state?["since"] ?? .null
+        members["reason"] = state?["reason"] ?? .null
         return .object(members)
     }
 }

@@ -32,10 +32,14 @@ public struct GatewayServices: Sendable {
     /// Whether the signing certificate may sign now (the signer asks it before each
     /// signature); the daemon pauses pickup while it may not. nil: always.
     public var signingGate: SigningGate?
+    /// Why a start with these files would be refused (made for a reload, which applies none
+    /// of the signing identity and says so instead of refusing).
+    public var restartProblems: [String]
 
     public init(validator: any MessageValidating, signer: any GatewaySigning, auditSigner: any AuditSigner,
                 delivery: (@Sendable (GatewayConfig, QueueStore, ReportWriter, Logger) throws -> any DeliveryService)? = nil,
-                keyFiles: [String: String] = [:], signingGate: SigningGate? = nil) {
+                keyFiles: [String: String] = [:], signingGate: SigningGate? = nil, restartProblems: [String] = []) {
+        self.restartProblems = restartProblems
         self.validator = validator
         self.signer = signer
         self.auditSigner = auditSigner
@@ -98,6 +102,8 @@ public final class Gateway: @unchecked Sendable {
     /// The running signing certificate's gate (services.signingGate, kept apart: a reload
     /// replaces parts of `services` under the lock, the housekeeping reads this without it).
     private let signingGate: SigningGate?
+    /// services.auditSigner, kept apart for the same reason.
+    private let auditSigner: any AuditSigner
     private var housekeeping: DispatchSourceTimer?
     private let housekeepingQueue = DispatchQueue(label: "housekeeping")
     /// The reports' file system sync, on a timer and queue of its own (ReportWriter.sync).
@@ -143,6 +149,7 @@ public final class Gateway: @unchecked Sendable {
         let made = try services ?? makeServices(config, nil)
         self.services = made
         signingGate = made.signingGate
+        auditSigner = made.auditSigner
     }
 
     /// What the file systems under the spool and the queue's folder (its database, WAL and
@@ -163,6 +170,13 @@ public final class Gateway: @unchecked Sendable {
         let recovered = try store.recoverInterrupted()
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
+        do {
+            // Until pickup runs (recovery and the reconcile come first): what a previous run
+            // left there is not shown as this one's.
+            try store.setSetting(Self.pickupStateSetting, Self.pickupState("starting", since: Date().millis, reason: nil))
+        } catch {
+            logger.warning("cannot write pickup's state to the queue", metadata: ["error": "\(error)"])
+        }
         spool = try Spool(root: config.spool.directory, units: config.units)
         for (unit, problem) in spool.unusableUnits.sorted(by: { $0.key < $1.key }) {
             logger.error("a unit's spool folders cannot be used: its files are not picked up and its reports wait until they are fixed and gatewayd restarted",
@@ -314,9 +328,9 @@ public final class Gateway: @unchecked Sendable {
                 logger.warning("changed settings that a reload does not apply; the running ones are kept until a restart",
                                metadata: ["keys": "\(needRestart.joined(separator: ","))"])
             }
-            if nextServices.keyFiles["signing"] != services.keyFiles["signing"], let problem = nextServices.signingGate?.problem(at: Date()) {
-                // Said now, not found by the restart that would refuse to start.
-                logger.error("the signing key and certificate on disk cannot sign: a restart would refuse to start", metadata: ["problem": "\(problem)"])
+            for problem in nextServices.restartProblems {
+                // Said now, not found by the restart.
+                logger.error("a restart with the files on disk would refuse to start", metadata: ["problem": "\(problem)"])
             }
             lock.lock()
             let previous = (config: config, validator: services.validator)
@@ -328,6 +342,10 @@ public final class Gateway: @unchecked Sendable {
             config.queue.minFreeDisk = next.queue.minFreeDisk
             config.queue.minFreeInodes = next.queue.minFreeInodes
             config.retry = next.retry
+            // Applied to the running certificate's check (above), and read by the daily
+            // certificate warnings.
+            config.signing.trustAnchors = next.signing.trustAnchors
+            config.signing.crl = next.signing.crl
             services.validator = nextServices.validator
             let current = config
             lock.unlock()
@@ -349,7 +367,13 @@ public final class Gateway: @unchecked Sendable {
                 logger.error("configuration reload refused by the delivery engine (see its error above); the running configuration stays")
                 return
             }
-            if let signingCheck { signingGate?.adopt(signingCheck) }
+            if let signingCheck {
+                signingGate?.adopt(signingCheck)
+                if let why = signingCheck.undecided {
+                    logger.warning("the running signing certificate cannot be checked against the new signing.trustAnchors and signing.crl; its last verdict stands",
+                                   metadata: ["error": "\(why)"])
+                }
+            }
             // Not applied yet: the reconcile is done again by the housekeeping until it is
             // done after the engine took the configuration (an attempt recorded in between
             // under the old one is waiting then).
@@ -487,7 +511,7 @@ public final class Gateway: @unchecked Sendable {
     /// that shows a chain cut back or rewritten with its checkpoints (`gatewayctl audit
     /// verify --anchor SEQ:HASH`), which nothing inside the queue can.
     private func checkpointAudit() throws {
-        guard let anchor = try store?.checkpointAudit(signer: services.auditSigner) else { return }
+        guard let anchor = try store?.checkpointAudit(signer: auditSigner) else { return }
         logger.notice("audit checkpoint signed", metadata: ["anchor": "\(anchor.seq):\(anchor.hash)"])
     }
 
@@ -540,7 +564,10 @@ public final class Gateway: @unchecked Sendable {
             }
             if pruned > 0 { logger.info("pruned delivered messages past retention", metadata: ["count": "\(pruned)"]) }
         }
-        if Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
+        // The signing certificate first: while it may not sign, no checkpoint is tried (the
+        // cause is logged once, below), and pickup pauses.
+        let signing = signingProblem()
+        if signing == nil && Date().timeIntervalSince(lastCheckpoint) >= config.queue.checkpointInterval {
             step("audit checkpoint") {
                 try checkpointAudit()
                 lastCheckpoint = Date()
@@ -563,7 +590,7 @@ public final class Gateway: @unchecked Sendable {
             lastLeftoverRetry = uptime
             step("accepted reports") { try reports.retryLeftovers() }
         }
-        checkBackpressure(config, signing: signingProblem())
+        checkBackpressure(config, signing: signing)
         if Date().timeIntervalSince(lastFolderCheck) >= 5 {
             lastFolderCheck = Date()
             for problem in spool.replacedFolders() where reportedFolderProblems.insert(problem).inserted {
@@ -614,6 +641,10 @@ public final class Gateway: @unchecked Sendable {
         switch gate.refreshed() {
         case .success(let revocation)?:
             logger.notice("signing trust anchors and CRL read again", metadata: ["revoked": "\(revocation.problem != nil)"])
+            if let why = revocation.undecided {
+                logger.warning("the signing certificate cannot be checked against signing.trustAnchors and signing.crl as they are now; its last verdict stands (a restart would refuse to start)",
+                               metadata: ["error": "\(why)"])
+            }
         case .failure(let error)?:
             logger.error("cannot read the signing trust anchors or CRL again; the ones read before stay in use", metadata: ["error": "\(error)"])
         case nil:
@@ -636,15 +667,19 @@ public final class Gateway: @unchecked Sendable {
         if let signing {
             let reason = "signing certificate unusable: \(signing)"
             pipeline.pause(reason: reason)
-            publishPickup(paused: reason)
+            publishPickup(kind: "signing", reason: reason)
             return
         }
         var reason = Self.diskAlmostFull(config)
+        var kind = reason == nil ? "running" : "disk"
         if reason == nil {
             do {
                 let check = try store.pendingReaches(config.queue.maxPending, previous: lastPendingCount)
                 lastPendingCount = check.count
-                if check.reached { reason = "queue full: \(check.count?.pending ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))" }
+                if check.reached {
+                    reason = "queue full: \(check.count?.pending ?? 0) pending deliveries (queue.maxPending \(config.queue.maxPending))"
+                    kind = "queue"
+                }
             } catch {
                 // Pickup state stays as it is; the next tick looks again.
                 logger.error("cannot count pending deliveries for backpressure", metadata: ["error": "\(error)"])
@@ -652,7 +687,7 @@ public final class Gateway: @unchecked Sendable {
             }
         }
         if let reason { pipeline.pause(reason: reason) } else { pipeline.resume() }
-        publishPickup(paused: reason)
+        publishPickup(kind: kind, reason: reason)
     }
 
     /// The queue setting in which gatewayd says whether pickup runs, for `gatewayctl queue
@@ -661,21 +696,39 @@ public final class Gateway: @unchecked Sendable {
 
     /// When pickup started (set once in start).
     private var pickupStartedAt: Millis = 0
-    /// Pickup's state as last written to the queue (housekeeping queue only).
-    private var publishedPickup: (reason: String?, since: Millis)?
+    // Housekeeping queue only: pickup's state as seen (running, or paused for the disk, the
+    // queue or signing; the reason; since when it is in that state) and as last written.
+    private var pickupSeen: (kind: String, reason: String?, since: Millis)?
+    private var pickupWritten: (kind: String, reason: String?, at: Double)?
+    private var pickupWriteFailing = false
 
-    /// Writes pickup's state when it changed (a paused pickup whose reason changes keeps its
-    /// `since`). One that cannot be written (the queue's disk full) is tried at the next tick.
-    private func publishPickup(paused reason: String?) {
-        if let p = publishedPickup, p.reason == reason { return }
-        // Running from the start on, until the first pause.
-        let since = publishedPickup.flatMap { ($0.reason == nil) == (reason == nil) ? $0.since : nil }
-            ?? (publishedPickup == nil && reason == nil ? pickupStartedAt : Date().millis)
+    /// Writes pickup's state to the queue when it changed: at once for another state, at
+    /// most once a minute for a new reason alone (its figures change at every look). One that
+    /// cannot be written (the queue's disk full) is tried again at the next tick, with the
+    /// time the state began.
+    private func publishPickup(kind: String, reason: String?) {
+        if pickupSeen?.kind != kind {
+            // Running from the start on, until the first pause.
+            pickupSeen = (kind, reason, pickupSeen == nil && kind == "running" ? pickupStartedAt : Date().millis)
+        } else {
+            pickupSeen!.reason = reason
+        }
+        let seen = pickupSeen!
+        let uptime = DeliveryEngine.uptime()
+        if let written = pickupWritten, written.kind == seen.kind, written.reason == seen.reason || uptime - written.at < 60 { return }
         do {
-            try store.setSetting(Self.pickupStateSetting, Self.pickupState(reason == nil ? "running" : "paused", since: since, reason: reason))
-            publishedPickup = (reason, since)
+            try store.setSetting(Self.pickupStateSetting, Self.pickupState(kind == "running" ? "running" : "paused", since: seen.since, reason: seen.reason))
+            pickupWritten = (seen.kind, seen.reason, uptime)
+            if pickupWriteFailing {
+                pickupWriteFailing = false
+                logger.notice("pickup's state written to the queue again")
+            }
         } catch {
-            logger.debug("cannot write pickup's state to the queue; tried again at the next tick", metadata: ["error": "\(error)"])
+            if !pickupWriteFailing {
+                pickupWriteFailing = true
+                logger.warning("cannot write pickup's state to the queue (gatewayctl queue stats shows the last one written); tried again every second",
+                               metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -61,22 +61,49 @@ public final class QueueOwnerLock: @unchecked Sendable {
         return URL(fileURLWithPath: String(cString: folder)).appendingPathComponent(url.lastPathComponent).path
     }
 
-    /// The pid of the process that holds the queue's lock now (a running gatewayd), or nil
-    /// when none does. Read from the kernel's table of locks (/proc/locks), not by taking
-    /// the lock: a shared lock taken to look would make a gatewayd starting at that moment
-    /// refuse to start, and the pid in the file outlives a kill -9.
-    public static func holder(queuePath: String) -> Int32? {
+    /// Whether a process (a running gatewayd) holds the queue's lock now.
+    public enum Holder: Sendable, Equatable {
+        /// The pid gatewayd wrote in the lock file (in its own pid namespace, as it writes
+        /// its pid elsewhere).
+        case running(pid: Int32)
+        case notRunning
+        case unknown(String)
+    }
+
+    /// Who holds the queue's lock, read from the kernel's table of locks (/proc/locks), not
+    /// by taking the lock: a shared lock taken to look would make a gatewayd starting at that
+    /// moment refuse to start, and the pid in the file outlives a kill -9. A lock entry is
+    /// the file's when its inode matches and either its device does or its pid is the one
+    /// written in the file (btrfs reports a subvolume's own device to stat, not to the lock
+    /// table; a process in another pid namespace shows under another pid). A gatewayd in a
+    /// pid namespace this process cannot see is not in the table: said as not running.
+    public static func holder(queuePath: String) -> Holder {
+        let path = resolved(queuePath) + ".lock"
         var st = stat()
-        guard stat(resolved(queuePath) + ".lock", &st) == 0,
-              let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        guard stat(path, &st) == 0 else {
+            return errno == ENOENT ? .notRunning : .unknown("cannot look at \(path): \(String(cString: strerror(errno)))")
+        }
+        guard let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
+            return .unknown("cannot read /proc/locks")
+        }
+        let written: Int32? = {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            return readOwner(fd).map { Int32(truncatingIfNeeded: $0) }
+        }()
         // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (major and minor in hex, inode in decimal).
-        let device = String(format: "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev), UInt64(st.st_ino))
+        let device = String(format: "%02x:%02x", major(st.st_dev), minor(st.st_dev))
+        var inodeOnly = false
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == device else { continue }
-            return Int32(fields[4])
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE" else { continue }
+            let id = fields[5].split(separator: ":")
+            guard id.count == 3, UInt64(id[2]) == UInt64(st.st_ino), let pid = Int32(fields[4]) else { continue }
+            if "\(id[0]):\(id[1])" == device || pid == written { return .running(pid: written ?? pid) }
+            inodeOnly = true
         }
-        return nil
+        return inodeOnly ? .unknown("a lock on another file of the same inode number, or this one's from another namespace") : .notRunning
     }
 
     private static func major(_ dev: dev_t) -> UInt32 { UInt32((dev >> 8) & 0xfff) | UInt32((dev >> 32) & ~0xfff) }

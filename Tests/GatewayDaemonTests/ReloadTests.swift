@@ -272,12 +272,14 @@ extension ReloadTests {
 }
 
 extension ReloadTests {
-    @Test("the signing certificate revoked while gatewayd runs (by signing.crl named at a reload, or by its file replaced): pickup pauses and nothing more is signed with it; files wait in the outbox, and go once it may sign again")
+    @Test("the signing certificate revoked while gatewayd runs (by its CRL file replaced, or a reload): nothing more is signed with it (pickup pauses, reports and checkpoints wait, delivery goes on); only a check that verifies it reopens; files wait in the outbox and go then")
     func signingRevokedWhileRunning() throws {
-        let fixture = try GatewayFixture()
+        let mock = try MockProcess.start(config: MockProcess.configuration(agencies: ["EU-EUROPOL"]))
+        defer { mock.stop() }
+        let fixture = try EndToEndTests.fixture(mock)
         let pki = try DevPKIFixture.directory().path
         let crl = fixture.root.appendingPathComponent("signing-crl.pem")
-        // The root's CRL alone: it says nothing of what the issuing CA revoked.
+        // The root's CRL alone: it cannot decide the issuing CA's certificates.
         try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca/root-ca.crl.pem")).write(to: crl)
         try Self.edit(fixture) {
             $0.replacingOccurrences(of: "\(pki)/gateway/signing.key", with: "\(pki)/bad/revoked.key")
@@ -288,51 +290,76 @@ extension ReloadTests {
         let store = try QueueStore(path: fixture.queuePath)
         func queued(_ id: String) -> Bool { (try? store.message(id, sender: "PL-KGP")) != nil }
         let reloads = { daemon.log.components(separatedBy: "msg=\"configuration reloaded\"").count - 1 }
+        let checkpoints = { daemon.log.components(separatedBy: "msg=\"audit checkpoint signed\"").count - 1 }
+        let reports = { fixture.files(fixture.reports("PL-KGP")) }
+        let stats = { fixture.ctl(["queue", "stats"]).stdout }
         try fixture.drop(try Self.message("before-crl", to: "EU-EUROPOL"), unit: "PL-KGP", name: "a.json")
-        #expect(waitUntil(timeout: 20) { queued("before-crl") }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 30) { reports().contains("a.delivered.EU-EUROPOL.json") }, "\(daemon.log)")
 
-        // A reload names signing.crl (applied, not left for a restart); this one does not revoke it.
+        // A reload names signing.crl (applied, not left for a restart); this one cannot decide,
+        // and the verdict of the start stands.
         let anchorsLine = "  trustAnchors: \(pki)/trust/gateway-signing.pem"
         try Self.edit(fixture) { $0.replacingOccurrences(of: anchorsLine, with: "\(anchorsLine)\n  crl: \(crl.path)") }
         daemon.signal(SIGHUP)
         #expect(waitUntil(timeout: 20) { reloads() == 1 }, "\(daemon.log)")
         #expect(!daemon.log.contains("a reload does not apply"), "\(daemon.log)")
-        try fixture.drop(try Self.message("under-root-crl", to: "EU-EUROPOL"), unit: "PL-KGP", name: "b.json")
-        #expect(waitUntil(timeout: 20) { queued("under-root-crl") }, "\(daemon.log)")
+        #expect(daemon.log.contains("its last verdict stands"), "\(daemon.log)")
+        // A restart with that CRL would not start (revocation status unknown): said now.
+        #expect(daemon.log.contains("a restart with the files on disk would refuse to start"), "\(daemon.log)")
+        // Signed while it may sign; its delivery waits for the agency (down).
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","down":true}"#)
+        try fixture.drop(try Self.message("signed-before", to: "EU-EUROPOL"), unit: "PL-KGP", name: "b.json")
+        #expect(waitUntil(timeout: 20) { queued("signed-before") }, "\(daemon.log)")
 
         // The CRL file replaced by one that lists the certificate (a cron job's fetch): read
-        // again without a reload, and pickup pauses.
+        // again without a reload; pickup pauses.
         let fetched = fixture.root.appendingPathComponent(".signing-crl.tmp")
         try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca/crls.pem")).write(to: fetched)
         #expect(rename(fetched.path, crl.path) == 0)
         #expect(waitUntil(timeout: 20) { daemon.log.contains("the signing certificate may not sign") }, "\(daemon.log)")
         let line = daemon.log.split(separator: "\n").first { $0.contains("the signing certificate may not sign") }
         #expect(line?.contains("revoked by signing.crl") == true, "\(String(describing: line))")
-        #expect(waitUntil(timeout: 20) { daemon.log.contains("msg=\"pickup paused\"") }, "\(daemon.log)")
-        // What an operator sees.
-        let stats = { fixture.ctl(["queue", "stats"]).stdout }
         #expect(waitUntil(timeout: 20) { stats().contains("pickup PAUSED since ") }, "\(stats())")
         #expect(stats().contains("signing certificate unusable: the signing certificate CN=bad revoked"), "\(stats())")
-        let reportsBefore = fixture.files(fixture.reports("PL-KGP"))
+        // Delivery goes on (b was signed while it could sign), its report waits; nothing new
+        // is signed: no report, no checkpoint over the audit records the delivery adds.
+        let signedCheckpoints = checkpoints()
+        mock.control("POST", "/faults", json: #"{"agency":"EU-EUROPOL","down":false}"#)
+        #expect(waitUntil(timeout: 30) { (try? store.message("signed-before", sender: "PL-KGP"))??.deliveries.first?.summary.state == .delivered },
+                "\(daemon.log)")
         try fixture.drop(try Self.message("after-revocation", to: "EU-EUROPOL"), unit: "PL-KGP", name: "c.json")
-        // Longer than a rescan (2 s) and a housekeeping tick: the file waits, neither taken nor refused.
+        // Longer than a rescan (2 s) and several housekeeping ticks (1 s).
         Thread.sleep(forTimeInterval: 4)
         #expect(!queued("after-revocation"))
         #expect(fixture.files(fixture.outbox("PL-KGP")) == ["c.json"])
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
-        #expect(fixture.files(fixture.reports("PL-KGP")) == reportsBefore, "no report signed meanwhile")
-        // An audit checkpoint is not signed either (the step says why, once).
-        #expect(waitUntil(timeout: 20) { daemon.log.contains("step=\"audit checkpoint\"") }, "\(daemon.log)")
+        #expect(!reports().contains("b.delivered.EU-EUROPOL.json"), "a report signed with a revoked certificate")
+        #expect(checkpoints() == signedCheckpoints, "a checkpoint signed with a revoked certificate")
+        #expect(daemon.log.components(separatedBy: "the signing certificate may not sign").count == 2, "said once")
 
-        // The operator's decision (a reload without signing.crl): it may sign again, and the file goes.
-        try Self.edit(fixture) { $0.replacingOccurrences(of: "\(anchorsLine)\n  crl: \(crl.path)", with: anchorsLine) }
+        // A reload to anchors of another CA (ahead of a key rotation) and without the CRL does
+        // not vouch for it: it stays closed.
+        try Self.edit(fixture) {
+            $0.replacingOccurrences(of: "\(anchorsLine)\n  crl: \(crl.path)", with: "  trustAnchors: \(pki)/ca/wrong-root-ca.pem")
+        }
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(timeout: 20) { reloads() == 2 }, "\(daemon.log)")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(!queued("after-revocation"))
+        #expect(!daemon.log.contains("the signing certificate may sign again"), "\(daemon.log)")
+
+        // The operator's decision (the anchors it chains to, no CRL): it verifies, it may sign
+        // again, and everything waiting goes.
+        try Self.edit(fixture) { $0.replacingOccurrences(of: "  trustAnchors: \(pki)/ca/wrong-root-ca.pem", with: anchorsLine) }
         daemon.signal(SIGHUP)
         #expect(waitUntil(timeout: 20) { daemon.log.contains("the signing certificate may sign again") }, "\(daemon.log)")
         #expect(waitUntil(timeout: 20) { queued("after-revocation") }, "\(daemon.log)")
         let m = try #require(try store.message("after-revocation", sender: "PL-KGP"))
         let verified = try JWSVerifier().verify(m.jws, trustStore: try TrustStore.load(anchorsPath: DevPKIFixture.path("trust/gateway-signing.pem")))
         #expect(verified.payload.isEmpty == false)
-        #expect(waitUntil(timeout: 20) { fixture.files(fixture.outbox("PL-KGP")).isEmpty }, "\(daemon.log)")
+        #expect(waitUntil(timeout: 30) { reports().contains("b.delivered.EU-EUROPOL.json") && reports().contains("c.delivered.EU-EUROPOL.json") },
+                "\(reports())")
+        #expect(waitUntil(timeout: 20) { checkpoints() > signedCheckpoints }, "\(daemon.log)")
         #expect(waitUntil(timeout: 20) { stats().contains("; pickup running since ") }, "\(stats())")
         #expect(daemon.stop() == 0)
         #expect(stats().contains("gatewayd      not running"), "\(stats())")

@@ -43,11 +43,31 @@ struct SigningGateTests {
         #expect(throws: SigningUnavailable.self) { try signer.sign(payload: Array("{}".utf8)) }
 
         #expect(try SigningGate(chain: chain, anchorsPath: anchors, crlPath: nil).problem(at: Date()) == nil)
-        #expect(try SigningGate(chain: chain, anchorsPath: DevPKI.path("trust/agencies/europol-receipts.pem"), crlPath: nil).problem(at: Date()) == nil)
-        // The root's CRL alone does not decide the issuing CA's certificates: not revoked.
-        #expect(try SigningGate(chain: chain, anchorsPath: anchors, crlPath: DevPKI.path("ca/root-ca.crl.pem")).problem(at: Date()) == nil)
+        #expect(try SigningGate(chain: chain, anchorsPath: DevPKI.path("ca/wrong-root-ca.pem"), crlPath: nil).problem(at: Date()) == nil)
+        // The root's CRL alone does not decide the issuing CA's certificates: no verdict, and
+        // a gate that has none against it stays open.
+        let rootOnly = try SigningGate(chain: chain, anchorsPath: anchors, crlPath: DevPKI.path("ca/root-ca.crl.pem"))
+        #expect(rootOnly.problem(at: Date()) == nil && rootOnly.current.undecided != nil)
         // A file that cannot be read is an error, not an open gate.
         #expect(throws: SigningFilesUnreadable.self) { try SigningGate(chain: chain, anchorsPath: anchors, crlPath: "/nonexistent/crl.pem") }
+
+        // Once revoked, only a check that verifies reopens it: anchors of another CA (a reload
+        // ahead of a key rotation), a CRL that cannot decide, or no anchors keep it closed.
+        let otherAnchors = try DevPKI.path("ca/wrong-root-ca.pem")
+        for (a, c) in [(otherAnchors, nil), (anchors, try DevPKI.path("ca/root-ca.crl.pem")), (nil, nil)] as [(String?, String?)] {
+            let check = try revoked.evaluate(anchorsPath: a, crlPath: c)
+            #expect(check.undecided != nil && check.problem == problem, "\(String(describing: a)) \(String(describing: c))")
+            revoked.adopt(check)
+            #expect(revoked.problem(at: Date()) == problem)
+        }
+        // The CRL dropped by the operator: the anchors alone verify it, and it may sign.
+        let dropped = try revoked.evaluate(anchorsPath: anchors, crlPath: nil)
+        #expect(dropped.undecided == nil && dropped.problem == nil)
+        revoked.adopt(dropped)
+        #expect(revoked.problem(at: Date()) == nil)
+        // And the CRL named again: closed.
+        revoked.adopt(try revoked.evaluate(anchorsPath: anchors, crlPath: DevPKI.path("ca/crls.pem")))
+        #expect(revoked.problem(at: Date()) == problem)
 
         // Adopting a check made against other files (a reload), and reading the files again
         // once they change on disk.

@@ -442,27 +442,36 @@ struct QueueStoreTests {
     @Test("who holds the queue's lock is read from the kernel's lock table, without taking it: the holder's pid while held, none after")
     func lockHolder() throws {
         let (_, path) = try makeStore()
-        #expect(QueueOwnerLock.holder(queuePath: path.path) == nil, "no lock file yet")
-        do {
-            let lock = try QueueOwnerLock(queuePath: path.path)
-            #expect(QueueOwnerLock.holder(queuePath: path.path) == getpid())
+        #expect(QueueOwnerLock.holder(queuePath: path.path) == .notRunning, "no lock file yet")
+        let lock = try QueueOwnerLock(queuePath: path.path)
+        withExtendedLifetime(lock) {
+            #expect(QueueOwnerLock.holder(queuePath: path.path) == .running(pid: getpid()))
             // Looking did not take it: the owner still refuses a second one.
             #expect(throws: QueueStoreError.self) { _ = try QueueOwnerLock(queuePath: path.path) }
-            _ = lock
         }
+    }
+
+    @Test("the lock's holder once released is none; another process holding it is named by the pid it wrote")
+    func lockHolderReleased() throws {
+        let (_, path) = try makeStore()
+        do { _ = try QueueOwnerLock(queuePath: path.path) }
         // Released (the file and the pid written in it remain).
         #expect(FileManager.default.fileExists(atPath: path.path + ".lock"))
-        #expect(QueueOwnerLock.holder(queuePath: path.path) == nil)
-        // Another process's lock on the same file.
-        // (python3: one process that takes the lock and waits, so that its pid is the holder's.)
+        #expect(QueueOwnerLock.holder(queuePath: path.path) == .notRunning)
+        // Another process takes it and writes its pid, as gatewayd does (python3: one process,
+        // so that the lock's pid is its own; .ci/run installs it).
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        child.arguments = ["python3", "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(60)", path.path + ".lock"]
+        child.arguments = ["python3", "-c", """
+            import fcntl, os, sys, time
+            f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write(str(os.getpid()) + '\\n'); f.flush(); time.sleep(60)
+            """, path.path + ".lock"]
         try child.run()
         // SIGKILL: the test process's children may inherit an ignored SIGTERM.
         defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
-        #expect(waitUntil(timeout: 20) { QueueOwnerLock.holder(queuePath: path.path) == child.processIdentifier },
-                "\(String(describing: QueueOwnerLock.holder(queuePath: path.path))) against \(child.processIdentifier)")
+        #expect(waitUntil(timeout: 20) { QueueOwnerLock.holder(queuePath: path.path) == .running(pid: child.processIdentifier) || !child.isRunning },
+                "\(QueueOwnerLock.holder(queuePath: path.path)) against \(child.processIdentifier)")
+        #expect(child.isRunning, "python3 could not take the lock")
     }
 
     @Test("one owner per queue: a second lock is refused with the owner's pid")

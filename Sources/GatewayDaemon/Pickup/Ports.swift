@@ -38,8 +38,12 @@ public protocol GatewaySigning: Sendable {
     func sign(payload: [UInt8]) throws -> [UInt8]
     /// An equal signer (same key, same chain) for one thread, without shared caches.
     func replica() throws -> any GatewaySigning
+    /// Why this signer cannot sign now (its certificate expired or revoked), nil when it can.
+    var unavailable: String? { get }
 }
 
 extension GatewaySigning {
     public func replica() throws -> any GatewaySigning { self }
+    /// Why this signer cannot sign now (its certificate expired or revoked), nil when it can.
+    public var unavailable: String? { nil }
 }

@@ -147,6 +147,9 @@ public final class ReportWriter: Sendable {
     public func flush(wait: Bool = false) -> Int {
         if wait { flushing.lock() } else if !flushing.try() { return 0 }
         defer { flushing.unlock() }
+        // The signing certificate may not sign now (gatewayd says why, once): every owed
+        // report waits, without being read and prepared at every flush.
+        if signer.unavailable != nil { return 0 }
         var total = 0
         // Units whose reports/ cannot be written (no space left, read-only, no permission):
         // their reports stay owed (tried again after the next sync) and are not even signed

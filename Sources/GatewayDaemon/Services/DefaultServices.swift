@@ -27,6 +27,6 @@ public enum DefaultServices {
             return try DeliveryEngine(config: config, store: store, reports: reports,
                                       transport: CurlDeliveryTransport(clientKeyPEM: identity.key, clientCertificatePEM: identity.chain),
                                       logger: logger, receiptSchema: receiptSchema)
-        }, keyFiles: keyFiles, signingGate: keys.gate)
+        }, keyFiles: keyFiles, signingGate: keys.gate, restartProblems: keys.startProblem.map { [$0] } ?? [])
     }
 }

@@ -24,6 +24,9 @@ public struct GatewayKeys: Sendable {
     public let trust: TrustStore?
     /// Asked before every signature (SigningGate).
     public let gate: SigningGate
+    /// Why a start with these files would be refused (loaded for a reload only; nil at start,
+    /// where it is thrown).
+    public let startProblem: String?
 
     /// The TLS client identity, read once: the key with the checks private keys get
     /// (owner-only mode, owner, a regular file, read from the descriptor that was checked),
@@ -75,7 +78,8 @@ public struct GatewayKeys: Sendable {
 
     /// - Parameter requireUsable: false for a reload, which applies none of the signing
     ///   identity (a restart does) but must not be refused because of it: an identity that
-    ///   is expired or revoked loads, and its gate says why it may not sign.
+    ///   a restart would refuse (expired, revoked, not under the anchors) loads, with
+    ///   `startProblem` saying why, and its gate says why it may not sign.
     public static func load(_ config: GatewayConfig, at date: Date = Date(), requireUsable: Bool = true) throws -> GatewayKeys {
         let key: PrivateKey
         do {
@@ -90,23 +94,27 @@ public struct GatewayKeys: Sendable {
             throw GatewayKeysError(description: "signing.chain: \(error)")
         }
         guard let leaf = chain.first else { throw GatewayKeysError(description: "signing.chain: \(config.signing.chain) holds no certificate") }
-        if requireUsable {
-            if leaf.notAfter < date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) expired on \(leaf.notAfter)") }
-            if leaf.notBefore > date { throw GatewayKeysError(description: "signing.chain: the signing certificate \(leaf.subject) is not valid before \(leaf.notBefore)") }
+        var startProblem: String?
+        func problem(_ text: String) throws {
+            if requireUsable { throw GatewayKeysError(description: text) }
+            startProblem = startProblem ?? text
         }
+        if leaf.notAfter < date { try problem("signing.chain: the signing certificate \(leaf.subject) expired on \(leaf.notAfter)") }
+        if leaf.notBefore > date { try problem("signing.chain: the signing certificate \(leaf.subject) is not valid before \(leaf.notBefore)") }
         var trust: TrustStore? = nil
         if let anchors = config.signing.trustAnchors {
+            let store: TrustStore
             do {
-                let store = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? [])
-                // Revoked: refused. A CRL past its next update does not stop the daemon (the
-                // certificate's revocation is still checked against it).
-                if requireUsable {
-                    _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing, freshCRLs: false)
-                }
-                trust = store
+                store = try TrustStore.load(anchorsPath: anchors, crlPaths: config.signing.crl.map { [$0] } ?? [])
             } catch {
                 throw GatewayKeysError(description: "signing: the signing certificate does not verify against signing.trustAnchors: \(error)")
             }
+            // Revoked: refused. A CRL past its next update does not stop the daemon (the
+            // certificate's revocation is still checked against it).
+            if let error = verificationError(store, leaf: leaf, chain: chain, at: date) {
+                try problem("signing: the signing certificate does not verify against signing.trustAnchors: \(error)")
+            }
+            trust = store
         }
         let gate: SigningGate
         do {
@@ -114,16 +122,25 @@ public struct GatewayKeys: Sendable {
         } catch {
             throw GatewayKeysError(description: "signing: \(error)")
         }
-        if requireUsable, let problem = gate.problem(at: date) {
+        if let outside = gate.problem(at: date) {
             // An intermediate outside its validity (the leaf's own is said above).
-            throw GatewayKeysError(description: "signing.chain: \(problem)")
+            try problem("signing.chain: \(outside)")
         }
         let algorithm = JWSAlgorithm(rawValue: config.signing.algorithm)
         do {
             let signer = try JWSSigner(key: key, chain: chain, algorithm: algorithm)
-            return GatewayKeys(signer: signer, chain: chain, trust: trust, gate: gate)
+            return GatewayKeys(signer: signer, chain: chain, trust: trust, gate: gate, startProblem: startProblem)
         } catch {
             throw GatewayKeysError(description: "signing: \(error)")
+        }
+    }
+
+    private static func verificationError(_ store: TrustStore, leaf: Certificate, chain: [Certificate], at date: Date) -> ChainVerificationError? {
+        do {
+            _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: date, usage: .signing, freshCRLs: false)
+            return nil
+        } catch {
+            return error
         }
     }
 
@@ -166,6 +183,8 @@ public struct JWSGatewaySigner: GatewaySigning, AuditSigner {
     public func replica() throws -> any GatewaySigning {
         JWSGatewaySigner(signer: try signer.replica(), gate: gate)
     }
+
+    public var unavailable: String? { gate?.problem(at: Date()) }
 
     /// AuditSigner: a compact JWS (one text column in the checkpoint table).
     public func sign(_ payload: [UInt8], at: Millis) throws -> String {

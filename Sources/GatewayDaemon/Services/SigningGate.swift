@@ -5,12 +5,18 @@
 //   gatewayd does not start with a signing certificate that is expired, not yet valid or
 //   (with signing.crl) revoked. The gate keeps that true while it runs: every signature the
 //   daemon makes (messages, accepted and other reports, audit checkpoints) asks it first,
-//   and is refused, with the reason, once any certificate of the signing chain is outside
-//   its validity, or once signing.crl (read again whenever the file changes on disk, or
-//   named anew by a reload) revokes it.
+//   and is refused, with the reason, once any certificate of the signing chain (the trust
+//   anchor it was verified to included) is outside its validity, or once signing.crl (read
+//   again whenever the file changes on disk, or named anew by a reload) revokes it.
 //   A signature made anyway would be no proof: an agency would refuse the message, and a
 //   unit could not rely on its report. The daemon pauses pickup meanwhile (files stay in
 //   the outboxes) and reports stay owed; a restart with a usable key resumes them.
+//
+//   Only a check that decides changes the verdict: one that verifies reopens the gate, one
+//   that finds the certificate revoked closes it. A check that cannot decide (anchors of
+//   another CA, named by a reload ahead of a key rotation; a CRL of another issuer; no
+//   anchors) leaves the last verdict standing, so that a revoked certificate is never
+//   reopened by files that do not vouch for it.
 
 import Foundation
 import GatewayCrypto
@@ -25,16 +31,32 @@ public struct SigningUnavailable: Error, Sendable, CustomStringConvertible {
 
 public final class SigningGate: @unchecked Sendable {
     /// The revocation side as last read: the files it was read from, their state on disk
-    /// then, and what the check found (nil: not revoked).
+    /// then, and the verdict in force.
     public struct Revocation: Sendable, Equatable {
         public let anchorsPath: String?
         public let crlPath: String?
         let stamps: [[Int64]?]
+        /// Why the certificate may not sign (revoked), nil when it may: the last decided verdict.
         public let problem: String?
+        /// The certificate that expires first in the chain the last good check built (the
+        /// trust anchor included, which the configured chain may leave out).
+        let firstExpiring: Expiring?
+        /// Why this check could not decide (the verdict before it stands); nil when it decided.
+        public let undecided: String?
+
+        func keepingVerdict(of previous: Revocation) -> Revocation {
+            Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous.problem,
+                       firstExpiring: previous.firstExpiring, undecided: undecided)
+        }
+    }
+
+    struct Expiring: Sendable, Equatable {
+        let subject: String
+        let notAfter: Date
     }
 
     private let chain: [Certificate]
-    /// The times all certificates of the chain are valid between.
+    /// The times all certificates of the configured chain are valid between.
     public let notBefore: Date
     public let notAfter: Date
     private let revocation: Locked<Revocation>
@@ -44,7 +66,7 @@ public final class SigningGate: @unchecked Sendable {
         self.chain = chain
         notBefore = chain.map(\.notBefore).max() ?? .distantFuture
         notAfter = chain.map(\.notAfter).min() ?? .distantPast
-        revocation = Locked(try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date))
+        revocation = Locked(try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: nil))
     }
 
     /// Why the certificate may not sign at `date`, or nil when it may.
@@ -57,7 +79,11 @@ public final class SigningGate: @unchecked Sendable {
             let which = c === chain.first ? "the signing certificate" : "a certificate of the signing chain"
             return "\(which) \(c.subject) is not valid before \(RFC3339.format(millis: notBefore.millis))"
         }
-        return revocation.withLock { $0.problem }
+        let state = revocation.withLock { $0 }
+        if let anchor = state.firstExpiring, date >= anchor.notAfter {
+            return "the trust anchor of the signing chain \(anchor.subject) expired on \(RFC3339.format(millis: anchor.notAfter.millis))"
+        }
+        return state.problem
     }
 
     /// Throws SigningUnavailable when the certificate may not sign at `date`.
@@ -69,38 +95,52 @@ public final class SigningGate: @unchecked Sendable {
 
     /// The check against these files as they are now (nothing changes until `adopt`).
     public func evaluate(anchorsPath: String?, crlPath: String?, at date: Date = Date()) throws -> Revocation {
-        try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date)
+        try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: current)
     }
 
+    /// Takes a check made by `evaluate` (a reload's): its files from now on, and its verdict
+    /// if it decided one (else the verdict in force now stands, whatever changed meanwhile).
     public func adopt(_ next: Revocation) {
-        revocation.withLock { $0 = next }
+        revocation.withLock { state in state = next.undecided == nil ? next : next.keepingVerdict(of: state) }
     }
 
     /// The files read again when either changed on disk since they were read: the new
     /// check (adopted), or the error reading them gave (the previous check stays, marked
     /// with the files' new state, so that a file still being written is read at the next
-    /// look once it changes again). nil: nothing changed.
+    /// look once it changes again). nil: nothing changed, or a reload adopted other files
+    /// meanwhile (they are looked at next time).
     public func refreshed(at date: Date = Date()) -> Swift.Result<Revocation, SigningFilesUnreadable>? {
         let last = current
-        let paths = [last.anchorsPath, last.crlPath]
-        let now = paths.map { $0.flatMap(ReceiptCheck.stamp) }
+        let now = [last.anchorsPath, last.crlPath].map { $0.flatMap(ReceiptCheck.stamp) }
         guard now != last.stamps else { return nil }
+        let next: Revocation
+        let outcome: Swift.Result<Revocation, SigningFilesUnreadable>
         do {
-            let next = try Self.check(chain, anchorsPath: last.anchorsPath, crlPath: last.crlPath, at: date)
-            adopt(next)
-            return .success(next)
+            next = try Self.check(chain, anchorsPath: last.anchorsPath, crlPath: last.crlPath, at: date, previous: last)
+            outcome = .success(next)
         } catch {
-            adopt(Revocation(anchorsPath: last.anchorsPath, crlPath: last.crlPath, stamps: now, problem: last.problem))
-            return .failure(SigningFilesUnreadable(description: "\(error)"))
+            next = Revocation(anchorsPath: last.anchorsPath, crlPath: last.crlPath, stamps: now, problem: last.problem,
+                              firstExpiring: last.firstExpiring, undecided: "\(error)")
+            outcome = .failure(SigningFilesUnreadable(description: "\(error)"))
         }
+        // Only over the state it was read from: a reload's adopt in between wins.
+        let taken = revocation.withLock { state -> Bool in
+            guard state == last else { return false }
+            state = next
+            return true
+        }
+        return taken ? outcome : nil
     }
 
-    private static func check(_ chain: [Certificate], anchorsPath: String?, crlPath: String?, at date: Date) throws -> Revocation {
+    private static func check(_ chain: [Certificate], anchorsPath: String?, crlPath: String?, at date: Date, previous: Revocation?) throws -> Revocation {
         // The state of the files before they are read: a change during the read is seen
         // at the next look.
         let stamps = [anchorsPath, crlPath].map { $0.flatMap(ReceiptCheck.stamp) }
         guard let anchorsPath, let leaf = chain.first else {
-            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: nil)
+            // Nothing to check against: a certificate found revoked stays so.
+            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous?.problem,
+                              firstExpiring: previous?.firstExpiring,
+                              undecided: previous?.problem == nil ? nil : "no signing.trustAnchors to check the signing certificate against")
         }
         let store: TrustStore
         do {
@@ -112,16 +152,19 @@ public final class SigningGate: @unchecked Sendable {
         // past its next update still revokes what it lists.
         let within = min(max(date, chain.map(\.notBefore).max() ?? date), (chain.map(\.notAfter).min() ?? date).addingTimeInterval(-1))
         do {
-            _ = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: within, usage: .signing, freshCRLs: false)
+            let built = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: within, usage: .signing, freshCRLs: false)
+            let first = built.certificates.min { $0.notAfter < $1.notAfter }.map { Expiring(subject: $0.subject, notAfter: $0.notAfter) }
+            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: nil, firstExpiring: first, undecided: nil)
         } catch where error.reason == .revoked {
             return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps,
-                              problem: "the signing certificate \(leaf.subject) is revoked by signing.crl (\(error))")
+                              problem: "the signing certificate \(leaf.subject) is revoked by signing.crl (\(error))",
+                              firstExpiring: previous?.firstExpiring, undecided: nil)
         } catch {
-            // Any other verdict (anchors of another CA, named by a reload for a key rotation
-            // that a restart applies) says nothing against the running certificate: the start
-            // checked it against the anchors it was configured with.
+            // Anchors of another CA (a key rotation a restart applies), a CRL of another
+            // issuer, an anchor expired: not a verdict on the running certificate.
+            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous?.problem,
+                              firstExpiring: previous?.firstExpiring, undecided: "\(error)")
         }
-        return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: nil)
     }
 }
 
