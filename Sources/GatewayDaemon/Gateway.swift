@@ -586,7 +586,7 @@ public final class Gateway: @unchecked Sendable {
                 step("release holds") { try releaseGatewayHolds(current) }
             }
         }
-        if reports.hasLeftovers && uptime - lastLeftoverRetry >= 60 {
+        if signing == nil && reports.hasLeftovers && uptime - lastLeftoverRetry >= 60 {
             lastLeftoverRetry = uptime
             step("accepted reports") { try reports.retryLeftovers() }
         }

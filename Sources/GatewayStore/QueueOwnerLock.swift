@@ -100,7 +100,11 @@ public final class QueueOwnerLock: @unchecked Sendable {
             guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE" else { continue }
             let id = fields[5].split(separator: ":")
             guard id.count == 3, UInt64(id[2]) == UInt64(st.st_ino), let pid = Int32(fields[4]) else { continue }
-            if "\(id[0]):\(id[1])" == device || pid == written { return .running(pid: written ?? pid) }
+            // The lock table's pid is the truth in this namespace; the written one names a
+            // holder seen from outside its namespace (it is gatewayd's own getpid, as in the
+            // pickup state it writes).
+            if "\(id[0]):\(id[1])" == device { return .running(pid: pid) }
+            if pid == written { return .running(pid: pid) }
             inodeOnly = true
         }
         return inodeOnly ? .unknown("a lock on another file of the same inode number, or this one's from another namespace") : .notRunning

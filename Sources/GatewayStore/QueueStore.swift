@@ -59,7 +59,7 @@ public final class QueueStore: Sendable {
         }
         permissionsClosed = readOnly ? [] : try Self.prepareFile(path)
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try Self.openPool(path: path, configuration: config)
             if !readOnly {
                 // GRDB's pool puts its writer in WAL mode after `prepareDatabase` and sets
                 // `synchronous = NORMAL` there (commits then reach the disk only at the next
@@ -91,6 +91,22 @@ public final class QueueStore: Sendable {
             }
         } catch let error as DatabaseError {
             throw QueueStoreError(.io, "cannot open the queue at \(path): \(error.message ?? error.description)")
+        }
+    }
+
+    /// The pool, opened again for a few seconds while another process holds the new queue
+    /// file's lock: putting a new database in WAL mode beside another process's first
+    /// open (gatewayd and gatewayctl, or a benchmark, at the same moment) can fail at once
+    /// with "database is locked", the busy timeout notwithstanding.
+    static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 100 {
+                attempt += 1
+                usleep(50_000)
+            }
         }
     }
 

@@ -28,6 +28,7 @@ func runPickupBench(quick: Bool) throws {
     // Poll cheaply (the highest row id), so that the measurement does not slow the daemon.
     while queued < count && Date() < deadline {
         usleep(20_000)
+        if fixture.daemon?.isRunning == false { throw BenchError("gatewayd exited (see \(fixture.root.path))") }
         queued = (try? store.messageCountEstimate()) ?? queued
         if queued > 0 && firstSeen == nil { firstSeen = (DispatchTime.now().uptimeNanoseconds, queued, MachineCPU.now()) }
     }

@@ -83,6 +83,18 @@ struct SigningGateTests {
         #expect(rename(fresh.path, crl.path) == 0)
         guard case .success(let read)? = gate.refreshed() else { Issue.record("the replaced CRL was not read again"); return }
         #expect(read.problem != nil && gate.problem(at: Date()) == read.problem)
+        // A reload's check made before the file changed again, adopted after the housekeeping
+        // read the new file: the newer look stays.
+        let reloadCheck = try gate.evaluate(anchorsPath: anchors, crlPath: crl.path)
+        #expect(reloadCheck.undecided == nil && reloadCheck.problem != nil)
+        try Data(contentsOf: URL(fileURLWithPath: DevPKI.path("ca/root-ca.crl.pem"))).write(to: fresh)
+        #expect(rename(fresh.path, crl.path) == 0)
+        guard case .success(let reread)? = gate.refreshed() else { Issue.record("the replaced CRL was not read again"); return }
+        // A CRL that cannot decide: the revocation stands.
+        #expect(reread.undecided != nil && reread.problem == read.problem)
+        gate.adopt(reloadCheck)
+        #expect(gate.current.undecided == reread.undecided, "the reload's older look replaced the newer one")
+        #expect(gate.refreshed() == nil)
         // A file that cannot be read now: the check read before stays, and is not read again until it changes.
         try Data("not a CRL".utf8).write(to: crl)
         guard case .failure? = gate.refreshed() else { Issue.record("an unreadable CRL was taken"); return }

@@ -12,11 +12,13 @@
 //   unit could not rely on its report. The daemon pauses pickup meanwhile (files stay in
 //   the outboxes) and reports stay owed; a restart with a usable key resumes them.
 //
-//   Only a check that decides changes the verdict: one that verifies reopens the gate, one
-//   that finds the certificate revoked closes it. A check that cannot decide (anchors of
-//   another CA, named by a reload ahead of a key rotation; a CRL of another issuer; no
-//   anchors) leaves the last verdict standing, so that a revoked certificate is never
-//   reopened by files that do not vouch for it.
+//   Only a check that decides changes the verdict: one that finds the certificate revoked
+//   closes the gate; one that verifies it reopens it only when a reload asked for it (an
+//   operator's decision; a CRL file replaced by one that no longer lists it, an older copy
+//   from a mirror say, does not). A check that cannot decide (anchors of another CA, named
+//   by a reload ahead of a key rotation; a CRL of another issuer; no anchors) leaves the
+//   last verdict standing, so that a revoked certificate is never reopened by files that
+//   do not vouch for it.
 
 import Foundation
 import GatewayCrypto
@@ -43,10 +45,12 @@ public final class SigningGate: @unchecked Sendable {
         let firstExpiring: Expiring?
         /// Why this check could not decide (the verdict before it stands); nil when it decided.
         public let undecided: String?
+        /// When the check was made.
+        let checkedAt: Date
 
         func keepingVerdict(of previous: Revocation) -> Revocation {
             Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous.problem,
-                       firstExpiring: previous.firstExpiring, undecided: undecided)
+                       firstExpiring: previous.firstExpiring, undecided: undecided, checkedAt: checkedAt)
         }
     }
 
@@ -66,7 +70,7 @@ public final class SigningGate: @unchecked Sendable {
         self.chain = chain
         notBefore = chain.map(\.notBefore).max() ?? .distantFuture
         notAfter = chain.map(\.notAfter).min() ?? .distantPast
-        revocation = Locked(try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: nil))
+        revocation = Locked(try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: nil, mayReopen: true))
     }
 
     /// Why the certificate may not sign at `date`, or nil when it may.
@@ -95,13 +99,19 @@ public final class SigningGate: @unchecked Sendable {
 
     /// The check against these files as they are now (nothing changes until `adopt`).
     public func evaluate(anchorsPath: String?, crlPath: String?, at date: Date = Date()) throws -> Revocation {
-        try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: current)
+        try Self.check(chain, anchorsPath: anchorsPath, crlPath: crlPath, at: date, previous: current, mayReopen: true)
     }
 
     /// Takes a check made by `evaluate` (a reload's): its files from now on, and its verdict
     /// if it decided one (else the verdict in force now stands, whatever changed meanwhile).
+    /// The same files read again since by the housekeeping (changed on disk during the
+    /// reload) are newer than the reload's look at them: that state stays.
     public func adopt(_ next: Revocation) {
-        revocation.withLock { state in state = next.undecided == nil ? next : next.keepingVerdict(of: state) }
+        revocation.withLock { state in
+            if state.anchorsPath == next.anchorsPath && state.crlPath == next.crlPath
+                && state.stamps != next.stamps && state.checkedAt > next.checkedAt { return }
+            state = next.undecided == nil ? next : next.keepingVerdict(of: state)
+        }
     }
 
     /// The files read again when either changed on disk since they were read: the new
@@ -112,15 +122,18 @@ public final class SigningGate: @unchecked Sendable {
     public func refreshed(at date: Date = Date()) -> Swift.Result<Revocation, SigningFilesUnreadable>? {
         let last = current
         let now = [last.anchorsPath, last.crlPath].map { $0.flatMap(ReceiptCheck.stamp) }
-        guard now != last.stamps else { return nil }
+        // Also when the chain last built expires (an anchor renewed in the same file since,
+        // under the same name, may carry it on: built again now).
+        let chainExpired = last.firstExpiring.map { date >= $0.notAfter && last.checkedAt < $0.notAfter } ?? false
+        guard now != last.stamps || chainExpired else { return nil }
         let next: Revocation
         let outcome: Swift.Result<Revocation, SigningFilesUnreadable>
         do {
-            next = try Self.check(chain, anchorsPath: last.anchorsPath, crlPath: last.crlPath, at: date, previous: last)
+            next = try Self.check(chain, anchorsPath: last.anchorsPath, crlPath: last.crlPath, at: date, previous: last, mayReopen: false)
             outcome = .success(next)
         } catch {
             next = Revocation(anchorsPath: last.anchorsPath, crlPath: last.crlPath, stamps: now, problem: last.problem,
-                              firstExpiring: last.firstExpiring, undecided: "\(error)")
+                              firstExpiring: last.firstExpiring, undecided: "\(error)", checkedAt: date)
             outcome = .failure(SigningFilesUnreadable(description: "\(error)"))
         }
         // Only over the state it was read from: a reload's adopt in between wins.
@@ -132,15 +145,22 @@ public final class SigningGate: @unchecked Sendable {
         return taken ? outcome : nil
     }
 
-    private static func check(_ chain: [Certificate], anchorsPath: String?, crlPath: String?, at date: Date, previous: Revocation?) throws -> Revocation {
+    /// - Parameter mayReopen: whether a check that verifies the certificate may replace a
+    ///   verdict that it is revoked (a reload's, not a file replaced on disk).
+    private static func check(_ chain: [Certificate], anchorsPath: String?, crlPath: String?, at date: Date, previous: Revocation?,
+                              mayReopen: Bool) throws -> Revocation {
         // The state of the files before they are read: a change during the read is seen
         // at the next look.
         let stamps = [anchorsPath, crlPath].map { $0.flatMap(ReceiptCheck.stamp) }
         guard let anchorsPath, let leaf = chain.first else {
-            // Nothing to check against: a certificate found revoked stays so.
+            // Nothing to check against: the verdict stands (a certificate found revoked stays
+            // so, and a chain that expires closes it). Not worth a word when there never
+            // were anchors.
+            let hadAnchors = previous.map { $0.anchorsPath != nil || $0.problem != nil } ?? false
             return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous?.problem,
                               firstExpiring: previous?.firstExpiring,
-                              undecided: previous?.problem == nil ? nil : "no signing.trustAnchors to check the signing certificate against")
+                              undecided: hadAnchors ? "no signing.trustAnchors to check the signing certificate against" : nil,
+                              checkedAt: date)
         }
         let store: TrustStore
         do {
@@ -154,16 +174,22 @@ public final class SigningGate: @unchecked Sendable {
         do {
             let built = try store.verify(leaf: leaf, intermediates: Array(chain.dropFirst()), at: within, usage: .signing, freshCRLs: false)
             let first = built.certificates.min { $0.notAfter < $1.notAfter }.map { Expiring(subject: $0.subject, notAfter: $0.notAfter) }
-            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: nil, firstExpiring: first, undecided: nil)
+            if let revoked = previous?.problem, !mayReopen {
+                return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: revoked, firstExpiring: first,
+                                  undecided: "a CRL that no longer lists the certificate does not reopen it; a reload that verifies it does",
+                                  checkedAt: date)
+            }
+            return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: nil, firstExpiring: first,
+                              undecided: nil, checkedAt: date)
         } catch where error.reason == .revoked {
             return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps,
                               problem: "the signing certificate \(leaf.subject) is revoked by signing.crl (\(error))",
-                              firstExpiring: previous?.firstExpiring, undecided: nil)
+                              firstExpiring: previous?.firstExpiring, undecided: nil, checkedAt: date)
         } catch {
             // Anchors of another CA (a key rotation a restart applies), a CRL of another
             // issuer, an anchor expired: not a verdict on the running certificate.
             return Revocation(anchorsPath: anchorsPath, crlPath: crlPath, stamps: stamps, problem: previous?.problem,
-                              firstExpiring: previous?.firstExpiring, undecided: "\(error)")
+                              firstExpiring: previous?.firstExpiring, undecided: "\(error)", checkedAt: date)
         }
     }
 }

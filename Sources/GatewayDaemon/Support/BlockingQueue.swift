@@ -7,8 +7,10 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
     private var head = 0
-    /// Taken before `items` (in their own order): what must not wait behind them.
+    /// Taken before `items` (in their own order, from `frontHead`): what must not wait
+    /// behind them.
     private var front: [Element] = []
+    private var frontHead = 0
     private var closed = false
 
     func put(_ item: Element) {
@@ -29,7 +31,7 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     func take() -> Element? {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count && front.isEmpty && !closed { condition.wait() }
+        while head == items.count && frontHead == front.count && !closed { condition.wait() }
         return popLocked()
     }
 
@@ -37,14 +39,25 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     func takeBatch(max: Int) -> [Element] {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count && front.isEmpty && !closed { condition.wait() }
+        while head == items.count && frontHead == front.count && !closed { condition.wait() }
         var batch: [Element] = []
         while batch.count < max, let item = popLocked() { batch.append(item) }
         return batch
     }
 
     private func popLocked() -> Element? {
-        if !front.isEmpty { return front.removeFirst() }
+        if frontHead < front.count {
+            let item = front[frontHead]
+            frontHead += 1
+            if frontHead == front.count {
+                front.removeAll(keepingCapacity: true)
+                frontHead = 0
+            } else if frontHead > 1024 && frontHead * 2 > front.count {
+                front.removeFirst(frontHead)
+                frontHead = 0
+            }
+            return item
+        }
         guard head < items.count else { return nil }
         let item = items[head]
         head += 1
@@ -58,7 +71,7 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     var count: Int {
         condition.lock()
         defer { condition.unlock() }
-        return items.count - head + front.count
+        return items.count - head + front.count - frontHead
     }
 
     func close() {
