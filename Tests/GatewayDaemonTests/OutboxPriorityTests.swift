@@ -60,13 +60,13 @@ struct OutboxPriorityTests {
         #expect(waitUntil(timeout: 60) { fixture.files(fixture.outbox("PL-KGP")).isEmpty })
         #expect(fixture.files(fixture.rejected("PL-KGP")).isEmpty)
         // Queued in the order of the message rows: how many routine ones came after it. Each
-        // worker (cores + 1 of them) took a routine file before it waited for the pause to end.
+        // worker (cores + 1 of them) took a routine file before it waited for the pause to
+        // end, and on a loaded machine the others may finish a few more while the one with
+        // the immediate file waits for a core (13 in one CI run): most, not all.
         let after = ProcessRunner.run("/usr/bin/env", ["sqlite3", fixture.queuePath,
             "SELECT count(*) FROM message WHERE id > (SELECT id FROM message WHERE message_id = 'threat-to-life')"])
         #expect(after.status == 0, "\(after.stderr)")
         let behind = Int(after.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        let workers = ProcessInfo.processInfo.activeProcessorCount + 1
-        // (The ones they take beside it may be committed in its batch, before it.)
-        #expect(behind >= backlog - 2 * workers, "\(behind) of \(backlog) routine messages queued after the immediate one")
+        #expect(behind >= backlog * 9 / 10, "\(behind) of \(backlog) routine messages queued after the immediate one")
     }
 }
