@@ -206,7 +206,8 @@ struct DaemonState {
 
     /// The pickup state written by the running gatewayd (not one a stopped one left).
     private var current: JSON? {
-        guard case .running(let pid) = holder, let pickup, pickup["pid"]?.doubleValue == Double(pid) else { return nil }
+        guard case .running(let pid, let written) = holder, let pickup,
+              pickup["pid"]?.doubleValue == Double(pid) || pickup["pid"]?.doubleValue == written.map(Double.init) else { return nil }
         return pickup
     }
 
@@ -216,7 +217,7 @@ struct DaemonState {
             return "gatewayd      not running (no process holds the queue's lock)"
         case .unknown(let why):
             return "gatewayd      unknown (\(why))"
-        case .running(let pid):
+        case .running(let pid, _):
             guard let state = current, let name = state["state"]?.stringValue else {
                 return "gatewayd      running (pid \(pid)); pickup state not written yet"
             }
@@ -233,7 +234,7 @@ struct DaemonState {
         switch holder {
         case .notRunning: members = ["running": false, "pid": .null]
         case .unknown(let why): members = ["running": .null, "pid": .null, "unknown": .string(why)]
-        case .running(let pid): members = ["running": true, "pid": .number(Double(pid))]
+        case .running(let pid, _): members = ["running": true, "pid": .number(Double(pid))]
         }
         let state = current
         members["pickup"] = state?["state"] ?? .null

@@ -63,9 +63,10 @@ public final class QueueOwnerLock: @unchecked Sendable {
 
     /// Whether a process (a running gatewayd) holds the queue's lock now.
     public enum Holder: Sendable, Equatable {
-        /// The pid gatewayd wrote in the lock file (in its own pid namespace, as it writes
-        /// its pid elsewhere).
-        case running(pid: Int32)
+        /// `pid` as this process sees it (the lock table's), `writtenPid` the one gatewayd
+        /// wrote in the lock file (its own getpid, as in the pickup state it writes; another
+        /// when it runs in another pid namespace).
+        case running(pid: Int32, writtenPid: Int32?)
         case notRunning
         case unknown(String)
     }
@@ -103,8 +104,7 @@ public final class QueueOwnerLock: @unchecked Sendable {
             // The lock table's pid is the truth in this namespace; the written one names a
             // holder seen from outside its namespace (it is gatewayd's own getpid, as in the
             // pickup state it writes).
-            if "\(id[0]):\(id[1])" == device { return .running(pid: pid) }
-            if pid == written { return .running(pid: pid) }
+            if "\(id[0]):\(id[1])" == device || pid == written { return .running(pid: pid, writtenPid: written) }
             inodeOnly = true
         }
         return inodeOnly ? .unknown("a lock on another file of the same inode number, or this one's from another namespace") : .notRunning

@@ -99,12 +99,12 @@ public final class QueueStore: Sendable {
     /// open (gatewayd and gatewayctl, or a benchmark, at the same moment) can fail at once
     /// with "database is locked", the busy timeout notwithstanding.
     static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
-        var attempt = 0
+        // Five seconds in all (an attempt that waited out the busy timeout is not repeated).
+        let deadline = Date().addingTimeInterval(5)
         while true {
             do {
                 return try DatabasePool(path: path, configuration: configuration)
-            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 100 {
-                attempt += 1
+            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && Date() < deadline {
                 usleep(50_000)
             }
         }

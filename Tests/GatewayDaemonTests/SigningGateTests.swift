@@ -37,6 +37,12 @@ struct SigningGateTests {
         let chain = try DevPKI.certificates("bad/revoked-chain.pem")
         let anchors = try DevPKI.path("trust/gateway-signing.pem")
         let revoked = try SigningGate(chain: chain, anchorsPath: anchors, crlPath: DevPKI.path("ca/crls.pem"))
+        // The chain built again once its first certificate expires (an anchor renewed in
+        // the same file may carry it on), once, not at every look.
+        let open = try SigningGate(chain: chain, anchorsPath: anchors, crlPath: nil)
+        let first = try #require(chain.map(\.notAfter).min())
+        guard case .success? = open.refreshed(at: first.addingTimeInterval(1)) else { Issue.record("not built again at its expiry"); return }
+        #expect(open.refreshed(at: first.addingTimeInterval(2)) == nil)
         let problem = try #require(revoked.problem(at: Date()))
         #expect(problem.contains("revoked by signing.crl") && problem.contains(chain[0].subject), "\(problem)")
         let signer = JWSGatewaySigner(signer: try JWSSigner(key: DevPKI.key("bad/revoked.key"), chain: chain), gate: revoked)

@@ -445,7 +445,7 @@ struct QueueStoreTests {
         #expect(QueueOwnerLock.holder(queuePath: path.path) == .notRunning, "no lock file yet")
         let lock = try QueueOwnerLock(queuePath: path.path)
         withExtendedLifetime(lock) {
-            #expect(QueueOwnerLock.holder(queuePath: path.path) == .running(pid: getpid()))
+            #expect(QueueOwnerLock.holder(queuePath: path.path) == .running(pid: getpid(), writtenPid: getpid()))
             // Looking did not take it: the owner still refuses a second one.
             #expect(throws: QueueStoreError.self) { _ = try QueueOwnerLock(queuePath: path.path) }
         }
@@ -469,7 +469,7 @@ struct QueueStoreTests {
         try child.run()
         // SIGKILL: the test process's children may inherit an ignored SIGTERM.
         defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
-        #expect(waitUntil(timeout: 20) { QueueOwnerLock.holder(queuePath: path.path) == .running(pid: child.processIdentifier) || !child.isRunning },
+        #expect(waitUntil(timeout: 20) { QueueOwnerLock.holder(queuePath: path.path) == .running(pid: child.processIdentifier, writtenPid: child.processIdentifier) || !child.isRunning },
                 "\(QueueOwnerLock.holder(queuePath: path.path)) against \(child.processIdentifier)")
         #expect(child.isRunning, "python3 could not take the lock")
     }

@@ -109,7 +109,15 @@ public final class SigningGate: @unchecked Sendable {
     public func adopt(_ next: Revocation) {
         revocation.withLock { state in
             if state.anchorsPath == next.anchorsPath && state.crlPath == next.crlPath
-                && state.stamps != next.stamps && state.checkedAt > next.checkedAt { return }
+                && state.stamps != next.stamps && state.checkedAt > next.checkedAt {
+                // The newer look stays; the reload's verdict still counts when that look
+                // decided none (a file it could not decide, or that may not reopen).
+                if state.undecided != nil && next.undecided == nil {
+                    state = Revocation(anchorsPath: state.anchorsPath, crlPath: state.crlPath, stamps: state.stamps, problem: next.problem,
+                                       firstExpiring: next.firstExpiring, undecided: state.undecided, checkedAt: state.checkedAt)
+                }
+                return
+            }
             state = next.undecided == nil ? next : next.keepingVerdict(of: state)
         }
     }
