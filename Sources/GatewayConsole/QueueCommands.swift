@@ -198,7 +198,9 @@ struct DaemonState {
     let pickup: JSON?
 
     static func read(store: QueueStore, queuePath: String) -> DaemonState {
-        // Unreadable or absent (a gatewayd older than this setting): said as not written.
+        // Absent (a gatewayd older than this setting) or not a JSON object: said as not
+        // written. (The queue was just read for the counts: a read error here is not expected,
+        // and it too only leaves this line without the pickup state.)
         let text = try? store.setting(Gateway.pickupStateSetting)
         return DaemonState(holder: QueueOwnerLock.holder(queuePath: queuePath),
                            pickup: text.flatMap { $0 }.flatMap { try? JSON.parse(Array($0.utf8)) })

@@ -170,13 +170,9 @@ public final class Gateway: @unchecked Sendable {
         let recovered = try store.recoverInterrupted()
         if recovered > 0 { logger.notice("deliveries interrupted by the last stop returned to the queue", metadata: ["count": "\(recovered)"]) }
         try store.audit([AuditEvent("started", actor: "gatewayd", details: ["pid": .number(Double(getpid())), "config": .string(config.file)])])
-        do {
-            // Until pickup runs (recovery and the reconcile come first): what a previous run
-            // left there is not shown as this one's.
-            try store.setSetting(Self.pickupStateSetting, Self.pickupState("starting", since: Date().millis, reason: nil))
-        } catch {
-            logger.warning("cannot write pickup's state to the queue", metadata: ["error": "\(error)"])
-        }
+        // Until pickup runs (recovery and the reconcile come first): what a previous run left
+        // there is not shown as this one's.
+        writePickupState("starting")
         spool = try Spool(root: config.spool.directory, units: config.units)
         for (unit, problem) in spool.unusableUnits.sorted(by: { $0.key < $1.key }) {
             logger.error("a unit's spool folders cannot be used: its files are not picked up and its reports wait until they are fixed and gatewayd restarted",
@@ -272,14 +268,8 @@ public final class Gateway: @unchecked Sendable {
         reportSyncQueue.sync {}
         watcher?.stop()
         pipeline?.stop()
-        if let store {
-            do {
-                try store.setSetting(Self.pickupStateSetting, Self.pickupState("stopped", since: Date().millis, reason: nil))
-            } catch {
-                // gatewayctl tells a stopped daemon by its lock in any case.
-                logger.warning("cannot write pickup's state to the queue", metadata: ["error": "\(error)"])
-            }
-        }
+        // (gatewayctl tells a stopped daemon by its lock in any case.)
+        if store != nil { writePickupState("stopped") }
         delivery?.stop()
         reports?.flush(wait: true)
         reports?.sync()
@@ -729,6 +719,15 @@ public final class Gateway: @unchecked Sendable {
                 logger.warning("cannot write pickup's state to the queue (gatewayctl queue stats shows the last one written); tried again every second",
                                metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Pickup's state from now on, with no reason (start and stop); a failure is logged.
+    private func writePickupState(_ state: String) {
+        do {
+            try store.setSetting(Self.pickupStateSetting, Self.pickupState(state, since: Date().millis, reason: nil))
+        } catch {
+            logger.warning("cannot write pickup's state to the queue", metadata: ["state": "\(state)", "error": "\(error)"])
         }
     }
 
